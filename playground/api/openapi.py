@@ -1,0 +1,266 @@
+"""The OpenAPI 3.1 document of `/api/v1`. Tests validate real responses against these schemas, so
+the document cannot drift from what is served."""
+
+from django.http import HttpRequest
+
+from playground.generations.models import Status
+from playground.generations.outputs import public_base
+
+NULLABLE_NUMBER = {"type": ["number", "null"]}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "field", "request_id"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"], "description": "e.g. `input.size`"},
+                    "request_id": {"type": ["string", "null"]},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message", "code"],
+                            "properties": {
+                                "field": {"type": "string"},
+                                "message": {"type": "string"},
+                                "code": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "OutputFile": {
+        "type": "object",
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "format": "uri", "description": "Signed; valid for a week."},
+            "content_type": {"type": "string"},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "duration": {"type": "number"},
+            "frames": {"type": "integer"},
+        },
+    },
+    "Task": {
+        "type": "object",
+        "required": ["request_id", "task_id", "status", "cost_estimate", "cost_actual", "output"],
+        "properties": {
+            "request_id": {"type": "string"},
+            "task_id": {"type": "string"},
+            "status": {"type": "string", "enum": list(Status.values)},
+            "model": {"type": "string"},
+            "cost_estimate": {"type": "number"},
+            "cost_actual": {**NULLABLE_NUMBER, "description": "Set when the task ends; 0 if it failed."},
+            "output": {
+                "type": ["object", "null"],
+                "description": "`images` for image models, `videos` for video models.",
+                "additionalProperties": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/OutputFile"},
+                },
+            },
+            "error": {
+                "type": ["object", "null"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": NULLABLE_TIME,
+            "finished_at": NULLABLE_TIME,
+        },
+    },
+    "TaskList": {
+        "type": "object",
+        "required": ["data", "next_cursor"],
+        "properties": {
+            "data": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+    "Event": {
+        "type": "object",
+        "required": ["id", "type", "status", "message", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "type": {"type": "string", "enum": ["status", "message"]},
+            "status": {"type": "string", "enum": list(Status.values)},
+            "message": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "EventList": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}},
+    },
+    "Model": {
+        "type": "object",
+        "required": ["slug", "title", "kind", "output_key", "pricing"],
+        "properties": {
+            "slug": {"type": "string"},
+            "title": {"type": "string"},
+            "kind": {"type": "string", "enum": ["image", "video"]},
+            "output_key": {"type": "string"},
+            "pricing": {"type": "object"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "input_schema": {"type": "object"},
+            "example_input": {"type": "object"},
+            "roles": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+    "ModelList": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}},
+    },
+    "CreateTask": {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": {"type": "string", "description": "A slug from GET /api/v1/models."},
+            "input": {"type": "object", "description": "Valid against the model's input_schema."},
+        },
+    },
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*statuses: int) -> dict:
+    words = {
+        400: "Malformed JSON or bad parameter",
+        401: "Missing, unknown, disabled, deleted or expired key",
+        404: "No such task or model (including another owner's)",
+        409: "Conflict",
+        413: "Body too large",
+        422: "Input does not match the model's schema",
+    }
+    return {str(s): _json("Error", words[s]) for s in statuses}
+
+
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def openapi_document(request: HttpRequest | None = None) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "playground task API",
+            "version": "1.0.0",
+            "description": "Wire-compatible with the MindVideo task API: submit a task, poll it until "
+            "it is succeeded, failed or cancelled.",
+        },
+        "servers": [{"url": public_base(request) or "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "pg_live_…"}},
+            "schemas": SCHEMAS,
+        },
+        "paths": {
+            "/api/v1/tasks": {
+                "post": {
+                    "operationId": "createTask",
+                    "summary": "Create a task",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "description": "Same key + same body returns the original task (200); "
+                            "same key + another body is 409.",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("CreateTask")}},
+                    },
+                    "responses": {
+                        "201": _json("Task", "Created"),
+                        "200": _json("Task", "Idempotent replay: the original task, as it is now"),
+                        **_errors(400, 401, 409, 413, 422),
+                    },
+                },
+                "get": {
+                    "operationId": "listTasks",
+                    "summary": "Your tasks, newest first",
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(Status.values)},
+                        },
+                        {"name": "model", "in": "query", "schema": {"type": "string"}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
+                    ],
+                    "responses": {"200": _json("TaskList", "A page of tasks"), **_errors(400, 401, 422)},
+                },
+            },
+            "/api/v1/tasks/{task_id}": {
+                "get": {
+                    "operationId": "getTask",
+                    "parameters": [TASK_ID],
+                    "responses": {"200": _json("Task", "The task"), **_errors(401, 404)},
+                }
+            },
+            "/api/v1/tasks/{task_id}/events": {
+                "get": {
+                    "operationId": "getTaskEvents",
+                    "parameters": [TASK_ID],
+                    "responses": {"200": _json("EventList", "Events in order"), **_errors(401, 404)},
+                }
+            },
+            "/api/v1/tasks/{task_id}/cancel": {
+                "post": {
+                    "operationId": "cancelTask",
+                    "parameters": [TASK_ID],
+                    "responses": {
+                        "200": _json("Task", "Cancelled"),
+                        **_errors(401, 404),
+                        "409": _json("Error", "The task already ended"),
+                    },
+                }
+            },
+            "/api/v1/models": {
+                "get": {
+                    "operationId": "listModels",
+                    "parameters": [
+                        {
+                            "name": "kind",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["image", "video"]},
+                        }
+                    ],
+                    "responses": {"200": _json("ModelList", "Models on offer"), **_errors(401)},
+                }
+            },
+            "/api/v1/models/{slug}": {
+                "get": {
+                    "operationId": "getModel",
+                    "parameters": [
+                        {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {"200": _json("Model", "Schema and pricing"), **_errors(401, 404)},
+                }
+            },
+        },
+    }

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("tasks", views.tasks, name="api-tasks"),
+    path("tasks/<str:task_id>", views.task_detail, name="api-task"),
+    path("tasks/<str:task_id>/events", views.task_events, name="api-task-events"),
+    path("tasks/<str:task_id>/cancel", views.task_cancel, name="api-task-cancel"),
+    path("models", views.models, name="api-models"),
+    path("models/<str:slug>", views.model_detail, name="api-model"),
+    path("openapi.json", views.openapi, name="api-openapi"),
+]

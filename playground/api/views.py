@@ -1,0 +1,238 @@
+"""JSON views of `/api/v1`, wire-compatible with the MindVideo task API. Views parse the request,
+call one service and present the result; the rules live in `generations.services`."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from django.core.exceptions import RequestDataTooBig
+from django.core.files.storage import default_storage
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from playground.catalog.models import CatalogEntry
+from playground.catalog.validation import FieldError
+from playground.generations.models import Status, Task
+from playground.generations.outputs import present_output, token_is_valid
+from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
+from playground.keys.services import KeyRejected, authenticate_key
+
+from .auth import api_endpoint, bearer_token, client_ip
+from .errors import ApiError
+from .openapi import openapi_document
+
+MAX_PAGE_SIZE = 100
+
+
+def _decimal(value) -> float | None:
+    return float(value) if value is not None else None
+
+
+def task_body(request: HttpRequest, task: Task) -> dict:
+    return {
+        "request_id": task.request_id,
+        "task_id": task.pk,
+        "status": task.status,
+        "model": task.model.slug,
+        "cost_estimate": _decimal(task.cost_estimate),
+        "cost_actual": _decimal(task.cost_actual),
+        "output": present_output(request, task.pk, task.output) if task.status == Status.SUCCEEDED else None,
+        "error": task.error,
+        "created_at": task.created_at.isoformat(),
+        "started_at": task.started_at.isoformat() if task.started_at else None,
+        "finished_at": task.finished_at.isoformat() if task.finished_at else None,
+    }
+
+
+def model_body(entry: CatalogEntry, *, detail: bool = False) -> dict:
+    body = {
+        "slug": entry.slug,
+        "title": entry.title,
+        "kind": entry.kind,
+        "output_key": entry.output_key,
+        "pricing": entry.pricing,
+        "updated_at": entry.updated_at.isoformat(),
+    }
+    if detail:
+        body.update(input_schema=entry.input_schema, example_input=entry.example_input, roles=entry.roles)
+    return body
+
+
+def read_json(request: HttpRequest) -> dict:
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise ApiError(413, "body_too_large", "The request body is larger than this server accepts.") from exc
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed_json", "The body must be a JSON object with `model` and `input`.")
+    return data
+
+
+def owned_task(request: HttpRequest, task_id: str) -> Task:
+    """The caller's task; anyone else's is exactly as missing as a task that never existed."""
+    task = Task.objects.select_related("model").filter(pk=task_id, owner=request.owner).first()
+    if task is None:
+        raise ApiError(404, "task_not_found", "No such task.")
+    return task
+
+
+@api_endpoint("GET", "POST")
+def tasks(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        return create_task(request)
+    return list_tasks(request)
+
+
+def create_task(request: HttpRequest) -> JsonResponse:
+    data = read_json(request)
+    try:
+        submission = submit_task(
+            request.owner,
+            data.get("model"),
+            data.get("input", {}),
+            request_id=request.request_id,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            api_key=request.api_key,
+        )
+    except SubmitError as exc:
+        field = exc.field or ("Idempotency-Key" if exc.code == "invalid_idempotency_key" else None)
+        raise ApiError(exc.status, exc.code, exc.message, field, exc.errors) from exc
+    task = submission.task
+    response = JsonResponse(task_body(request, task), status=201 if submission.created else 200)
+    response["Location"] = reverse("api-task", args=[task.pk])
+    return response
+
+
+def _cursor(task: Task) -> str:
+    raw = f"{task.created_at.isoformat()}|{task.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after_cursor(cursor: str) -> Q:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_text, task_id = raw.split("|", 1)
+        created = datetime.fromisoformat(created_text)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.", "cursor") from exc
+    return Q(created_at__lt=created) | Q(created_at=created, pk__lt=task_id)
+
+
+def list_tasks(request: HttpRequest) -> JsonResponse:
+    params = request.GET
+    query = Task.objects.filter(owner=request.owner).select_related("model")
+    status = params.get("status")
+    if status:
+        if status not in Status.values:
+            raise ApiError(
+                422,
+                "invalid_filter",
+                f"status must be one of: {', '.join(Status.values)}.",
+                "status",
+                [FieldError("status", f"Must be one of: {', '.join(Status.values)}.", "invalid_choice")],
+            )
+        query = query.filter(status=status)
+    if params.get("model"):
+        query = query.filter(model__slug=params["model"])
+    try:
+        limit = int(params.get("limit", 20))
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError
+    except ValueError as exc:
+        raise ApiError(
+            422, "invalid_limit", f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}.", "limit"
+        ) from exc
+    if params.get("cursor"):
+        query = query.filter(_after_cursor(params["cursor"]))
+    page = list(query.order_by("-created_at", "-pk")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return JsonResponse(
+        {"data": [task_body(request, t) for t in page], "next_cursor": _cursor(page[-1]) if more else None}
+    )
+
+
+@api_endpoint("GET")
+def task_detail(request: HttpRequest, task_id: str) -> JsonResponse:
+    return JsonResponse(task_body(request, owned_task(request, task_id)))
+
+
+@api_endpoint("GET")
+def task_events(request: HttpRequest, task_id: str) -> JsonResponse:
+    task = owned_task(request, task_id)
+    events = [
+        {
+            "id": event.pk,
+            "type": event.kind,
+            "status": event.status,
+            "message": event.message,
+            "created_at": event.created_at.isoformat(),
+        }
+        for event in task.events.all()
+    ]
+    return JsonResponse({"data": events})
+
+
+@api_endpoint("POST")
+def task_cancel(request: HttpRequest, task_id: str) -> JsonResponse:
+    task = owned_task(request, task_id)
+    try:
+        task = cancel_task(task)
+    except TaskConflict as exc:
+        raise ApiError(409, "task_not_cancellable", str(exc)) from exc
+    return JsonResponse(task_body(request, task))
+
+
+@api_endpoint("GET")
+def models(request: HttpRequest) -> JsonResponse:
+    entries = CatalogEntry.objects.filter(is_active=True)
+    if request.GET.get("kind"):
+        entries = entries.filter(kind=request.GET["kind"])
+    return JsonResponse({"data": [model_body(entry) for entry in entries]})
+
+
+@api_endpoint("GET")
+def model_detail(request: HttpRequest, slug: str) -> JsonResponse:
+    entry = CatalogEntry.objects.filter(slug=slug, is_active=True).first()
+    if entry is None:
+        raise ApiError(404, "model_not_found", "No such model.")
+    return JsonResponse(model_body(entry, detail=True))
+
+
+@require_GET
+def openapi(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(openapi_document(request))
+
+
+@require_GET
+def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
+    """An output file: with a valid signed token for anyone holding the URL, otherwise only for its
+    owner (session or Bearer key). Everyone else gets 404, as for a file that does not exist."""
+    task = get_object_or_404(Task.objects.only("id", "owner_id", "output"), pk=task_id)
+    allowed = token_is_valid(task_id, name, request.GET.get("token", ""))
+    if not allowed:
+        owner_id = request.user.pk if request.user.is_authenticated else None
+        if owner_id is None and bearer_token(request):
+            try:
+                owner_id = authenticate_key(bearer_token(request), ip=client_ip(request)).user_id
+            except KeyRejected:
+                owner_id = None
+        allowed = owner_id == task.owner_id
+    item = next(
+        (i for items in (task.output or {}).values() for i in items if i["file"].rsplit("/", 1)[-1] == name),
+        None,
+    )
+    if not allowed or item is None or not default_storage.exists(item["file"]):
+        raise Http404("No such file.")
+    response = FileResponse(default_storage.open(item["file"], "rb"), content_type=item["content_type"])
+    response["Cache-Control"] = "private, max-age=86400"
+    response["Content-Disposition"] = f'inline; filename="{task_id}-{name}"'
+    return response

@@ -1,0 +1,76 @@
+"""The contract between the task runner and an engine.
+
+An engine receives an `EngineJob` (plain data: nothing from Django's ORM) and a `RunContext` the
+runner implements; it saves each output file through the context as soon as it exists, so memory
+stays bounded, and returns an `EngineResult`. It signals a failure the user should read with
+`EngineError`, and stops early (raising `EngineStopped`) when `context.should_stop()` says so.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class EngineJob:
+    task_id: str
+    owner_id: int
+    model_slug: str
+    kind: str  # image | video
+    output_key: str  # images | videos
+    roles: dict[str, str]
+    input_schema: dict[str, Any]
+    input: dict[str, Any]
+
+    def role(self, name: str, default: Any = None) -> Any:
+        """The input value playing `name`, else the schema default, else `default`."""
+        field_name = self.roles.get(name)
+        if not field_name:
+            return default
+        if field_name in self.input:
+            return self.input[field_name]
+        return self.input_schema.get("properties", {}).get(field_name, {}).get("default", default)
+
+
+@dataclass
+class EngineResult:
+    billed_seconds: int | None = None  # video seconds actually produced, when they set the price
+    cost_actual: Decimal | None = None  # what an upstream platform reported charging
+    messages: list[str] = field(default_factory=list)
+
+
+class EngineError(Exception):
+    """A failure to show the user: `code` for programs, `message` in plain words."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class EngineStopped(Exception):
+    """The task was cancelled while the engine ran."""
+
+
+class RunContext(Protocol):
+    def report(self, message: str) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+    def save_output(self, name: str, content: bytes, content_type: str, **meta: Any) -> None: ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, job: EngineJob, context: RunContext) -> EngineResult: ...
+
+
+def get_engine(name: str) -> Engine:
+    from .local import LocalEngine
+
+    engines: dict[str, type] = {"local": LocalEngine}
+    try:
+        return engines[name]()
+    except KeyError:
+        raise EngineError("unknown_engine", f"No engine named {name!r} is available.") from None

@@ -1,0 +1,303 @@
+"""The offline engine: real images (Pillow) and short videos (WebM/VP8 via PyAV) with no network.
+
+Every input plays its part, found through the model's roles so no model is special-cased:
+count (`n`), aspect (`size`/`aspect_ratio`, `auto` = the first reference image's), resolution
+(`1K` = long side 1024, `720p` = short side 720), the prompt (drawn on the image, and the seed of a
+deterministic composition), seed, reference images (blended in) and a mask (only the white part of
+the mask changes; the rest is the first reference image).
+"""
+
+import colorsys
+import hashlib
+import io
+import math
+import random
+import re
+import textwrap
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from .base import EngineError, EngineJob, EngineResult, EngineStopped, RunContext
+from .media import MediaError, decode_data_uri, is_data_uri, iter_media_values, open_image
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+MAX_REFERENCE_PIXELS = 50_000_000
+VIDEO_FPS = 12
+DEFAULT_VIDEO_SECONDS = 5
+RESOLUTION = re.compile(r"^(?P<number>\d+)(?P<unit>[kp])$", re.I)
+
+
+@dataclass(frozen=True)
+class Shape:
+    kind: str
+    box: tuple[float, float, float, float]  # fractions of width/height
+    colour: tuple[int, int, int, int]
+    velocity: tuple[float, float]
+
+
+def parse_ratio(
+    aspect: str | None, reference: Image.Image | None, default: tuple[int, int]
+) -> tuple[int, int]:
+    """`a:b` as integers; `auto` takes the first reference image's shape, else `default`."""
+    if aspect and aspect != "auto":
+        try:
+            a, b = (int(part) for part in str(aspect).split(":"))
+            if a > 0 and b > 0:
+                return a, b
+        except ValueError:
+            pass
+        raise EngineError("invalid_aspect", f"Aspect ratio {aspect!r} is not of the form W:H.")
+    if reference is not None:
+        width, height = reference.size
+        divisor = math.gcd(width, height)
+        return width // divisor, height // divisor
+    return default
+
+
+def output_size(ratio: tuple[int, int], resolution: str | None, *, video: bool) -> tuple[int, int]:
+    """Pixel size with exactly `ratio` where the numbers allow it.
+
+    `1K`/`2K`/`4K`: the long side is at most 1024/2048/4096; `720p` etc.: the short side is about
+    720. Without a resolution: 1K for images, 720p for videos. Video sizes are rounded to even
+    numbers, as VP8 needs.
+    """
+    a, b = ratio
+    match = RESOLUTION.match(str(resolution or ("720p" if video else "1K")))
+    if not match:
+        raise EngineError("invalid_resolution", f"Resolution {resolution!r} is not understood.")
+    number, unit = int(match["number"]), match["unit"].lower()
+    if unit == "k":
+        long_side = 1024 * number
+        scale = long_side // max(a, b)
+        width, height = (a * scale, b * scale) if scale else _rounded(a, b, long_side, long=True)
+    elif max(a, b) < 100:
+        scale = round(number / min(a, b))
+        if video:  # VP8 needs even sides: take the nearest scale that gives them
+            scale = min(
+                (s for s in (scale - 1, scale, scale + 1) if s > 0 and (a * s) % 2 == 0 and (b * s) % 2 == 0),
+                key=lambda s: abs(min(a, b) * s - number),
+                default=scale,
+            )
+        width, height = a * scale, b * scale
+    else:
+        width, height = _rounded(a, b, number, long=False)
+    if video:
+        width, height = width - width % 2, height - height % 2
+    return max(width, 2), max(height, 2)
+
+
+def _rounded(a: int, b: int, side: int, *, long: bool) -> tuple[int, int]:
+    factor = side / (max(a, b) if long else min(a, b))
+    return round(a * factor), round(b * factor)
+
+
+@lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from django.conf import settings
+
+    candidates = [getattr(settings, "PLAYGROUND_FONT_PATH", ""), *FONT_CANDIDATES]
+    for path in candidates:
+        if path and Path(path).is_file():
+            try:
+                return ImageFont.truetype(path, size)
+            except OSError:
+                continue
+    return ImageFont.load_default(size)
+
+
+def composition(prompt: str, seed: int | None, index: int) -> tuple[list[tuple[int, int, int]], list[Shape]]:
+    """A palette and shapes derived only from the prompt, seed and image index (deterministic)."""
+    digest = hashlib.sha256(f"{prompt}\x00{seed}\x00{index}".encode()).digest()
+    rng = random.Random(digest)
+    base_hue = rng.random()
+    palette = []
+    for step in range(5):
+        hue = (base_hue + step * 0.13 + rng.uniform(-0.04, 0.04)) % 1
+        palette.append(_hsv(hue, rng.uniform(0.45, 0.85), rng.uniform(0.45, 0.95)))
+    shapes = []
+    for _ in range(rng.randint(9, 16)):
+        x, y = rng.uniform(-0.1, 0.9), rng.uniform(-0.1, 0.8)
+        size = rng.uniform(0.08, 0.45)
+        colour = (*rng.choice(palette), rng.randint(90, 200))
+        shapes.append(
+            Shape(
+                kind=rng.choice(("ellipse", "rectangle", "triangle")),
+                box=(x, y, x + size, y + size * rng.uniform(0.6, 1.4)),
+                colour=colour,
+                velocity=(rng.uniform(-0.15, 0.15), rng.uniform(-0.1, 0.1)),
+            )
+        )
+    return palette, shapes
+
+
+def _hsv(h: float, s: float, v: float) -> tuple[int, int, int]:
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+class Scene:
+    """One composition at one size. Video frames share its background and caption and only move
+    the shapes, so a frame costs a few draw calls."""
+
+    def __init__(self, size: tuple[int, int], prompt: str, seed: int | None, index: int):
+        self.size = size
+        palette, self.shapes = composition(prompt, seed, index)
+        gradient = Image.linear_gradient("L").resize(size)
+        self.background = ImageOps.colorize(gradient, palette[0], palette[-1]).convert("RGBA")
+        self.font_size = max(12, min(size) // 22)
+        self.caption = self._caption(prompt)
+
+    def frame(self, t: float = 0.0, label: str = "") -> Image.Image:
+        width, height = self.size
+        overlay = Image.new("RGBA", self.size)
+        draw = ImageDraw.Draw(overlay)
+        for shape in self.shapes:
+            dx, dy = shape.velocity[0] * t, shape.velocity[1] * t
+            x0, y0, x1, y1 = shape.box
+            box = ((x0 + dx) * width, (y0 + dy) * height, (x1 + dx) * width, (y1 + dy) * height)
+            if shape.kind == "ellipse":
+                draw.ellipse(box, fill=shape.colour)
+            elif shape.kind == "rectangle":
+                draw.rectangle(box, fill=shape.colour)
+            else:
+                apex = ((box[0] + box[2]) / 2, box[1])
+                draw.polygon([(box[0], box[3]), apex, (box[2], box[3])], fill=shape.colour)
+        image = Image.alpha_composite(Image.alpha_composite(self.background, overlay), self.caption)
+        if label:
+            small = _font(max(10, self.font_size // 2))
+            margin = self.font_size // 2
+            ImageDraw.Draw(image).text((margin, margin), label, font=small, fill=(255, 255, 255, 220))
+        return image.convert("RGB")
+
+    def _caption(self, prompt: str) -> Image.Image:
+        """The prompt, wrapped, on a translucent band along the bottom."""
+        width, height = self.size
+        font_size = self.font_size
+        chars_per_line = max(10, int(width / (font_size * 0.55)))
+        lines = textwrap.wrap(prompt, chars_per_line)[:4] or [""]
+        line_height = int(font_size * 1.3)
+        band = line_height * len(lines) + font_size
+        layer = Image.new("RGBA", self.size)
+        draw = ImageDraw.Draw(layer)
+        draw.rectangle((0, height - band, width, height), fill=(0, 0, 0, 150))
+        font = _font(font_size)
+        for row, line in enumerate(lines):
+            position = (font_size // 2, height - band + font_size // 2 + row * line_height)
+            draw.text(position, line, font=font, fill="white")
+        return layer
+
+
+def cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scale and centre-crop `image` to fill `size`."""
+    return ImageOps.fit(image.convert("RGB"), size, Image.Resampling.LANCZOS)
+
+
+class LocalEngine:
+    name = "local"
+
+    def run(self, job: EngineJob, context: RunContext) -> EngineResult:
+        references = self._images(job, "reference_images")
+        masks = self._images(job, "mask")
+        prompt = str(job.role("prompt", "") or "")
+        seed = job.role("seed")
+        seed = seed if isinstance(seed, int) and seed >= 0 else None
+        count = int(job.role("count", 1) or 1)
+        video = job.kind == "video"
+        ratio = parse_ratio(
+            job.role("aspect"), references[0] if references else None, (16, 9) if video else (1, 1)
+        )
+        size = output_size(ratio, job.role("resolution"), video=video)
+        if video:
+            return self._videos(job, context, size, prompt, seed, count, references)
+        for index in range(count):
+            if context.should_stop():
+                raise EngineStopped
+            context.report(f"Rendering image {index + 1} of {count} at {size[0]}x{size[1]}.")
+            image = Scene(size, prompt, seed, index).frame(label=f"local · {index + 1}/{count}")
+            image = self._apply_references(image, references, masks[0] if masks else None)
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG", compress_level=3)
+            context.save_output(f"{index}.png", buffer.getvalue(), "image/png", width=size[0], height=size[1])
+        return EngineResult()
+
+    def _apply_references(
+        self, image: Image.Image, references: list[Image.Image], mask: Image.Image | None
+    ) -> Image.Image:
+        if not references:
+            return image
+        base = cover(references[0], image.size)
+        blended = Image.blend(image, base, 0.5)
+        for extra in references[1:]:
+            blended = Image.blend(blended, cover(extra, image.size), 0.2)
+        if mask is None:
+            return blended
+        # White in the mask = change there; black = keep the reference untouched.
+        region = ImageOps.fit(mask.convert("L"), image.size, Image.Resampling.NEAREST)
+        return Image.composite(blended, base, region)
+
+    def _images(self, job: EngineJob, role: str) -> list[Image.Image]:
+        field = job.roles.get(role)
+        if not field:
+            return []
+        images = []
+        for item in iter_media_values(job.input_schema, job.roles, job.input):
+            if item.path[0] != field or item.kind != "image":
+                continue
+            where = ".".join(str(p) for p in item.path)
+            if not is_data_uri(item.value):
+                raise EngineError(
+                    "input_unavailable",
+                    f"input.{where}: the local engine reads data URIs only; hosted URLs are not fetched yet.",
+                )
+            try:
+                _, content = decode_data_uri(item.value, MAX_REFERENCE_BYTES)
+                images.append(open_image(content, MAX_REFERENCE_PIXELS).convert("RGB"))
+            except MediaError as exc:
+                raise EngineError("invalid_input_image", f"input.{where}: {exc.message}") from exc
+        return images
+
+    def _videos(self, job, context, size, prompt, seed, count, references) -> EngineResult:
+        import av
+
+        seconds = int(job.role("duration", 0) or 0) or DEFAULT_VIDEO_SECONDS
+        frames = seconds * VIDEO_FPS
+        for index in range(count):
+            scene = Scene(size, prompt, seed, index)
+            context.report(f"Rendering video {index + 1} of {count}: {seconds} s at {size[0]}x{size[1]}.")
+            buffer = io.BytesIO()
+            container = av.open(buffer, "w", format="webm")
+            stream = container.add_stream("libvpx", rate=VIDEO_FPS)
+            stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+            stream.options = {"deadline": "realtime", "cpu-used": "8", "b": "2M"}
+            first = cover(references[0], size) if references else None
+            for number in range(frames):
+                if number % VIDEO_FPS == 0 and context.should_stop():
+                    container.close()
+                    raise EngineStopped
+                frame = scene.frame(t=number / frames, label=f"local · {number / VIDEO_FPS:.1f}s")
+                if first is not None:
+                    # The start image fades into the generated scene over the first second.
+                    frame = Image.blend(first, frame, min(1.0, number / VIDEO_FPS))
+                for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+            container.close()
+            context.save_output(
+                f"{index}.webm",
+                buffer.getvalue(),
+                "video/webm",
+                width=size[0],
+                height=size[1],
+                duration=seconds,
+                frames=frames,
+            )
+        return EngineResult(billed_seconds=seconds)

@@ -1,0 +1,84 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_task_id() -> str:
+    return "task_" + secrets.token_hex(12)
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+
+class Task(models.Model):
+    """One generation request and its result. Status moves only through `services.transition`."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_task_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
+    api_key = models.ForeignKey(
+        "keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    model = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="tasks")
+    input = models.JSONField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    engine = models.CharField(max_length=20)
+    cost_estimate = models.DecimalField(max_digits=12, decimal_places=4)
+    cost_actual = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64)
+    # NULL (not ""): the unique constraint must ignore tasks submitted without a key.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    request_hash = models.CharField(max_length=64)
+    source = models.CharField(max_length=10, default="api")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_recent")]
+        constraints = [
+            # The database, not a check-then-insert, guarantees one task per owner and key.
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="task_unique_idempotency_key",
+            ),
+            models.CheckConstraint(condition=Q(status__in=Status.values), name="task_status_known"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class TaskEvent(models.Model):
+    """Something that happened to a task, in order: a status change or an engine message."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=10, choices=[("status", "status"), ("message", "message")])
+    status = models.CharField(max_length=12, choices=Status.choices)
+    message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["task", "id"], name="event_task_order")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.status} {self.message}"

@@ -1,0 +1,117 @@
+"""Issuing and checking the API keys we hand out.
+
+Format: `pg_live_` + 32 base62 characters (~190 random bits) + a 6-character CRC-32 checksum, so a
+mistyped key is refused before any database lookup and secret scanners can match the pattern
+`pg_live_[0-9A-Za-z]{38}`. Stored as SHA-256 (no password hasher: the secret is random, and a
+slow hash would cost ~100 ms per API call); looked up by its first 16 characters and compared in
+constant time.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+import zlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError
+from django.utils import timezone
+
+from .models import ApiKey
+
+KEY_PREFIX = "pg_live_"
+ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+RANDOM_LENGTH = 32
+CHECKSUM_LENGTH = 6
+LOOKUP_LENGTH = len(KEY_PREFIX) + 8
+KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}$")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class KeyRejected(Exception):
+    """The presented key cannot be used; `code` says why (missing_key, invalid_key, key_disabled,
+    key_deleted, key_expired)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str
+
+
+def _base62(number: int, length: int) -> str:
+    digits = []
+    for _ in range(length):
+        number, remainder = divmod(number, 62)
+        digits.append(ALPHABET[remainder])
+    return "".join(reversed(digits))
+
+
+def _checksum(random_part: str) -> str:
+    return _base62(zlib.crc32(random_part.encode()), CHECKSUM_LENGTH)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_key(secret: str) -> bool:
+    """Format and checksum only: no database involved."""
+    if not KEY_PATTERN.match(secret):
+        return False
+    body = secret[len(KEY_PREFIX) :]
+    return hmac.compare_digest(_checksum(body[:RANDOM_LENGTH]), body[RANDOM_LENGTH:])
+
+
+def issue_key(user: AbstractBaseUser, name: str = "", expires_at=None) -> IssuedKey:
+    """Create a key for `user`; the returned secret is the only time it exists in clear."""
+    for _ in range(5):
+        random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+        secret = KEY_PREFIX + random_part + _checksum(random_part)
+        try:
+            key = ApiKey.objects.create(
+                user=user,
+                name=name,
+                prefix=secret[:LOOKUP_LENGTH],
+                secret_hash=hash_secret(secret),
+                expires_at=expires_at,
+            )
+        except IntegrityError:  # prefix collision: astronomically rare, try another
+            continue
+        return IssuedKey(key=key, secret=secret)
+    raise RuntimeError("could not issue a unique key")
+
+
+def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
+    """The active key for a presented secret, or KeyRejected saying why not."""
+    if not secret:
+        raise KeyRejected("missing_key", "Send your API key as `Authorization: Bearer <key>`.")
+    if not looks_like_key(secret):
+        raise KeyRejected("invalid_key", "The API key is not valid.")
+    key = ApiKey.objects.select_related("user").filter(prefix=secret[:LOOKUP_LENGTH]).first()
+    if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+        raise KeyRejected("invalid_key", "The API key is not valid.")
+    status = key.status
+    if status != "active":
+        raise KeyRejected(f"key_{status}", f"This API key is {status}.")
+    if not key.user.is_active:
+        raise KeyRejected("key_disabled", "This API key's account is disabled.")
+    _touch(key, ip)
+    return key
+
+
+def _touch(key: ApiKey, ip: str | None) -> None:
+    """Record use at most once a minute per key, so polling clients cost no write per request."""
+    now = timezone.now()
+    if key.last_used_at and now - key.last_used_at < LAST_USED_RESOLUTION and key.last_used_ip == ip:
+        return
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=ip)
+    key.last_used_at, key.last_used_ip = now, ip

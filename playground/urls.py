@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from playground.api import views as api_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("playground.api.urls")),
+    path("files/<str:task_id>/<str:name>", api_views.task_file, name="task-file"),
+    path("", include("playground.web.urls")),
+]
+
+handler400 = "playground.api.errors.handler400"
+handler404 = "playground.api.errors.handler404"
+handler500 = "playground.api.errors.handler500"

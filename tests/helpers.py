@@ -1,0 +1,73 @@
+"""Test helpers shared across files: a seed input, money, and an API client that checks every
+answer against the OpenAPI document."""
+
+import json
+import re
+from decimal import Decimal
+
+import jsonschema
+
+from playground.api.openapi import openapi_document
+
+SEED = "gemini-3-pro-image-preview-official"
+
+
+def seed_input(**overrides):
+    return {"prompt": "月光下的竹林小径", "size": "1:1", "resolution": "1K", "n": 1, **overrides}
+
+
+DOCUMENT = openapi_document()
+OPERATIONS = [
+    (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path) for path in DOCUMENT["paths"]
+]
+
+
+def assert_matches_openapi(method: str, path: str, response) -> None:
+    """The response is what /api/v1/openapi.json promises for this operation and status."""
+    template = next((t for pattern, t in OPERATIONS if pattern.match(path)), None)
+    assert template, f"{path} is not in the OpenAPI document"
+    operation = DOCUMENT["paths"][template][method.lower()]
+    assert str(response.status_code) in operation["responses"], (
+        f"{method} {template} answered {response.status_code}, not documented"
+    )
+    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]["schema"]
+    resolver = {"components": DOCUMENT["components"], **schema}
+    jsonschema.Draft202012Validator(resolver).validate(response.json())
+
+
+class Api:
+    """A test client speaking to /api/v1 with a Bearer key, checking every answer against the
+    OpenAPI document. Submits run their on-commit enqueue (the immediate backend runs the task)."""
+
+    def __init__(self, client, key, capture):
+        self.client, self.key, self.capture = client, key, capture
+
+    def headers(self, extra):
+        return {"Authorization": f"Bearer {self.key}", **extra}
+
+    def post(self, path, body=None, *, raw=None, headers=None):
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        with self.capture(execute=True):
+            response = self.client.post(
+                path, data=data, content_type="application/json", headers=self.headers(headers or {})
+            )
+        self._check("POST", path, response)
+        return response
+
+    def get(self, path, params=None, *, headers=None):
+        response = self.client.get(path, params or {}, headers=self.headers(headers or {}))
+        self._check("GET", path, response)
+        return response
+
+    def submit(self, model=SEED, headers=None, **overrides):
+        return self.post("/api/v1/tasks", {"model": model, "input": seed_input(**overrides)}, headers=headers)
+
+    def _check(self, method, path, response):
+        assert response["Content-Type"].startswith("application/json"), response.content[:200]
+        assert response["X-Request-Id"]
+        if path.startswith("/api/v1/") and path.split("?")[0] != "/api/v1/openapi.json":
+            assert_matches_openapi(method, path.split("?")[0], response)
+
+
+def money(value) -> Decimal:
+    return Decimal(str(value))
