@@ -21,6 +21,9 @@ class EngineJob:
     roles: dict[str, str]
     input_schema: dict[str, Any]
     input: dict[str, Any]
+    upstream_key: str | None = None  # the owner's platform key, for engines that call one
+    upstream_id: str = ""  # set when a retried task already has an upstream task
+    attempt: int = 1
 
     def role(self, name: str, default: Any = None) -> Any:
         """The input value playing `name`, else the schema default, else `default`."""
@@ -58,6 +61,8 @@ class RunContext(Protocol):
     def should_stop(self) -> bool: ...
 
     def save_output(self, name: str, content: bytes, content_type: str, **meta: Any) -> None: ...
+
+    def save_upstream_id(self, upstream_id: str) -> None: ...
 
 
 class Engine(Protocol):

@@ -35,6 +35,11 @@ class TaskRunContext:
             Task.objects.filter(pk=self.task.pk).values_list("status", flat=True).first() != Status.PROCESSING
         )
 
+    def save_upstream_id(self, upstream_id: str) -> None:
+        """Persist the upstream task id before waiting on it, so a retry resumes that task."""
+        Task.objects.filter(pk=self.task.pk).update(upstream_id=upstream_id)
+        self.task.upstream_id = upstream_id
+
     def save_output(self, name: str, content: bytes, content_type: str, **meta: Any) -> None:
         path = default_storage.save(f"outputs/{self.task.pk}/{name}", ContentFile(content))
         self.outputs.append({"file": path, "content_type": content_type, "bytes": len(content), **meta})
@@ -51,6 +56,8 @@ def job_for(task: Task) -> EngineJob:
         roles=dict(entry.roles),
         input_schema=entry.input_schema,
         input=task.input,
+        upstream_id=task.upstream_id,
+        attempt=task.attempts,
     )
 
 

@@ -41,6 +41,12 @@ class Task(models.Model):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_hash = models.CharField(max_length=64)
     source = models.CharField(max_length=10, default="api")
+    # Execution bookkeeping: the upstream platform's task id (saved before waiting on it), how many
+    # times a worker has started the task, and until when the current worker holds it.
+    upstream_id = models.CharField(max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    webhook_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
