@@ -110,7 +110,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -137,6 +139,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 
 PLAYGROUND_MAX_INPUT_IMAGE_BYTES = env.int("PLAYGROUND_MAX_INPUT_IMAGE_BYTES", default=20 * 1024 * 1024)
 PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS", default=50_000_000)
 
+# --- Fetching URLs (hosted inputs) and webhooks ------------------------------------------------------
+# Hosted inputs and webhook targets must be public addresses on ports 80/443 (see engines/fetch.py);
+# the hosts listed here (`host` = any port, `host:port` = that port) are exempt, e.g. an internal store.
+PLAYGROUND_FETCH_ALLOWED_HOSTS = env.list("PLAYGROUND_FETCH_ALLOWED_HOSTS", default=[])
+PLAYGROUND_FETCH_MAX_BYTES = env.int("PLAYGROUND_FETCH_MAX_BYTES", default=20 * 1024 * 1024)
+PLAYGROUND_FETCH_TIMEOUT = env.float("PLAYGROUND_FETCH_TIMEOUT", default=20.0)  # seconds, whole download
+# Webhook bodies are signed with HMAC-SHA256 under this secret; empty: derived from SECRET_KEY
+# (`manage.py webhook_secret` prints the one in use, for receivers to verify with).
+PLAYGROUND_WEBHOOK_SECRET = env.str("PLAYGROUND_WEBHOOK_SECRET", default="")
+PLAYGROUND_WEBHOOK_TIMEOUT = env.float("PLAYGROUND_WEBHOOK_TIMEOUT", default=10.0)  # seconds per attempt
+
 # --- Playground ------------------------------------------------------------------------------------
 PLAYGROUND_ENGINE = env.str("PLAYGROUND_ENGINE", default="")  # overrides every catalog entry when set
 PLAYGROUND_PUBLIC_URL = env.str("PLAYGROUND_PUBLIC_URL", default="").rstrip("/")
@@ -145,6 +158,45 @@ PLAYGROUND_FONT_PATH = env.str("PLAYGROUND_FONT_PATH", default="")
 PLAYGROUND_FILE_URL_WINDOW = env.int("PLAYGROUND_FILE_URL_WINDOW", default=24 * 3600)
 PLAYGROUND_FILE_URL_TTL = env.int("PLAYGROUND_FILE_URL_TTL", default=7 * 24 * 3600)
 PLAYGROUND_PAGE_SIZE = env.int("PLAYGROUND_PAGE_SIZE", default=20)
+
+# --- Task execution: leases, the reaper, demo slowdown ----------------------------------------------
+# A worker holds a running task for PLAYGROUND_TASK_LEASE seconds and renews the lease every
+# PLAYGROUND_TASK_HEARTBEAT seconds. The reaper (`manage.py reap_tasks`) re-queues a task whose lease
+# ran out (its worker died) until it has been started PLAYGROUND_TASK_MAX_ATTEMPTS times, then fails
+# it; it re-enqueues a task left queued PLAYGROUND_QUEUED_TIMEOUT seconds with no job in the queue.
+# It looks every PLAYGROUND_REAPER_INTERVAL seconds, so a dead worker's task moves on within
+# about lease + interval.
+PLAYGROUND_TASK_LEASE = env.float("PLAYGROUND_TASK_LEASE", default=60.0)
+PLAYGROUND_TASK_HEARTBEAT = env.float("PLAYGROUND_TASK_HEARTBEAT", default=PLAYGROUND_TASK_LEASE / 4)
+PLAYGROUND_TASK_MAX_ATTEMPTS = env.int("PLAYGROUND_TASK_MAX_ATTEMPTS", default=2)
+PLAYGROUND_QUEUED_TIMEOUT = env.float("PLAYGROUND_QUEUED_TIMEOUT", default=120.0)
+PLAYGROUND_REAPER_INTERVAL = env.float("PLAYGROUND_REAPER_INTERVAL", default=10.0)
+# Seconds the local engine waits per image (and per second of video): for demos and tests of
+# cancel and shutdown, which need a task that is still running a moment later.
+PLAYGROUND_LOCAL_ENGINE_DELAY = env.float("PLAYGROUND_LOCAL_ENGINE_DELAY", default=0.0)
+
+# --- Upstream: the MindVideo platform (the `mindvideo` engine) -----------------------------------------
+# The platform origin; a trailing /api/v1 is accepted. Each user's key is stored encrypted
+# (`manage.py set_upstream_key`); MINDVIDEO_API_KEY is the operator's fallback for users without one.
+MINDVIDEO_BASE_URL = env.str("MINDVIDEO_BASE_URL", default="https://api.mindvideo.ai")
+MINDVIDEO_API_KEY = env.str("MINDVIDEO_API_KEY", default="")
+MINDVIDEO_TIMEOUT = env.float("MINDVIDEO_TIMEOUT", default=30.0)  # seconds per HTTP request
+# 429, 5xx, timeouts and malformed answers are retried this many times, backing off, per request.
+MINDVIDEO_MAX_RETRIES = env.int("MINDVIDEO_MAX_RETRIES", default=5)
+# The first poll (and retry) delay; it backs off to ten times this.
+MINDVIDEO_POLL_INTERVAL = env.float("MINDVIDEO_POLL_INTERVAL", default=0.5)
+MINDVIDEO_MAX_WAIT = env.float("MINDVIDEO_MAX_WAIT", default=3600.0)  # give up (and cancel upstream)
+MINDVIDEO_MAX_DOWNLOAD_BYTES = env.int("MINDVIDEO_MAX_DOWNLOAD_BYTES", default=512 * 1024 * 1024)
+MINDVIDEO_DOWNLOAD_TIMEOUT = env.float("MINDVIDEO_DOWNLOAD_TIMEOUT", default=600.0)  # per output file
+# Fernet keys for stored upstream keys: the first encrypts, all decrypt (rotation: prepend a new key,
+# run `manage.py rotate_upstream_keys`, then drop the old one). Empty: derived from SECRET_KEY (and
+# SECRET_KEY_FALLBACKS) with HKDF.
+PLAYGROUND_FERNET_KEYS = env.list("PLAYGROUND_FERNET_KEYS", default=[])
+
+# --- Accounts ---------------------------------------------------------------------------------
+PLAYGROUND_SIGNUP = env.bool("PLAYGROUND_SIGNUP", default=True)
+PLAYGROUND_LOGIN_MAX_FAILURES = env.int("PLAYGROUND_LOGIN_MAX_FAILURES", default=5)
+PLAYGROUND_LOGIN_LOCKOUT_SECONDS = env.int("PLAYGROUND_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 
 # --- Security ---------------------------------------------------------------------------------------
 HTTPS = env.bool("PLAYGROUND_HTTPS", default=False)

@@ -1,4 +1,10 @@
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -8,7 +14,15 @@ from django.utils.connection import Local
 from playground.catalog.loading import load_builtin_catalog
 from playground.keys.services import issue_key
 
-from .helpers import Api
+from .fixtures_http import (  # noqa: F401 (fixtures: fake DNS and local HTTP servers)
+    fake_dns,
+    http_server,
+    outbound_connections,
+    start_http_server,
+)
+from .helpers import ROOT, Api, database_url
+
+WORKER = ("db_worker", "--interval", "0.1", "--no-reload", "--no-startup-delay")
 
 
 @receiver(setting_changed)
@@ -67,3 +81,74 @@ def api(client, key, catalog, django_capture_on_commit_callbacks):
 @pytest.fixture
 def other_api(client, other_user, catalog, django_capture_on_commit_callbacks):
     return Api(client, issue_key(other_user).secret, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def spawn(settings, transactional_db, tmp_path):
+    """Start `manage.py <args>` as a child process on this test's (file-backed) database and media.
+
+    `spawn(*args, **env)`; env adds variables such as PLAYGROUND_LOCAL_ENGINE_DELAY="1". The child's
+    output goes to the file `process.log`. Children still running at teardown get SIGTERM (then
+    SIGKILL); their output is printed for failing tests.
+    Submits in the test enqueue on the real queue, for the children to run.
+    """
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "PLAYGROUND_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "PLAYGROUND_TASK_BACKEND": "django_tasks_db.DatabaseBackend",
+        "SECRET_KEY": django_settings.SECRET_KEY,
+    }
+    children = []
+
+    def start(*args, **env):
+        log = tmp_path / f"{len(children)}-{args[0]}.log"
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", *map(str, args)],
+                cwd=ROOT,
+                env={**base_env, **{name: str(value) for name, value in env.items()}},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        process.log = log
+        children.append((process, log))
+        return process
+
+    yield start
+    for process, _ in children:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process, log in children:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        print(f"--- {' '.join(process.args[2:])} (exit {process.returncode})\n{log.read_text()}")
+
+
+@pytest.fixture
+def worker(spawn):
+    """A real `db_worker` process running tasks queued by this test."""
+    return spawn(*WORKER)
+
+
+@pytest.fixture
+def make_task(django_capture_on_commit_callbacks):
+    """Submit a task the way the browser does; with the immediate backend it has run on return."""
+    from playground.generations.services import submit_task
+
+    from .helpers import SEED, seed_input
+
+    def make(owner, catalog, model=SEED, **overrides):
+        entry = catalog[model]
+        data = seed_input(**overrides) if model == SEED else {**entry.example_input, **overrides}
+        with django_capture_on_commit_callbacks(execute=True):
+            task = submit_task(owner, model, data, request_id="req_test", source="web").task
+        task.refresh_from_db()
+        return task
+
+    return make

@@ -1,13 +1,24 @@
-"""Test helpers shared across files: a seed input, money, and an API client that checks every
-answer against the OpenAPI document."""
+"""Test helpers shared across files: a seed input, money, an API client that checks every
+answer against the OpenAPI document, and what tests of child processes (the real worker) need."""
 
 import json
 import re
+import time
+from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import jsonschema
+from django.db import connection
+from django.utils import timezone
+from django_tasks_db.compat import TaskResultStatus
 
 from playground.api.openapi import openapi_document
+from playground.generations.models import Status
+from playground.generations.reaper import jobs_for
+from playground.generations.services import transition
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SEED = "gemini-3-pro-image-preview-official"
 
@@ -71,3 +82,29 @@ class Api:
 
 def money(value) -> Decimal:
     return Decimal(str(value))
+
+
+def database_url() -> str:
+    """DATABASE_URL of the database this test process is using, for a child process."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
+    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def started_by_dead_worker(task_id: str, attempts: int = 1, lease_left: float = -1) -> None:
+    """As a killed worker leaves things: the task processing on `attempts` with a lease ending
+    `lease_left` seconds from now (lapsed by default), and its django-tasks-db job RUNNING."""
+    jobs_for(task_id).get(status=TaskResultStatus.READY).claim("dead-worker")
+    lease = timezone.now() + timedelta(seconds=lease_left)
+    assert transition(task_id, Status.PROCESSING, attempts=attempts, lease_expires_at=lease)

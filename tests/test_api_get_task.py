@@ -1,5 +1,7 @@
 from playground.generations.models import Task
 
+from .fixtures_http import Reply
+
 
 def test_it_returns_the_task(api):
     created = api.submit().json()
@@ -22,15 +24,19 @@ def test_another_owners_task_is_404_exactly_like_a_missing_one(api, other_api):
     assert Task.objects.get(pk=task_id).status == "succeeded"
 
 
-def test_a_failed_task_reports_its_error_and_charges_nothing(api):
-    # A reference given as a hosted URL passes submit-time checks; the local engine cannot read it.
-    task_id = api.submit(image_urls=["https://images.example.com/a.png"]).json()["task_id"]
+def test_a_failed_task_reports_its_error_and_charges_nothing(api, http_server):
+    # The reference URL passes submit-time checks (an allowed host); when the task runs, the server
+    # answers with an HTML error page instead of an image.
+    page = Reply(404, b"<!doctype html><h1>Not found</h1>", {"Content-Type": "text/html"})
+    task_id = api.submit(image_urls=[http_server.route("/a.png", page)]).json()["task_id"]
     body = api.get(f"/api/v1/tasks/{task_id}").json()
     assert body["status"] == "failed"
     assert body["cost_actual"] == 0
     assert body["output"] is None
-    assert body["error"]["code"] == "input_unavailable"
-    assert "input.image_urls.0" in body["error"]["message"]
+    assert body["error"] == {
+        "code": "input_unavailable",
+        "message": "input.image_urls.0: The server answered 404 Not Found.",
+    }
 
 
 def test_every_response_carries_a_request_id(api, client):

@@ -13,10 +13,13 @@ PRODUCTION = {
 
 
 def manage(*args, env):
+    # Nothing the test session set for itself (the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE)
+    # may leak into the production check.
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**inherited, **env},
         capture_output=True,
         text=True,
     )

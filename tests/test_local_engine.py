@@ -17,6 +17,8 @@ from PIL import Image, ImageChops
 from playground.engines.base import EngineError, EngineJob, EngineStopped
 from playground.engines.local import LocalEngine
 
+from .fixtures_http import Reply
+
 SEED = "gemini-3-pro-image-preview-official"
 WEBM_MAGIC = bytes.fromhex("1a45dfa3")
 
@@ -226,14 +228,39 @@ def test_it_stops_before_the_second_image_when_asked(catalog):
     assert context.stop_checks == 2
 
 
-def test_it_refuses_a_hosted_reference_url(catalog):
-    data = seed_input(image_urls=["https://example.com/cat.png"])
+def test_it_fetches_a_hosted_reference_image(catalog, http_server):
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (250, 250, 20)).save(buffer, "PNG")
+    url = http_server.route("/ref.png", Reply(200, buffer.getvalue(), {"Content-Type": "image/png"}))
+
+    _, context = run(catalog[SEED], seed_input(size="auto", image_urls=[url]))
+
+    assert ratio_of(decode(context.outputs[0]).size) == Fraction(3, 2)  # the fetched image's shape
+    assert [request.path for request in http_server.requests] == ["/ref.png"]
+
+
+def test_it_fails_on_a_hosted_reference_it_may_not_fetch(catalog, outbound_connections):
+    data = seed_input(image_urls=["http://169.254.169.254/latest/meta-data/cat.png"])
 
     with pytest.raises(EngineError) as caught:
         run(catalog[SEED], data)
 
     assert caught.value.code == "input_unavailable"
-    assert "input.image_urls.0" in caught.value.message
+    assert caught.value.message == (
+        "input.image_urls.0: 169.254.169.254 is a cloud metadata address; it is not fetched from."
+    )
+    assert outbound_connections == []
+
+
+def test_it_fails_on_a_hosted_reference_that_is_not_an_image(catalog, http_server):
+    html = Reply(200, b"<!doctype html><p>Please sign in</p>", {"Content-Type": "text/html"})
+    data = seed_input(image_urls=[http_server.route("/cat.png", html)])
+
+    with pytest.raises(EngineError) as caught:
+        run(catalog[SEED], data)
+
+    assert caught.value.code == "invalid_input_image"
+    assert caught.value.message.startswith("input.image_urls.0: The file is not an image")
 
 
 @pytest.mark.parametrize(

@@ -300,6 +300,31 @@ def test_it_refuses_a_data_uri_of_the_wrong_media_type():
     check(encode(b"\x1a\x45\xdf\xa3", "video/webm"), kind="video")
 
 
+@pytest.mark.parametrize(
+    ("content", "mime", "kind", "code"),
+    [
+        (b"<!doctype html><p>hi</p>", "video/mp4", "video", "not_video"),
+        (b"just some text", "audio/mpeg", "audio", "not_audio"),
+    ],
+    ids=["html-as-mp4", "text-as-mp3"],
+)
+def test_it_refuses_a_video_or_audio_data_uri_without_a_container_signature(content, mime, kind, code):
+    with pytest.raises(MediaError) as caught:
+        check(encode(content, mime), kind=kind)
+
+    assert caught.value.code == code
+
+
+@pytest.mark.parametrize(
+    "value", ["http://127.0.0.1/a.png", "http://10.0.0.1/a.png", "https://example.com:8443/a.png"]
+)
+def test_it_refuses_a_hosted_url_the_fetcher_would_refuse(value):
+    with pytest.raises(MediaError) as caught:
+        check(value)
+
+    assert caught.value.code in ("forbidden_address", "forbidden_port")
+
+
 def test_it_refuses_an_oversize_data_uri():
     with pytest.raises(MediaError) as caught:
         check(encode(b"\0" * (2 * 1024 * 1024)))

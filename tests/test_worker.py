@@ -1,61 +1,11 @@
 """The real queue: a `db_worker` process on the same (file-backed) test database."""
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
-from django.db import connection
 
 from playground.generations.models import Task
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def database_url() -> str:
-    """DATABASE_URL of the database this test process is using, for a child process."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
-    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def worker(settings, transactional_db):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "PLAYGROUND_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "PLAYGROUND_TASK_BACKEND": "django_tasks_db.DatabaseBackend",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-reload", "--no-startup-delay"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield process
-    process.terminate()
-    output, _ = process.communicate(timeout=20)
-    print(output)
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from .helpers import wait_for
 
 
 @pytest.mark.worker

@@ -127,6 +127,15 @@ SCHEMAS = {
         "properties": {
             "model": {"type": "string", "description": "A slug from GET /api/v1/models."},
             "input": {"type": "object", "description": "Valid against the model's input_schema."},
+            "webhook_url": {
+                "type": "string",
+                "format": "uri",
+                "maxLength": 2000,
+                "description": "Optional. When the task ends, its final state (the body of GET "
+                "/api/v1/tasks/{task_id}) is POSTed here, signed in `X-Playground-Signature: "
+                't=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; retried with backoff up to '
+                "5 attempts. Must be a public http(s) address on port 80/443.",
+            },
         },
     },
 }
@@ -144,10 +153,11 @@ def _errors(*statuses: int) -> dict:
     words = {
         400: "Malformed JSON or bad parameter",
         401: "Missing, unknown, disabled, deleted or expired key",
+        402: "The key's budget does not cover this task (code budget_exceeded)",
         404: "No such task or model (including another owner's)",
         409: "Conflict",
         413: "Body too large",
-        422: "Input does not match the model's schema",
+        422: "Input does not match the model's schema, or a refused URL (e.g. `webhook_url`)",
     }
     return {str(s): _json("Error", words[s]) for s in statuses}
 
@@ -192,7 +202,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
                     "responses": {
                         "201": _json("Task", "Created"),
                         "200": _json("Task", "Idempotent replay: the original task, as it is now"),
-                        **_errors(400, 401, 409, 413, 422),
+                        **_errors(400, 401, 402, 409, 413, 422),
                     },
                 },
                 "get": {

@@ -17,7 +17,8 @@ from django.views.decorators.http import require_GET
 from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError
 from playground.generations.models import Status, Task
-from playground.generations.outputs import present_output, token_is_valid
+from playground.generations.outputs import token_is_valid
+from playground.generations.presenters import task_body
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
 from playground.keys.services import KeyRejected, authenticate_key
 
@@ -26,26 +27,6 @@ from .errors import ApiError
 from .openapi import openapi_document
 
 MAX_PAGE_SIZE = 100
-
-
-def _decimal(value) -> float | None:
-    return float(value) if value is not None else None
-
-
-def task_body(request: HttpRequest, task: Task) -> dict:
-    return {
-        "request_id": task.request_id,
-        "task_id": task.pk,
-        "status": task.status,
-        "model": task.model.slug,
-        "cost_estimate": _decimal(task.cost_estimate),
-        "cost_actual": _decimal(task.cost_actual),
-        "output": present_output(request, task.pk, task.output) if task.status == Status.SUCCEEDED else None,
-        "error": task.error,
-        "created_at": task.created_at.isoformat(),
-        "started_at": task.started_at.isoformat() if task.started_at else None,
-        "finished_at": task.finished_at.isoformat() if task.finished_at else None,
-    }
 
 
 def model_body(entry: CatalogEntry, *, detail: bool = False) -> dict:
@@ -101,6 +82,7 @@ def create_task(request: HttpRequest) -> JsonResponse:
             request_id=request.request_id,
             idempotency_key=request.headers.get("Idempotency-Key"),
             api_key=request.api_key,
+            webhook_url=data.get("webhook_url", ""),
         )
     except SubmitError as exc:
         field = exc.field or ("Idempotency-Key" if exc.code == "invalid_idempotency_key" else None)

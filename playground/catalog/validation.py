@@ -35,12 +35,14 @@ def validator_for(entry: CatalogEntry) -> jsonschema.protocols.Validator:
     """A compiled validator for the entry's schema, cached on (slug, updated_at) so an edited
     schema is never validated with a stale copy."""
     key = (entry.slug, str(entry.updated_at))
-    validator = _validators.get(key)
+    validator = _validators.get(key) if entry.pk else None
     if validator is None:
         if len(_validators) > 512:
             _validators.clear()
         cls = jsonschema.validators.validator_for(entry.input_schema, jsonschema.Draft202012Validator)
-        validator = _validators[key] = cls(entry.input_schema, format_checker=cls.FORMAT_CHECKER)
+        validator = cls(entry.input_schema, format_checker=cls.FORMAT_CHECKER)
+        if entry.pk:  # an unsaved entry has no updated_at to key on
+            _validators[key] = validator
     return validator
 
 

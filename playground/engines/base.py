@@ -73,8 +73,9 @@ class Engine(Protocol):
 
 def get_engine(name: str) -> Engine:
     from .local import LocalEngine
+    from .mindvideo import MindVideoEngine
 
-    engines: dict[str, type] = {"local": LocalEngine}
+    engines: dict[str, type] = {"local": LocalEngine, "mindvideo": MindVideoEngine}
     try:
         return engines[name]()
     except KeyError:

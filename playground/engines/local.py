@@ -4,7 +4,8 @@ Every input plays its part, found through the model's roles so no model is speci
 count (`n`), aspect (`size`/`aspect_ratio`, `auto` = the first reference image's), resolution
 (`1K` = long side 1024, `720p` = short side 720), the prompt (drawn on the image, and the seed of a
 deterministic composition), seed, reference images (blended in) and a mask (only the white part of
-the mask changes; the rest is the first reference image).
+the mask changes; the rest is the first reference image). References are data URIs or hosted URLs,
+fetched under `fetch.py`'s address, size and time rules.
 """
 
 import colorsys
@@ -14,6 +15,7 @@ import math
 import random
 import re
 import textwrap
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .base import EngineError, EngineJob, EngineResult, EngineStopped, RunContext
+from .fetch import FetchError, fetch_media
 from .media import MediaError, decode_data_uri, is_data_uri, iter_media_values, open_image
 
 FONT_CANDIDATES = (
@@ -111,6 +114,16 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
             except OSError:
                 continue
     return ImageFont.load_default(size)
+
+
+def pause() -> None:
+    """Wait PLAYGROUND_LOCAL_ENGINE_DELAY seconds: demos and tests need a task that is still running
+    a moment later (to cancel it, stop its worker, or kill it)."""
+    from django.conf import settings
+
+    delay = getattr(settings, "PLAYGROUND_LOCAL_ENGINE_DELAY", 0)
+    if delay > 0:
+        time.sleep(delay)
 
 
 def composition(prompt: str, seed: int | None, index: int) -> tuple[list[tuple[int, int, int]], list[Shape]]:
@@ -221,6 +234,7 @@ class LocalEngine:
             if context.should_stop():
                 raise EngineStopped
             context.report(f"Rendering image {index + 1} of {count} at {size[0]}x{size[1]}.")
+            pause()
             image = Scene(size, prompt, seed, index).frame(label=f"local · {index + 1}/{count}")
             image = self._apply_references(image, references, masks[0] if masks else None)
             buffer = io.BytesIO()
@@ -253,16 +267,28 @@ class LocalEngine:
                 continue
             where = ".".join(str(p) for p in item.path)
             if not is_data_uri(item.value):
-                raise EngineError(
-                    "input_unavailable",
-                    f"input.{where}: the local engine reads data URIs only; hosted URLs are not fetched yet.",
-                )
+                images.append(self._fetched_image(item.value, where))
+                continue
             try:
                 _, content = decode_data_uri(item.value, MAX_REFERENCE_BYTES)
                 images.append(open_image(content, MAX_REFERENCE_PIXELS).convert("RGB"))
             except MediaError as exc:
                 raise EngineError("invalid_input_image", f"input.{where}: {exc.message}") from exc
         return images
+
+    def _fetched_image(self, url: str, where: str) -> Image.Image:
+        """A hosted reference image, fetched under the fetcher's address, size and time rules.
+
+        Content that is not a usable image is `invalid_input_image`, like a bad data URI; a URL
+        that cannot be fetched (refused, unreachable, an HTTP error) is `input_unavailable`.
+        """
+        try:
+            _, image = fetch_media(url, "image", max_pixels=MAX_REFERENCE_PIXELS)
+        except FetchError as exc:
+            content_problem = exc.code in ("not_an_image", "too_many_pixels")
+            code = "invalid_input_image" if content_problem else "input_unavailable"
+            raise EngineError(code, f"input.{where}: {exc.message}") from exc
+        return image.convert("RGB")
 
     def _videos(self, job, context, size, prompt, seed, count, references) -> EngineResult:
         import av
@@ -279,9 +305,11 @@ class LocalEngine:
             stream.options = {"deadline": "realtime", "cpu-used": "8", "b": "2M"}
             first = cover(references[0], size) if references else None
             for number in range(frames):
-                if number % VIDEO_FPS == 0 and context.should_stop():
-                    container.close()
-                    raise EngineStopped
+                if number % VIDEO_FPS == 0:
+                    if context.should_stop():
+                        container.close()
+                        raise EngineStopped
+                    pause()
                 frame = scene.frame(t=number / frames, label=f"local · {number / VIDEO_FPS:.1f}s")
                 if first is not None:
                     # The start image fades into the generated scene over the first second.

@@ -1,9 +1,10 @@
-"""Media inputs (reference images, masks, videos, audio): finding them in an input and decoding
-data URIs safely.
+"""Media inputs (reference images, masks, videos, audio): finding them in an input, decoding data
+URIs safely and checking that content is the kind of media it claims to be.
 
 Safety rules: the size of a data URI is checked before it is decoded; images are opened by Pillow
 with an explicit list of formats and a pixel cap checked before any pixel is decoded, so a
-decompression bomb or an HTML page named .png is refused rather than loaded.
+decompression bomb or an HTML page named .png is refused rather than loaded; a video or audio file
+must start like a known container. Hosted URLs are checked (never fetched) here by `fetch.check_url`.
 """
 
 import base64
@@ -13,8 +14,12 @@ import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from .fetch import Resolver
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 DATA_URI = re.compile(
@@ -134,16 +139,62 @@ def open_image(content: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def check_media_value(item: MediaValue, *, max_bytes: int, max_pixels: int) -> None:
-    """Refuse a media value at submit time: only http(s) URLs and decodable data URIs pass."""
+def container_of(head: bytes) -> str | None:
+    """The container format a video or audio file starts like, from its first bytes."""
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"  # also WebM
+    if head[4:8] == b"ftyp":
+        return "mp4"  # also MOV, M4A, 3GP
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"AVI "):
+        return "wav" if head[8:12] == b"WAVE" else "avi"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mpeg-audio"  # MP3 (with or without an ID3 tag), AAC in ADTS
+    return None
+
+
+CONTAINERS = {
+    "video": frozenset({"matroska", "mp4", "ogg", "avi"}),
+    "audio": frozenset({"matroska", "mp4", "ogg", "wav", "flac", "mpeg-audio"}),
+}
+
+
+def check_media_content(kind: str, content: bytes, max_pixels: int) -> Image.Image | None:
+    """Refuse `content` that is not the `kind` of media claimed; an image is decoded and returned.
+
+    Videos and audio are not decoded, only recognised by their container's signature: enough to
+    turn away an HTML error page or a text file.
+    """
+    if kind == "image":
+        return open_image(content, max_pixels)
+    if container_of(content[:16]) not in CONTAINERS.get(kind, ()):
+        names = "WebM, MKV, MP4, MOV, Ogg or AVI" if kind == "video" else "MP3, AAC, M4A, Ogg, WAV or FLAC"
+        raise MediaError(f"The file is not a {kind} file ({names}).", f"not_{kind}")
+    return None
+
+
+def check_media_value(
+    item: MediaValue, *, max_bytes: int, max_pixels: int, resolver: "Resolver | None" = None
+) -> None:
+    """Refuse a media value at submit time: data URIs must hold the right kind of media; hosted
+    URLs must pass the fetcher's scheme, port and address rules (their host is resolved with
+    `resolver`, but nothing is downloaded: that happens when the task runs)."""
     value = item.value
     if is_data_uri(value):
         mime, content = decode_data_uri(value, max_bytes)
-        if item.kind == "image":
-            open_image(content, max_pixels)
-        elif mime and not mime.startswith(item.kind + "/"):
+        if item.kind != "image" and mime and not mime.startswith(item.kind + "/"):
             raise MediaError(f"Expected {item.kind} data, got {mime}.", "wrong_media_type")
+        check_media_content(item.kind, content, max_pixels)
         return
+    from .fetch import FetchError, check_url  # fetch uses this module's decoding
+
     scheme = value.split(":", 1)[0].lower() if ":" in value else ""
     if scheme not in ("http", "https"):
         raise MediaError("Must be an http(s) URL or a data URI.", "unsupported_url")
+    try:
+        check_url(value, resolver=resolver, unresolvable_ok=True)
+    except FetchError as exc:
+        raise MediaError(exc.message, exc.code) from exc

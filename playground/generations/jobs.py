@@ -2,22 +2,104 @@
 
 Runs in the worker (`manage.py db_worker`). The engine gets plain data and a context; files it
 produces go to the default storage under `outputs/<task id>/`.
+
+Each start of a task is an attempt (`Task.attempts`) holding a lease (`Task.lease_expires_at`) that a
+heartbeat thread renews while the engine runs. A worker killed outright stops renewing, and the reaper
+(`reaper.py`) re-queues or fails the task once the lease runs out. Every later write of the run is
+fenced by its attempt, so a worker that was presumed dead but wakes up cannot finish a task that has
+since started again elsewhere.
 """
 
 import logging
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import DatabaseError, connections
+from django.db.models import F, Q
 from django.tasks import task
+from django.utils import timezone
 
 from playground.catalog.pricing import estimate_cost
 from playground.engines.base import EngineError, EngineJob, EngineStopped, get_engine
+from playground.keys.credentials import mark_upstream_failure, mark_upstream_used, upstream_key_for
 
 from .models import Status, Task
 from .services import record_message, transition
 
 logger = logging.getLogger(__name__)
+
+
+def lease_deadline() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
+
+
+def still_running(attempt: int) -> Q:
+    """The task is processing on `attempt`: not cancelled, and not re-queued and started again."""
+    return Q(status=Status.PROCESSING, attempts=attempt)
+
+
+class LeaseHeartbeat:
+    """Renews the task's lease every PLAYGROUND_TASK_HEARTBEAT seconds while the engine runs.
+
+    A thread rather than renewals from `report()`/`should_stop()`: an engine may block for minutes in
+    one call (an upstream request, a long encode). It stops on exit, or by itself once the task is no
+    longer this attempt's, and closes its own database connection. It is a daemon, so it can never
+    hold up the worker's exit.
+    """
+
+    def __init__(self, task_id: str, attempt: int):
+        self.task_id, self.attempt = task_id, attempt
+        # A beat slower than half the lease would let a live worker's lease lapse.
+        self.interval = min(settings.PLAYGROUND_TASK_HEARTBEAT, settings.PLAYGROUND_TASK_LEASE / 2)
+        self._stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"lease-{task_id}", daemon=True)
+
+    def __enter__(self) -> "LeaseHeartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stopped.wait(self.interval):
+                try:
+                    held = Task.objects.filter(still_running(self.attempt), pk=self.task_id).update(
+                        lease_expires_at=lease_deadline()
+                    )
+                except DatabaseError:
+                    # A busy database: the lease outlasts a few missed beats, so try again later.
+                    logger.warning("could not renew the lease of %s", self.task_id, exc_info=True)
+                    continue
+                if not held:
+                    return
+        finally:
+            connections.close_all()
+
+
+def discard_files(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            default_storage.delete(path)
+        except OSError:
+            logger.warning("could not delete %s", path, exc_info=True)
+
+
+def discard_task_outputs(task_id: str) -> None:
+    """Delete every file under the task's outputs folder: what an attempt whose worker died left
+    behind. A retry then writes `0.png` again, not `0_aB3x9.png`."""
+    folder = f"outputs/{task_id}"
+    try:
+        _, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    discard_files([f"{folder}/{name}" for name in names])
 
 
 class TaskRunContext:
@@ -26,14 +108,18 @@ class TaskRunContext:
     def __init__(self, task: Task):
         self.task = task
         self.outputs: list[dict[str, Any]] = []
+        self.current = still_running(task.attempts)
 
     def report(self, message: str) -> None:
         record_message(self.task.pk, Status.PROCESSING, message)
 
     def should_stop(self) -> bool:
-        return (
-            Task.objects.filter(pk=self.task.pk).values_list("status", flat=True).first() != Status.PROCESSING
-        )
+        return not Task.objects.filter(self.current, pk=self.task.pk).exists()
+
+    def discard_outputs(self) -> None:
+        """Delete this run's files: the task ended without them (cancelled, failed, taken over)."""
+        discard_files([item["file"] for item in self.outputs])
+        self.outputs = []
 
     def save_upstream_id(self, upstream_id: str) -> None:
         """Persist the upstream task id before waiting on it, so a retry resumes that task."""
@@ -56,6 +142,8 @@ def job_for(task: Task) -> EngineJob:
         roles=dict(entry.roles),
         input_schema=entry.input_schema,
         input=task.input,
+        # Decrypted only for the engine that sends it, and only for this run.
+        upstream_key=upstream_key_for(task.owner_id) if task.engine == "mindvideo" else None,
         upstream_id=task.upstream_id,
         attempt=task.attempts,
     )
@@ -63,19 +151,35 @@ def job_for(task: Task) -> EngineJob:
 
 @task()
 def run_task(task_id: str) -> str:
-    """Run the task once; returns its final status. A task already taken or cancelled is skipped."""
-    if not transition(task_id, Status.PROCESSING, message="Started."):
+    """Run one attempt of the task; returns its final status. A task already taken or cancelled is
+    skipped. The attempt holds a lease while it runs (see the module docstring)."""
+    started = transition(
+        task_id,
+        Status.PROCESSING,
+        message="Started.",
+        attempts=F("attempts") + 1,
+        lease_expires_at=lease_deadline(),
+    )
+    if not started:
         return "skipped"
     task = Task.objects.select_related("model").get(pk=task_id)
+    if task.attempts > 1:
+        discard_task_outputs(task_id)
     context = TaskRunContext(task)
     try:
-        result = get_engine(task.engine).run(job_for(task), context)
+        with LeaseHeartbeat(task_id, task.attempts):
+            result = get_engine(task.engine).run(job_for(task), context)
     except EngineStopped:
+        context.discard_outputs()
         return Status.CANCELLED
     except EngineError as exc:
+        context.discard_outputs()
+        if exc.code == "upstream_key_rejected":
+            mark_upstream_failure(task.owner_id, exc.message)
         transition(
             task_id,
             Status.FAILED,
+            where=context.current,
             message=exc.message,
             error={"code": exc.code, "message": exc.message},
             cost_actual=0,
@@ -83,23 +187,32 @@ def run_task(task_id: str) -> str:
         return Status.FAILED
     except Exception:
         logger.exception("engine %s crashed on %s", task.engine, task_id)
+        context.discard_outputs()
         message = "The engine failed unexpectedly; nothing was charged."
         transition(
             task_id,
             Status.FAILED,
+            where=context.current,
             message=message,
             error={"code": "engine_crashed", "message": message},
             cost_actual=0,
         )
         return Status.FAILED
+    if task.engine == "mindvideo":
+        mark_upstream_used(task.owner_id)
     cost = result.cost_actual
     if cost is None:
         cost = estimate_cost(task.model, task.input, seconds=result.billed_seconds)
     finished = transition(
         task_id,
         Status.SUCCEEDED,
+        where=context.current,
         message="Finished.",
         output={task.model.output_key: context.outputs},
         cost_actual=cost,
     )
-    return Status.SUCCEEDED if finished else Status.CANCELLED
+    if not finished:
+        # Cancelled (or taken over) while the last file was made: nothing refers to the files.
+        context.discard_outputs()
+        return Status.CANCELLED
+    return Status.SUCCEEDED

@@ -28,6 +28,9 @@ class Task(models.Model):
     api_key = models.ForeignKey(
         "keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
+    demo_pass = models.ForeignKey(
+        "keys.DemoPass", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
     model = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="tasks")
     input = models.JSONField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)

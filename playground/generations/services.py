@@ -12,12 +12,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.validation import FieldError, field_path, validate_input
+from playground.engines.fetch import FetchError, check_url
 from playground.engines.media import MediaError, check_media_value, iter_media_values
+from playground.keys.models import ApiKey, DemoPass
 
 from .models import TERMINAL, Status, Task, TaskEvent
 
@@ -31,6 +35,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.CANCELLED: frozenset(),
 }
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_WEBHOOK_URL_LENGTH = 2000  # Task.webhook_url's max_length
 
 
 class SubmitError(Exception):
@@ -62,23 +67,32 @@ def allowed_sources(target: str) -> list[str]:
     return [source for source, targets in TRANSITIONS.items() if target in targets]
 
 
-def transition(task_id: str, target: str, *, message: str = "", **fields: Any) -> bool:
+def transition(
+    task_id: str, target: str, *, message: str = "", where: Q | None = None, **fields: Any
+) -> bool:
     """Move a task to `target` if its current status allows it, recording the event.
 
     Returns False (and changes nothing) when the task is no longer in a state `target` may follow,
-    e.g. a completion arriving after a cancel.
+    e.g. a completion arriving after a cancel, or when it no longer meets `where` (e.g. the worker's
+    attempt was reaped and the task started again elsewhere). Only a processing task holds a lease.
     """
     now = timezone.now()
     if target == Status.PROCESSING:
         fields.setdefault("started_at", now)
+    else:
+        fields.setdefault("lease_expires_at", None)
     if target in TERMINAL:
         fields.setdefault("finished_at", now)
+    rows = Task.objects.filter(pk=task_id, status__in=allowed_sources(target))
+    if where is not None:
+        rows = rows.filter(where)
     with transaction.atomic():
-        moved = Task.objects.filter(pk=task_id, status__in=allowed_sources(target)).update(
-            status=target, updated_at=now, **fields
-        )
+        moved = rows.update(status=target, updated_at=now, **fields)
         if moved:
             TaskEvent.objects.create(task_id=task_id, kind="status", status=target, message=message[:500])
+            if target in TERMINAL:
+                # robust: a failure to queue the webhook must not undo or hide the task's end.
+                transaction.on_commit(lambda: enqueue_webhook(task_id), robust=True)
     return bool(moved)
 
 
@@ -86,8 +100,13 @@ def record_message(task_id: str, status: str, message: str) -> None:
     TaskEvent.objects.create(task_id=task_id, kind="message", status=status, message=message[:500])
 
 
-def request_hash(model_slug: str, data: Any) -> str:
-    canonical = json.dumps({"model": model_slug, "input": data}, sort_keys=True, separators=(",", ":"))
+def request_hash(model_slug: str, data: Any, webhook_url: Any = "") -> str:
+    """A hash of the canonical request. `webhook_url` counts only when given, so requests without
+    one hash as they always did."""
+    request = {"model": model_slug, "input": data}
+    if webhook_url:
+        request["webhook_url"] = webhook_url
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -108,6 +127,21 @@ def media_errors(entry: CatalogEntry, data: dict) -> list[FieldError]:
         except MediaError as exc:
             errors.append(FieldError(field_path(item.path), exc.message, exc.code))
     return errors
+
+
+def webhook_errors(webhook_url: Any) -> list[FieldError]:
+    """A webhook target must pass the same address rules as fetched inputs (no private targets
+    unless allow-listed). A name that does not resolve yet passes; delivery checks it again."""
+    if webhook_url in (None, ""):
+        return []
+    if not isinstance(webhook_url, str) or len(webhook_url) > MAX_WEBHOOK_URL_LENGTH:
+        message = f"Must be an http(s) URL of at most {MAX_WEBHOOK_URL_LENGTH} characters."
+        return [FieldError("webhook_url", message, "invalid_url")]
+    try:
+        check_url(webhook_url, unresolvable_ok=True)
+    except FetchError as exc:
+        return [FieldError("webhook_url", exc.message, exc.code)]
+    return []
 
 
 def check_input(entry: CatalogEntry, data: Any) -> list[FieldError]:
@@ -151,11 +185,14 @@ def submit_task(
     idempotency_key: str | None = None,
     api_key=None,
     source: str = "api",
+    webhook_url: Any = "",
+    demo_pass=None,
 ) -> Submission:
     """Validate, price and queue a task; replay the original for a repeated Idempotency-Key.
 
     A refused request (SubmitError) never consumes the key. Concurrent requests with one key create
-    one task: the unique constraint decides, and the losers replay the winner.
+    one task: the unique constraint decides, and the losers replay the winner. With a `webhook_url`,
+    the task's final state is POSTed there when it ends (see `webhooks.py`).
     """
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise SubmitError(
@@ -163,26 +200,39 @@ def submit_task(
             "invalid_idempotency_key",
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
         )
-    digest = request_hash(model_slug if isinstance(model_slug, str) else repr(model_slug), data)
+    digest = request_hash(model_slug if isinstance(model_slug, str) else repr(model_slug), data, webhook_url)
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
         return replayed
     entry = find_model(model_slug)
-    errors = check_input(entry, data)
+    input_errors = check_input(entry, data)
+    errors = input_errors + webhook_errors(webhook_url)
     if errors:
-        raise SubmitError(422, "invalid_input", errors[0].message, errors)
+        code = "invalid_input" if input_errors else "invalid_webhook_url"
+        raise SubmitError(422, code, errors[0].message, errors)
+    if demo_pass is not None and entry.slug not in demo_pass.model_slugs:
+        raise SubmitError(
+            422,
+            "unknown_model",
+            "This demo pass does not include that model.",
+            [FieldError("model", "This demo pass does not include that model.", "unknown_model")],
+        )
+    cost_estimate = estimate_cost(entry, data)
     try:
         with transaction.atomic():
+            check_spend_limits(cost_estimate, api_key=api_key, demo_pass=demo_pass)
             task = Task.objects.create(
                 owner=owner,
                 api_key=api_key,
+                demo_pass=demo_pass,
                 model=entry,
                 input=data,
                 engine=engine_for(entry),
-                cost_estimate=estimate_cost(entry, data),
+                cost_estimate=cost_estimate,
                 request_id=request_id,
                 idempotency_key=idempotency_key or None,
                 request_hash=digest,
                 source=source,
+                webhook_url=webhook_url or "",
             )
             TaskEvent.objects.create(task=task, kind="status", status=Status.QUEUED, message="Queued.")
             transaction.on_commit(lambda: enqueue_task(task.pk))
@@ -193,10 +243,50 @@ def submit_task(
     return Submission(task, created=True)
 
 
+def committed_spend(tasks) -> Decimal:
+    """Money a set of tasks has spent or holds: the charge of ended tasks (0 if they failed or
+    were cancelled) plus the estimate of running ones."""
+    total = tasks.aggregate(total=Sum(Coalesce("cost_actual", "cost_estimate")))["total"]
+    return Decimal(total or 0).quantize(Decimal("0.0001"))
+
+
+def check_spend_limits(cost_estimate: Decimal, *, api_key=None, demo_pass=None) -> None:
+    """Refuse (402 budget_exceeded) a task that would take a key or a demo pass over its limit.
+
+    Runs inside the submit transaction with the key / pass row locked (SELECT … FOR UPDATE on
+    PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers), so concurrent
+    submits cannot all slip under the limit together.
+    """
+    limits = []
+    if api_key is not None and api_key.budget is not None:
+        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        limits.append(("key", locked.budget, Task.objects.filter(api_key=locked)))
+    if demo_pass is not None:
+        locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
+        limits.append(("demo pass", locked.spend_cap, Task.objects.filter(demo_pass=locked)))
+    for what, limit, tasks in limits:
+        spent = committed_spend(tasks)
+        if spent + cost_estimate > limit:
+            left = max(limit - spent, Decimal(0))
+            raise SubmitError(
+                402,
+                "budget_exceeded",
+                f"This task (est. {cost_estimate}) would exceed the {what}'s budget: {left} of {limit} left.",
+            )
+
+
 def enqueue_task(task_id: str) -> None:
     from .jobs import run_task
 
     run_task.enqueue(task_id)
+
+
+def enqueue_webhook(task_id: str) -> None:
+    """Queue the delivery of a task's webhook, if it has one: called once its end has committed."""
+    if Task.objects.filter(pk=task_id).exclude(webhook_url="").exists():
+        from .webhooks import deliver_webhook
+
+        deliver_webhook.enqueue(task_id)
 
 
 def cancel_task(task: Task) -> Task:

@@ -20,6 +20,9 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    budget = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Spend limit; empty = none."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -36,3 +39,70 @@ class ApiKey(models.Model):
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class UpstreamCredential(models.Model):
+    """A user's key for the upstream platform (MindVideo), encrypted at rest with MultiFernet.
+
+    Only `last4` is ever shown; `__str__` (and so `repr`) never contains the secret. One credential
+    per user for now: storing a new key replaces the old one. See `keys.credentials`.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upstream_credentials"
+    )
+    label = models.CharField(max_length=100, blank=True)
+    secret_encrypted = models.TextField()  # a Fernet token; see keys.credentials
+    last4 = models.CharField(max_length=4)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user"], name="one_upstream_credential_per_user")]
+
+    def __str__(self) -> str:
+        return f"upstream key …{self.last4}" + (f" ({self.label})" if self.label else "")
+
+
+class DemoPass(models.Model):
+    """A revocable, time-boxed link that lets guests use the playground for chosen models without
+    an account, spending the owner's money up to `spend_cap`. The link carries `public_id`
+    signed with SECRET_KEY (see `keys.passes`), so it can be shown again; revoking or expiry
+    refuses it on the guest's next request."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="demo_passes")
+    name = models.CharField(max_length=100)
+    public_id = models.CharField(max_length=32, unique=True)
+    model_slugs = models.JSONField(default=list, help_text="Slugs the guest may use.")
+    spend_cap = models.DecimalField(max_digits=12, decimal_places=4)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class LoginFailure(models.Model):
+    """A failed sign-in, kept for a while to rate-limit guessing per username and per address."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip}"

@@ -1,4 +1,8 @@
-"""Run the web server and the task worker together until Ctrl-C or SIGTERM stops both."""
+"""Run the web server, the task workers and the reaper together until Ctrl-C or SIGTERM stops all.
+
+The reaper (`reap_tasks --loop`) recovers the tasks of a worker that died; SIGTERM lets each worker
+finish its current task before it exits.
+"""
 
 import os
 import signal
@@ -11,7 +15,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Serve the web app (gunicorn) and the task worker (db_worker) together; Ctrl-C stops both."
+    help = "Serve the web app (gunicorn), task workers (db_worker) and the reaper together; Ctrl-C stops all."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -55,6 +59,8 @@ class Command(BaseCommand):
             ]
             for _ in range(workers)
         ]
+        # One reaper is enough however many workers there are (several would be safe, just redundant).
+        commands.append([python, "manage.py", "reap_tasks", "--loop"])
         if not get_user_model().objects.exists():
             self.stdout.write(
                 "No account yet. In another terminal:\n"

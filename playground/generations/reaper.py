@@ -1,0 +1,162 @@
+"""The reaper: recovers tasks that nobody is running.
+
+A worker killed outright (SIGKILL, out of memory, a lost machine) stops renewing its task's lease and
+leaves the task `processing` (and its django-tasks-db row RUNNING) forever. An enqueue lost between
+the submit's commit and its on-commit hook leaves a task `queued` with no job. `reap_expired_tasks`
+puts both right: it re-queues a lapsed task for another attempt, or fails it once it has been started
+PLAYGROUND_TASK_MAX_ATTEMPTS times, and enqueues a stranded queued task again.
+
+Any number of reapers may run at once: every change is a conditional UPDATE checked by its row count,
+so of two reapers acting on one task, one acts and the other changes nothing. `manage.py reap_tasks
+--loop` runs it as its own process (`manage.py serve` starts one): db_worker has no hook for periodic
+work, and a reaper inside a worker would die with the very worker it should replace.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from .jobs import discard_task_outputs, run_task
+from .models import Status, Task
+from .services import enqueue_task, record_message, transition
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerLost(Exception):
+    """Recorded on a queue row whose worker died while running it."""
+
+
+@dataclass
+class ReapReport:
+    requeued: list[str] = field(default_factory=list)  # lease lapsed: queued for another attempt
+    failed: list[str] = field(default_factory=list)  # lease lapsed on the last allowed attempt
+    reenqueued: list[str] = field(default_factory=list)  # queued, but the queue had no job for it
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.failed or self.reenqueued)
+
+    def __str__(self) -> str:
+        return (
+            f"Re-queued {len(self.requeued)}, failed {len(self.failed)}, "
+            f"re-enqueued {len(self.reenqueued)} task(s)."
+        )
+
+
+def worker_lost_message(attempts: int) -> str:
+    retried = attempts - 1
+    return (
+        f"The worker running this task stopped; it was retried {retried} "
+        f"{'time' if retried == 1 else 'times'}. Nothing was charged."
+    )
+
+
+def lease_lapsed(now: datetime) -> Q:
+    """Processing, and nobody has renewed the lease in time. A processing row without a lease
+    (started before leases existed) counts once it has not changed for a lease's length."""
+    stale = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
+    return Q(status=Status.PROCESSING) & (
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, updated_at__lt=stale)
+    )
+
+
+def reap_expired_tasks(now: datetime | None = None) -> ReapReport:
+    """Re-queue or fail tasks whose worker died; re-enqueue queued tasks the queue has lost."""
+    now = now or timezone.now()
+    report = ReapReport()
+    for task_id, attempts in Task.objects.filter(lease_lapsed(now)).values_list("pk", "attempts"):
+        # Still this attempt and still lapsed: another reaper, or a worker waking up, may have won.
+        unchanged = Q(attempts=attempts) & lease_lapsed(now)
+        if attempts >= settings.PLAYGROUND_TASK_MAX_ATTEMPTS:
+            message = worker_lost_message(attempts)
+            if transition(
+                task_id,
+                Status.FAILED,
+                where=unchanged,
+                message=message,
+                error={"code": "worker_lost", "message": message},
+                cost_actual=0,
+            ):
+                close_abandoned_jobs(task_id)
+                discard_task_outputs(task_id)
+                report.failed.append(task_id)
+        elif transition(
+            task_id,
+            Status.QUEUED,
+            where=unchanged,
+            message=f"Worker lost; retrying (attempt {attempts + 1}).",
+        ):
+            close_abandoned_jobs(task_id)
+            # If this enqueue is lost too, the queued-timeout check below finds the task later.
+            enqueue_task(task_id)
+            report.requeued.append(task_id)
+    report.reenqueued = reenqueue_stranded_tasks(now)
+    if report:
+        logger.warning(
+            "reaper: re-queued %s, failed %s, re-enqueued %s",
+            report.requeued,
+            report.failed,
+            report.reenqueued,
+        )
+    return report
+
+
+def reenqueue_stranded_tasks(now: datetime) -> list[str]:
+    """Enqueue again each task queued longer than PLAYGROUND_QUEUED_TIMEOUT with no job waiting.
+
+    Only the django-tasks-db backend lets us look at the queue; with any other backend a long queue
+    and a lost job look the same, so nothing is done.
+    """
+    if not isinstance(run_task.get_backend(), DatabaseBackend):
+        return []
+    cutoff = now - timedelta(seconds=settings.PLAYGROUND_QUEUED_TIMEOUT)
+    stranded = Task.objects.filter(status=Status.QUEUED, updated_at__lt=cutoff)
+    reenqueued = []
+    for task_id, updated_at in stranded.values_list("pk", "updated_at"):
+        if has_pending_job(task_id, now):
+            continue
+        # Claim the task by touching it: a second reaper's identical UPDATE then matches no row, and
+        # the next pass waits a full timeout again.
+        claimed = Task.objects.filter(pk=task_id, status=Status.QUEUED, updated_at=updated_at).update(
+            updated_at=now
+        )
+        if claimed:
+            close_abandoned_jobs(task_id)
+            record_message(task_id, Status.QUEUED, "The queue had lost this task; queued it again.")
+            enqueue_task(task_id)
+            reenqueued.append(task_id)
+    return reenqueued
+
+
+def jobs_for(task_id: str) -> QuerySet[DBTaskResult]:
+    """The queue's jobs (django-tasks-db rows) that run this task, in any state."""
+    return DBTaskResult.objects.filter(task_path=run_task.module_path, args_kwargs__args__0=task_id)
+
+
+def has_pending_job(task_id: str, now: datetime) -> bool:
+    """A job waiting in the queue, or one a live worker has just claimed (it moves the task to
+    processing within moments; one held longer than a lease belongs to a dead worker)."""
+    claimed_since = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
+    return (
+        jobs_for(task_id)
+        .filter(
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since)
+        )
+        .exists()
+    )
+
+
+def close_abandoned_jobs(task_id: str) -> None:
+    """Mark the dead worker's queue row failed, so the queue's own records stop saying RUNNING."""
+    if not isinstance(run_task.get_backend(), DatabaseBackend):
+        return
+    for job in jobs_for(task_id).filter(status=TaskResultStatus.RUNNING):
+        job.set_failed(WorkerLost("The worker running this job stopped; the reaper took the task over."))

@@ -1,0 +1,125 @@
+"""Stored upstream (MindVideo) keys: encrypted at rest, read only by the task runner.
+
+Secrets are encrypted with MultiFernet. `PLAYGROUND_FERNET_KEYS` is a comma list of Fernet keys: the
+first encrypts, all of them decrypt, so a rotation is: prepend a new key, run
+`manage.py rotate_upstream_keys` (every row re-encrypted under the first key), drop the old key.
+Keys derived from SECRET_KEY and SECRET_KEY_FALLBACKS (HKDF-SHA256) always decrypt too, and encrypt
+when `PLAYGROUND_FERNET_KEYS` is empty: rotating SECRET_KEY the Django way (the old one moved to
+SECRET_KEY_FALLBACKS), then running `rotate_upstream_keys`, keeps every stored key readable.
+
+A secret is never logged or rendered: only its last four characters are ever shown.
+"""
+
+import base64
+import logging
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import UpstreamCredential
+
+logger = logging.getLogger(__name__)
+
+HKDF_SALT = b"playground.keys.upstream-credentials"
+HKDF_INFO = b"fernet-v1"
+UNREADABLE = (
+    "The stored key cannot be decrypted with the configured encryption keys "
+    "(PLAYGROUND_FERNET_KEYS, SECRET_KEY, SECRET_KEY_FALLBACKS)."
+)
+
+
+def derived_fernet_key(secret_key: str) -> bytes:
+    """The Fernet key HKDF-SHA256 derives from a Django SECRET_KEY."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=HKDF_SALT, info=HKDF_INFO)
+    return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode()))
+
+
+def fernet() -> MultiFernet:
+    """The configured keys (the first encrypts), then the SECRET_KEY-derived ones."""
+    keys = []
+    for position, key in enumerate(k.strip() for k in settings.PLAYGROUND_FERNET_KEYS if k.strip()):
+        try:
+            keys.append(Fernet(key))
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"PLAYGROUND_FERNET_KEYS: key {position + 1} is not a Fernet key (32 bytes, url-safe "
+                'base64). Make one with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"'
+            ) from None
+    for secret_key in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]:
+        keys.append(Fernet(derived_fernet_key(secret_key)))
+    return MultiFernet(keys)
+
+
+def store_upstream_key(user: AbstractBaseUser, secret: str, label: str = "") -> UpstreamCredential:
+    """Encrypt and store `user`'s platform key, replacing any earlier one (and its failure state)."""
+    secret = secret.strip()
+    if not secret:
+        raise ValueError("The upstream key is empty.")
+    credential, _ = UpstreamCredential.objects.update_or_create(
+        user=user,
+        defaults={
+            "label": label,
+            "secret_encrypted": fernet().encrypt(secret.encode()).decode(),
+            "last4": secret[-4:],
+            "created_at": timezone.now(),
+            "last_used_at": None,
+            "last_error": "",
+            "failing_since": None,
+        },
+    )
+    return credential
+
+
+def upstream_key_for(user_id: int) -> str | None:
+    """The user's own platform key, else the operator's MINDVIDEO_API_KEY, else None.
+
+    A stored key that cannot be decrypted (its encryption key was dropped) gives None, never the
+    operator's key: the user meant their own account to be charged.
+    """
+    credential = UpstreamCredential.objects.filter(user_id=user_id).first()
+    if credential is None:
+        return settings.MINDVIDEO_API_KEY or None
+    try:
+        return fernet().decrypt(credential.secret_encrypted.encode()).decode()
+    except InvalidToken:
+        logger.error("upstream credential %s (user %s): %s", credential.pk, user_id, UNREADABLE)
+        mark_upstream_failure(user_id, UNREADABLE)
+        return None
+
+
+def mark_upstream_failure(user_id: int, message: str) -> None:
+    """Record that the user's key failed (e.g. rejected by the platform); keeps the first failure time."""
+    updated = UpstreamCredential.objects.filter(user_id=user_id).update(
+        last_error=message[:1000], failing_since=Coalesce("failing_since", timezone.now())
+    )
+    if not updated:
+        logger.warning("the operator's MINDVIDEO_API_KEY failed for user %s: %s", user_id, message)
+
+
+def mark_upstream_used(user_id: int) -> None:
+    """Record a successful use of the user's key, clearing any failure."""
+    UpstreamCredential.objects.filter(user_id=user_id).update(
+        last_used_at=timezone.now(), last_error="", failing_since=None
+    )
+
+
+def rotate_upstream_keys() -> tuple[int, list[int]]:
+    """Re-encrypt every stored key under the first Fernet key: (rows rotated, ids not decryptable)."""
+    keys = fernet()
+    rotated, unreadable = 0, []
+    for credential in UpstreamCredential.objects.only("pk", "secret_encrypted").iterator():
+        try:
+            token = keys.rotate(credential.secret_encrypted.encode()).decode()
+        except InvalidToken:
+            unreadable.append(credential.pk)
+            continue
+        UpstreamCredential.objects.filter(pk=credential.pk).update(secret_encrypted=token)
+        rotated += 1
+    return rotated, unreadable
