@@ -1,13 +1,508 @@
+"""The browser playground: pages and htmx partials over the same services as the API.
+
+Function views render the full page for a normal request and only the named partial for an htmx
+request (`"web/playground.html#task-status"`). Every `hx-get` is also a real link, so the pages
+work without JavaScript (plain form posts and a meta refresh).
+"""
+
+import io
+import json
+import secrets
+import zipfile
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.views import LoginView, redirect_to_login
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.db.models import Q
+from django.db.models.fields.json import KT
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from playground.api.auth import client_ip
 from playground.catalog.models import CatalogEntry
+from playground.catalog.pricing import estimate_cost
+from playground.catalog.schema_forms import SchemaForm, field_specs, initial_from_input
+from playground.generations.models import Status, Task, TaskEvent
+from playground.generations.outputs import output_url, public_base
+from playground.generations.services import SubmitError, TaskConflict, cancel_task, engine_for, submit_task
+from playground.keys.accounts import clear_login_failures, lockout_remaining, record_login_failure
+from playground.keys.models import DemoPass, UpstreamCredential
+from playground.keys.passes import PassRefused, pass_for_token, usable_pass
+
+from .forms import FirstAccountForm, SignUpForm
+
+DEMO_SESSION_KEY = "demo_pass"
+
+HTMX_STOP_POLLING = 286
+HISTORY_PAGE_SIZE = 25
 
 
+@dataclass(frozen=True)
+class Visitor:
+    """Who is using the playground: a signed-in person, or a guest on one of their demo passes
+    (tasks then belong to the pass's owner and are marked with the pass)."""
+
+    owner: AbstractBaseUser
+    demo_pass: DemoPass | None = None
+
+    def allows(self, entry: CatalogEntry) -> bool:
+        return self.demo_pass is None or entry.slug in self.demo_pass.model_slugs
+
+    def entries(self):
+        entries = CatalogEntry.objects.filter(is_active=True)
+        if self.demo_pass is not None:
+            entries = entries.filter(slug__in=self.demo_pass.model_slugs)
+        return entries
+
+    def task_scope(self, prefix: str = "") -> Q:
+        if self.demo_pass is not None:
+            return Q(**{f"{prefix}demo_pass": self.demo_pass})
+        return Q(**{f"{prefix}owner": self.owner})
+
+
+def visitor_required(view):
+    """Signed-in people and guests holding a valid demo pass; a revoked or expired pass ends the
+    guest's visit cleanly on their next request."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            request.visitor = Visitor(request.user)
+        elif DEMO_SESSION_KEY in request.session:
+            try:
+                demo_pass = usable_pass(request.session[DEMO_SESSION_KEY])
+            except PassRefused as exc:
+                request.session.pop(DEMO_SESSION_KEY, None)
+                return render(request, "web/demo_refused.html", {"message": str(exc)}, status=403)
+            request.visitor = Visitor(demo_pass.owner, demo_pass)
+        else:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _entries(request: HttpRequest):
+    entries = request.visitor.entries()
+    return list(entries.only("slug", "title", "kind").order_by("kind", "title"))
+
+
+def _default_entry(request: HttpRequest) -> CatalogEntry | None:
+    entries = request.visitor.entries()
+    return (
+        entries.filter(slug="gemini-3-pro-image-preview-official").first()
+        or entries.order_by("kind", "title").first()
+    )
+
+
+def _visible_entry(request: HttpRequest, slug: str) -> CatalogEntry:
+    entry = CatalogEntry.objects.filter(slug=slug, is_active=True).first()
+    if entry is None or not request.visitor.allows(entry):
+        raise Http404("No such model.")
+    return entry
+
+
+def owned_task_with_events(request: HttpRequest, task_id: str) -> tuple[Task, list[TaskEvent]]:
+    """The visitor's task and its events in one query (every task has its `queued` event), so a
+    status poll costs three queries: session, user (or demo pass), this. Anyone else's task is a
+    404."""
+    events = list(
+        TaskEvent.objects.filter(request.visitor.task_scope("task__"), task_id=task_id)
+        .select_related("task__model")
+        .order_by("id")
+    )
+    if not events:
+        raise Http404("No such task.")
+    return events[0].task, events
+
+
+def _elapsed(task: Task) -> timedelta:
+    start = task.started_at or task.created_at
+    return (task.finished_at or timezone.now()) - start
+
+
+def _outputs(request: HttpRequest, task: Task) -> list[dict]:
+    if task.status != Status.SUCCEEDED or not task.output:
+        return []
+    items = task.output.get(task.model.output_key, [])
+    return [
+        {**item, "url": output_url(request, task.pk, item["file"]), "name": item["file"].rsplit("/", 1)[-1]}
+        for item in items
+    ]
+
+
+def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -> dict:
+    return {
+        "task": task,
+        "events": events,
+        "elapsed": _elapsed(task),
+        "outputs": _outputs(request, task),
+    }
+
+
+def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaForm, **extra) -> dict:
+    engine = engine_for(entry)
+    return {
+        "entries": _entries(request),
+        "entry": entry,
+        "form": form,
+        "engine": engine,
+        "upstream_warning": engine == "mindvideo" and not has_working_upstream_key(request.visitor.owner),
+        "estimate": _safe_estimate(entry, form.initial if not form.is_bound else {}),
+        "form_token": secrets.token_urlsafe(16),
+        **extra,
+    }
+
+
+def _safe_estimate(entry: CatalogEntry, data: dict):
+    try:
+        return estimate_cost(entry, data)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+
+
+def first_account_needed() -> bool:
+    return not get_user_model().objects.exists()
+
+
+def has_working_upstream_key(owner: AbstractBaseUser) -> bool:
+    if settings.MINDVIDEO_API_KEY:
+        return True
+    return UpstreamCredential.objects.filter(user=owner, failing_since__isnull=True).exists()
+
+
+@visitor_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    entries = CatalogEntry.objects.filter(is_active=True)
-    return render(request, "web/home.html", {"entries": entries})
+    entry = _default_entry(request)
+    if entry is None:
+        return render(request, "web/empty_catalog.html")
+    return redirect("play", slug=entry.slug)
+
+
+@visitor_required
+@require_http_methods(["GET", "POST"])
+def play(request: HttpRequest, slug: str) -> HttpResponse:
+    entry = _visible_entry(request, slug)
+    if request.method == "POST":
+        return _submit(request, entry)
+    source = None
+    rerun_problems: list = []
+    initial = {}
+    if request.GET.get("from"):
+        source = Task.objects.filter(request.visitor.task_scope(), pk=request.GET["from"]).first()
+        if source is None:
+            raise Http404("No such task.")
+        initial = initial_from_input(entry, source.input)
+    form = SchemaForm(entry, initial=initial)
+    if source is not None:
+        rerun_problems = _flag_rerun_problems(form, entry, source)
+    context = _playground_context(request, entry, form, rerun_of=source, rerun_problems=rerun_problems)
+    if source is None:
+        latest = (
+            Task.objects.filter(request.visitor.task_scope(), model=entry).order_by("-created_at").first()
+        )
+        if latest is not None:
+            task, events = owned_task_with_events(request, latest.pk)
+            context.update(_status_context(request, task, events))
+    return render(request, "web/playground.html", context)
+
+
+def _flag_rerun_problems(form: SchemaForm, entry: CatalogEntry, source: Task) -> list[str]:
+    """Inputs of an old task that the model's current schema no longer accepts are shown beside
+    their fields (or listed, for fields that no longer exist) rather than silently dropped."""
+    from playground.catalog.validation import validate_input
+
+    problems = []
+    for error in validate_input(entry, source.input):
+        name = form.field_for_error(error)
+        if name:
+            form.rerun_errors.setdefault(name, []).append(error.message)
+        else:
+            value = json.dumps(source.input.get(error.field.removeprefix("input.").split("[")[0]))[:80]
+            problems.append(f"{error.field}: {error.message} (was {value})")
+    return problems
+
+
+def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
+    form = SchemaForm(entry, request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            visitor = request.visitor
+            submission = submit_task(
+                visitor.owner,
+                entry.slug,
+                form.input_data,
+                request_id=request.request_id,
+                idempotency_key=_form_idempotency_key(request),
+                source="demo" if visitor.demo_pass else "web",
+                demo_pass=visitor.demo_pass,
+            )
+        except SubmitError as exc:
+            for error in exc.errors or []:
+                form.add_error(form.field_for_error(error), error.message)
+            if not exc.errors:
+                form.add_error(None, exc.message)
+        else:
+            task = submission.task
+            url = reverse("task", args=[task.pk])
+            if not request.htmx:
+                return redirect(url)
+            task, events = owned_task_with_events(request, task.pk)
+            response = render(
+                request, "web/playground.html#task-status", _status_context(request, task, events)
+            )
+            response["HX-Push-Url"] = url
+            return response
+    context = _playground_context(request, entry, form)
+    if request.htmx:
+        response = render(request, "web/playground.html#run-form", context)
+        response["HX-Retarget"] = "#run-form"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+    return render(request, "web/playground.html", context, status=422)
+
+
+def _form_idempotency_key(request: HttpRequest) -> str | None:
+    """Each rendered form carries a token: a double click or a resubmitted POST replays the task
+    instead of paying twice."""
+    token = request.POST.get("form_token", "")
+    return f"web:{token}" if 8 <= len(token) <= 64 else None
+
+
+@visitor_required
+@require_GET
+def estimate(request: HttpRequest, slug: str) -> HttpResponse:
+    entry = _visible_entry(request, slug)
+    data = {}
+    for spec in field_specs(entry):
+        raw = request.GET.get(spec.name)
+        if spec.kind == "boolean":
+            data[spec.name] = raw in ("on", "true", "1")
+        elif raw not in (None, "") and spec.kind in ("choice", "integer", "number"):
+            kind = spec.schema.get("type")
+            try:
+                data[spec.name] = int(raw) if kind == "integer" else float(raw) if kind == "number" else raw
+            except ValueError:
+                continue
+    return render(
+        request, "web/playground.html#cost", {"estimate": _safe_estimate(entry, data), "entry": entry}
+    )
+
+
+@visitor_required
+@require_GET
+def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
+    task, events = owned_task_with_events(request, task_id)
+    context = _status_context(request, task, events)
+    if request.htmx:
+        response = render(request, "web/playground.html#task-status", context)
+        if task.is_terminal:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    entry = task.model
+    form = SchemaForm(entry, initial=initial_from_input(entry, task.input))
+    context.update(_playground_context(request, entry, form))
+    context.update(snippets=api_snippets(request, task))
+    return render(request, "web/playground.html", context)
+
+
+@visitor_required
+@require_POST
+def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
+    task, _ = owned_task_with_events(request, task_id)
+    with suppress(TaskConflict):  # it ended meanwhile: the panel shows how
+        cancel_task(task)
+    if request.htmx:
+        task, events = owned_task_with_events(request, task_id)
+        response = render(request, "web/playground.html#task-status", _status_context(request, task, events))
+        response.status_code = HTMX_STOP_POLLING if task.is_terminal else 200
+        return response
+    return redirect("task", task_id=task_id)
+
+
+@visitor_required
+@require_GET
+def task_zip(request: HttpRequest, task_id: str) -> HttpResponse:
+    task, _ = owned_task_with_events(request, task_id)
+    items = (task.output or {}).get(task.model.output_key, []) if task.status == Status.SUCCEEDED else []
+    if not items:
+        raise Http404("This task has no outputs.")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for item in items:
+            with default_storage.open(item["file"], "rb") as handle:
+                archive.writestr(f"{task.pk}-{item['file'].rsplit('/', 1)[-1]}", handle.read())
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{task.pk}.zip"'
+    return response
+
+
+def api_snippets(request: HttpRequest, task: Task) -> dict[str, str]:
+    """The exact API request that creates this task again, as curl and as Python."""
+    base = public_base(request)
+    body = json.dumps({"model": task.model.slug, "input": task.input}, ensure_ascii=False, indent=2)
+    curl = (
+        f"curl -X POST {base}/api/v1/tasks \\\n"
+        '  -H "Authorization: Bearer $PLAYGROUND_API_KEY" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        f"  -d '{body.replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}'"
+    )
+    python = (
+        "import os\n\nimport httpx\n\n"
+        "response = httpx.post(\n"
+        f'    "{base}/api/v1/tasks",\n'
+        '    headers={"Authorization": f"Bearer {os.environ[\'PLAYGROUND_API_KEY\']}"},\n'
+        f"    json={body},\n"
+        ")\n"
+        "print(response.json())\n"
+    )
+    return {"curl": curl, "python": python}
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    tasks = Task.objects.filter(owner=request.user).select_related("model", "demo_pass")
+    tasks = tasks.order_by("-created_at", "-pk")
+    filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q")}
+    if filters["model"]:
+        tasks = tasks.filter(model__slug=filters["model"])
+    if filters["status"] in Status.values:
+        tasks = tasks.filter(status=filters["status"])
+    if filters["q"]:
+        tasks = tasks.filter(input__prompt__icontains=filters["q"])
+    # The input can hold large data URIs: fetch only its prompt.
+    tasks = tasks.defer("input").annotate(prompt=KT("input__prompt"))
+    page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [{"task": task, "thumb": next(iter(_outputs(request, task)), None)} for task in page]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "web/history.html",
+        {
+            "page": page,
+            "rows": rows,
+            "filters": filters,
+            "entries": CatalogEntry.objects.filter(is_active=True).only("slug", "title").order_by("title"),
+            "statuses": Status.values,
+            "query": query.urlencode(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    ids = request.GET.getlist("ids")[:8]
+    tasks = list(Task.objects.filter(owner=request.user, pk__in=ids).select_related("model"))
+    tasks.sort(key=lambda t: ids.index(t.pk))
+    keys = ["model", *sorted({k for t in tasks for k in t.input})]
+    rows = []
+    for key in keys:
+        values = [t.model.slug if key == "model" else t.input.get(key, None) for t in tasks]
+        shown = [
+            "—" if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+            for v in values
+        ]
+        differs = len({json.dumps(v, sort_keys=True) for v in values}) > 1
+        rows.append({"key": key, "values": shown, "differs": differs})
+    columns = [{"task": t, "outputs": _outputs(request, t)} for t in tasks]
+    return render(request, "web/compare.html", {"rows": rows, "columns": columns, "too_few": len(tasks) < 2})
+
+
+@visitor_required
+@require_GET
+def pick_model(request: HttpRequest) -> HttpResponse:
+    """The model picker's plain-form fallback (with JavaScript it navigates on change)."""
+    entry = request.visitor.entries().filter(slug=request.GET.get("model", "")).first()
+    return redirect("play", slug=entry.slug) if entry else redirect("home")
+
+
+class SignInView(LoginView):
+    """Django's sign-in, rate limited: after PLAYGROUND_LOGIN_MAX_FAILURES failures for a username
+    or from an address within the lockout window, attempts are refused (429) with the wait time."""
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "first_account_needed": first_account_needed(),
+            "signup_open": settings.PLAYGROUND_SIGNUP,
+        }
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")
+        remaining = lockout_remaining(username, client_ip(request))
+        if remaining is not None:
+            minutes = max(1, round(remaining.total_seconds() / 60))
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(
+                None, f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            )
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        record_login_failure(self.request.POST.get("username", ""), client_ip(self.request))
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        clear_login_failures(form.get_user().get_username())
+        return super().form_valid(form)
+
+
+@require_http_methods(["GET", "POST"])
+def sign_up(request: HttpRequest) -> HttpResponse:
+    if not settings.PLAYGROUND_SIGNUP:
+        raise Http404("Sign-up is closed here: ask an administrator for an account.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@require_GET
+def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
+    """A guest opens a demo link: the pass goes into their session, then on to the playground."""
+    try:
+        demo_pass = pass_for_token(token)
+    except PassRefused as exc:
+        return render(request, "web/demo_refused.html", {"message": str(exc)}, status=403)
+    request.session[DEMO_SESSION_KEY] = demo_pass.public_id
+    return redirect("home")
+
+
+@require_http_methods(["GET", "POST"])
+def first_account(request: HttpRequest) -> HttpResponse:
+    """With no account at all, the first visitor creates the administrator account here."""
+    if not first_account_needed():
+        raise Http404("An account exists already: sign in.")
+    form = FirstAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save(commit=False)
+        user.is_staff = user.is_superuser = True
+        user.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "registration/first_account.html", {"form": form})
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -1,0 +1,465 @@
+"""A model's input JSON Schema -> a Django form, and the cleaned form -> the input dict.
+
+The form is generated from the schema and its `x-playground` hints (textarea rows, file-upload
+with accept / multiple / uploadKind, advanced). After the form cleans, the assembled input goes
+through the same `check_input` as the API (one rule, one place) and each error is put beside the
+field it names. Unknown hints fall back to the type's plain widget; unknown keywords are ignored.
+
+Form field names: a property `size` is the field `size`; a file-upload property also has
+`size__file`; an array of objects has `name__<row>__<sub>` fields.
+"""
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from .models import CatalogEntry
+from .validation import FieldError
+
+MEDIA_ROLES = {
+    "reference_images": "image",
+    "mask": "image",
+    "reference_video": "video",
+    "reference_audio": "audio",
+}
+DEFAULT_OBJECT_ROWS = 5
+SEED_MAX = 4294967295
+
+
+@dataclass
+class FieldSpec:
+    """How one schema property is shown: its kind decides the widget, the rest its attributes."""
+
+    name: str
+    schema: dict
+    kind: str  # text textarea choice integer number boolean media media_list string_list object_list json
+    label: str
+    help_text: str
+    required: bool
+    advanced: bool
+    accept: str = ""
+    upload_kind: str = ""
+    multiple: bool = False
+    max_items: int | None = None
+    rows: int = 0  # object_list: how many rows the form offers
+    items: list["FieldSpec"] = field(default_factory=list)
+
+    @property
+    def file_field(self) -> str:
+        return f"{self.name}__file"
+
+    def row_field(self, row: int, sub: str) -> str:
+        return f"{self.name}__{row}__{sub}"
+
+
+def _hints(schema: dict) -> dict:
+    hints = schema.get("x-playground")
+    return hints if isinstance(hints, dict) else {}
+
+
+def _kind(schema: dict, role_kind: str | None) -> str:
+    hints = _hints(schema)
+    kind_of_type = schema.get("type")
+    upload = hints.get("widget") == "file-upload" or bool(hints.get("uploadKind")) or bool(role_kind)
+    if kind_of_type == "string":
+        if upload:
+            return "media"
+        if "enum" in schema:
+            return "choice"
+        return "textarea" if hints.get("widget") == "textarea" else "text"
+    if kind_of_type in ("integer", "number"):
+        return "choice" if "enum" in schema else kind_of_type
+    if kind_of_type == "boolean":
+        return "boolean"
+    if kind_of_type == "array":
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        if items.get("type") == "object" and isinstance(items.get("properties"), dict):
+            return "object_list"
+        if items.get("type", "string") == "string":
+            return "media_list" if upload else "string_list"
+    return "json"
+
+
+def _spec(name: str, schema: dict, required: bool, role_kind: str | None = None) -> FieldSpec:
+    hints = _hints(schema)
+    kind = _kind(schema, role_kind)
+    accept = str(hints.get("accept") or "")
+    upload_kind = str(hints.get("uploadKind") or role_kind or accept.split("/")[0] or "image")
+    spec = FieldSpec(
+        name=name,
+        schema=schema,
+        kind=kind,
+        label=str(schema.get("title") or name.replace("_", " ").capitalize()),
+        help_text=str(schema.get("description") or ""),
+        required=required,
+        advanced=bool(hints.get("advanced")),
+        accept=accept or (f"{upload_kind}/*" if kind in ("media", "media_list") else ""),
+        upload_kind=upload_kind if kind in ("media", "media_list", "object_list") else "",
+        multiple=kind == "media_list" and hints.get("multiple", True) is not False,
+        max_items=schema.get("maxItems"),
+    )
+    if kind == "object_list":
+        items = schema["items"]
+        item_required = set(items.get("required", []))
+        spec.items = [
+            _spec(sub, sub_schema, sub in item_required)
+            for sub, sub_schema in items["properties"].items()
+            if isinstance(sub_schema, dict)
+        ]
+        spec.rows = int(schema.get("maxItems") or DEFAULT_OBJECT_ROWS)
+    return spec
+
+
+def field_specs(entry: CatalogEntry) -> list[FieldSpec]:
+    """The model's fields in display order: the prompt first, then schema order; advanced last."""
+    schema = entry.input_schema
+    required = set(schema.get("required", []))
+    role_kinds = {entry.roles.get(role): kind for role, kind in MEDIA_ROLES.items() if entry.roles.get(role)}
+    specs = [
+        _spec(name, prop, name in required, role_kinds.get(name))
+        for name, prop in (schema.get("properties") or {}).items()
+        if isinstance(prop, dict)
+    ]
+    prompt = entry.roles.get("prompt")
+    return sorted(specs, key=lambda s: (s.advanced, s.name != prompt))
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data if item]
+        return [single(data, initial)] if data else []
+
+
+def _number_attrs(schema: dict, integer: bool) -> dict:
+    attrs: dict[str, Any] = {}
+    if "multipleOf" in schema:
+        attrs["step"] = schema["multipleOf"]
+    elif not integer:
+        attrs["step"] = "any"
+    return attrs
+
+
+def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field:
+    schema = spec.schema
+    required = spec.required and not force_optional
+    common = {"label": spec.label, "help_text": spec.help_text, "required": required}
+    default = schema.get("default")
+    if default is not None:
+        common["initial"] = default
+    if spec.kind in ("text", "textarea"):
+        attrs = {"rows": int(_hints(schema).get("rows") or 4)} if spec.kind == "textarea" else {}
+        widget = forms.Textarea(attrs=attrs) if spec.kind == "textarea" else forms.TextInput()
+        return forms.CharField(
+            min_length=schema.get("minLength"),
+            max_length=schema.get("maxLength"),
+            widget=widget,
+            strip=False,
+            **common,
+        )
+    if spec.kind == "choice":
+        values = schema["enum"]
+        choices = [(str(v), str(v)) for v in values]
+        if not required and default is None:
+            choices.insert(0, ("", "—"))
+        coerce: Callable[[str], Any] = str
+        if schema.get("type") == "integer":
+            coerce = int
+        elif schema.get("type") == "number":
+            coerce = float
+        return forms.TypedChoiceField(choices=choices, coerce=coerce, empty_value=None, **common)
+    if spec.kind == "integer":
+        return forms.IntegerField(
+            min_value=schema.get("minimum"),
+            max_value=schema.get("maximum"),
+            widget=forms.NumberInput(attrs=_number_attrs(schema, True)),
+            **common,
+        )
+    if spec.kind == "number":
+        return forms.FloatField(
+            min_value=schema.get("minimum"),
+            max_value=schema.get("maximum"),
+            widget=forms.NumberInput(attrs=_number_attrs(schema, False)),
+            **common,
+        )
+    if spec.kind == "boolean":
+        return forms.BooleanField(
+            required=False,
+            label=spec.label,
+            help_text=spec.help_text,
+            initial=bool(default),
+            widget=forms.CheckboxInput(attrs={"role": "switch"}),
+        )
+    if spec.kind == "media":
+        return forms.CharField(
+            required=False,
+            label=spec.label,
+            help_text=spec.help_text,
+            widget=forms.TextInput(attrs={"placeholder": "https://… or data:…", "inputmode": "url"}),
+        )
+    if spec.kind in ("media_list", "string_list"):
+        placeholder = "One URL per line" if spec.kind == "media_list" else "One per line"
+        return forms.CharField(
+            required=required and spec.kind == "string_list",
+            label=spec.label,
+            help_text=spec.help_text,
+            widget=forms.Textarea(attrs={"rows": 2, "placeholder": placeholder}),
+        )
+    return forms.CharField(  # json: anything the schema describes that has no better widget
+        required=required,
+        label=spec.label,
+        help_text=spec.help_text or "JSON value",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+    )
+
+
+def _file_field(spec: FieldSpec) -> forms.Field:
+    attrs = {"accept": spec.accept} if spec.accept else {}
+    if spec.kind == "media_list" and spec.multiple:
+        return MultipleFileField(required=False, label=spec.label, widget=MultipleFileInput(attrs=attrs))
+    return forms.FileField(required=False, label=spec.label, widget=forms.ClearableFileInput(attrs=attrs))
+
+
+def upload_to_data_uri(upload: UploadedFile) -> str:
+    """Browser uploads travel to the engine as data URIs, checked like any other data URI."""
+    limit = settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES
+    if upload.size and upload.size > limit:
+        raise forms.ValidationError(f"{upload.name} is larger than {limit // (1024 * 1024)} MB.")
+    mime = upload.content_type or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(upload.read()).decode()}"
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class SchemaForm(forms.Form):
+    """The form for one catalog entry. After `is_valid()`, `input_data` is the task input."""
+
+    def __init__(self, entry: CatalogEntry, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entry = entry
+        self.specs = field_specs(entry)
+        self.input_data: dict[str, Any] = {}
+        # Problems of a re-run input under the current schema, shown beside the fields.
+        self.rerun_errors: dict[str, list[str]] = {}
+        for spec in self.specs:
+            if spec.kind == "object_list":
+                for row in range(spec.rows):
+                    for sub in spec.items:
+                        self.fields[spec.row_field(row, sub.name)] = self._row_field(sub)
+                continue
+            self.fields[spec.name] = _form_field(spec)
+            if spec.kind in ("media", "media_list"):
+                self.fields[spec.file_field] = _file_field(spec)
+
+    @staticmethod
+    def _row_field(sub: FieldSpec) -> forms.Field:
+        # Rows are optional one by one; the schema's minItems / required decide afterwards.
+        form_field = _form_field(sub, force_optional=True)
+        form_field.widget.attrs["data-row-field"] = sub.name
+        return form_field
+
+    def groups(self) -> dict[str, list[FieldSpec]]:
+        return {
+            "main": [s for s in self.specs if not s.advanced],
+            "advanced": [s for s in self.specs if s.advanced],
+        }
+
+    def display_groups(self) -> dict[str, list[dict]]:
+        """What the template needs per field: bound fields, the file input, rows, errors."""
+        groups = {}
+        for group, specs in self.groups().items():
+            items = []
+            for spec in specs:
+                errors = self.spec_errors(spec)
+                item: dict[str, Any] = {"spec": spec, "errors": errors, "id": f"field-{spec.name}"}
+                if spec.kind == "object_list":
+                    item["rows"] = [
+                        [{"sub": sub, "field": self[spec.row_field(row, sub.name)]} for sub in spec.items]
+                        for row in range(spec.rows)
+                    ]
+                    item["filled_rows"] = max(
+                        1,
+                        sum(
+                            1
+                            for row in range(spec.rows)
+                            if any(
+                                self[spec.row_field(row, sub.name)].value() not in (None, "")
+                                and sub.kind != "choice"
+                                for sub in spec.items
+                            )
+                        ),
+                    )
+                else:
+                    item["field"] = self[spec.name]
+                    described = " ".join(
+                        part
+                        for part, present in (
+                            (f"{item['id']}-help", spec.help_text),
+                            (f"{item['id']}-errors", errors),
+                        )
+                        if present
+                    )
+                    widget_attrs = self.fields[spec.name].widget.attrs
+                    if described:
+                        widget_attrs["aria-describedby"] = described
+                    if errors:
+                        widget_attrs["aria-invalid"] = "true"
+                    if spec.kind in ("media", "media_list"):
+                        item["file"] = self[spec.file_field]
+                        widget_attrs["aria-label"] = f"{spec.label}: URL" + (
+                            "s, one per line" if spec.kind == "media_list" else ""
+                        )
+                items.append(item)
+            groups[group] = items
+        return groups
+
+    def advanced_has_errors(self) -> bool:
+        return any(self.spec_errors(spec) for spec in self.groups()["advanced"])
+
+    def spec_field_names(self, spec: FieldSpec) -> list[str]:
+        if spec.kind == "object_list":
+            return [spec.row_field(r, s.name) for r in range(spec.rows) for s in spec.items]
+        if spec.kind in ("media", "media_list"):
+            return [spec.name, spec.file_field]
+        return [spec.name]
+
+    def spec_errors(self, spec: FieldSpec) -> list[str]:
+        names = self.spec_field_names(spec)
+        errors = [str(e) for name in names for e in (self.errors.get(name, []) if self.is_bound else [])]
+        return errors + [e for name in names for e in self.rerun_errors.get(name, [])]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        data: dict[str, Any] = {}
+        for spec in self.specs:
+            try:
+                value = self._value(spec, cleaned)
+            except forms.ValidationError as exc:
+                self.add_error(self.spec_field_names(spec)[0], exc)
+                continue
+            if value is not None:
+                data[spec.name] = value
+        if self.errors:
+            return cleaned
+        from playground.generations.services import check_input
+
+        for error in check_input(self.entry, data):
+            self.add_error(self.field_for_error(error), error.message)
+        self.input_data = data
+        return cleaned
+
+    def _value(self, spec: FieldSpec, cleaned: dict) -> Any:
+        kind = spec.kind
+        if kind == "object_list":
+            return self._rows(spec, cleaned)
+        raw = cleaned.get(spec.name)
+        if kind == "boolean":
+            return bool(raw)
+        if kind == "media":
+            upload = cleaned.get(spec.file_field)
+            value = upload_to_data_uri(upload) if upload else (raw or "").strip()
+            return value or None
+        if kind == "media_list":
+            uploads = cleaned.get(spec.file_field) or []
+            if not isinstance(uploads, list):
+                uploads = [uploads]
+            values = _lines(raw) + [upload_to_data_uri(u) for u in uploads]
+            return values or None
+        if kind == "string_list":
+            return _lines(raw) or None
+        if kind == "json":
+            if raw in (None, ""):
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError as exc:
+                raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
+        if raw in (None, "") and kind in ("text", "textarea"):
+            return raw if spec.required else None
+        return raw
+
+    def _rows(self, spec: FieldSpec, cleaned: dict) -> list[dict] | None:
+        rows = []
+        for row in range(spec.rows):
+            item, filled = {}, False
+            for sub in spec.items:
+                name = spec.row_field(row, sub.name)
+                value = cleaned.get(name)
+                if sub.kind == "media":
+                    upload = self.files.get(f"{name}__file") if self.files else None
+                    value = upload_to_data_uri(upload) if upload else (value or "").strip()
+                if value in (None, ""):
+                    continue
+                item[sub.name] = value
+                # A row counts once the user typed into it; a pre-selected enum alone does not.
+                filled = filled or sub.kind != "choice"
+            if filled:
+                rows.append(item)
+        return rows or None
+
+    def field_for_error(self, error: FieldError) -> str | None:
+        """The form field an input error belongs beside (`input.image_urls[0]` -> image_urls)."""
+        path = error.field.removeprefix("input").lstrip(".")
+        top = path.split("[")[0].split(".")[0]
+        spec = next((s for s in self.specs if s.name == top), None)
+        if spec is None:
+            return None
+        if spec.kind == "object_list":
+            row, sub = 0, spec.items[0].name
+            rest = path[len(top) :]
+            if rest.startswith("["):
+                row = int(rest[1 : rest.index("]")])
+                after = rest[rest.index("]") + 1 :].lstrip(".")
+                sub = after or sub
+            name = spec.row_field(min(row, spec.rows - 1), sub)
+            return name if name in self.fields else spec.row_field(0, spec.items[0].name)
+        return spec.name
+
+
+def initial_from_input(entry: CatalogEntry, data: dict) -> dict[str, Any]:
+    """Form initial values for an existing task input (re-run)."""
+    initial: dict[str, Any] = {}
+    for spec in field_specs(entry):
+        if spec.name not in data:
+            continue
+        value = data[spec.name]
+        if spec.kind in ("media_list", "string_list") and isinstance(value, list):
+            initial[spec.name] = "\n".join(str(v) for v in value)
+        elif spec.kind == "object_list" and isinstance(value, list):
+            for row, item in enumerate(value[: spec.rows]):
+                for sub, sub_value in (item or {}).items():
+                    initial[spec.row_field(row, sub)] = sub_value
+        elif spec.kind == "json":
+            initial[spec.name] = json.dumps(value)
+        else:
+            initial[spec.name] = value
+    return initial
+
+
+def as_form_data(entry: CatalogEntry, data: dict) -> dict[str, Any]:
+    """The POST data a person would send to get `data` back (tests, and re-run checks)."""
+    form_data = {}
+    for name, value in initial_from_input(entry, data).items():
+        if isinstance(value, bool):
+            if value:
+                form_data[name] = "on"
+        else:
+            form_data[name] = str(value)
+    return form_data

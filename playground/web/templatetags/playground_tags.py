@@ -1,0 +1,41 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """12.3 s, 2 min 5 s."""
+    if value is None:
+        return ""
+    seconds = max(0.0, value.total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+@register.filter
+def money(value: Decimal | float | None) -> str:
+    if value is None:
+        return "—"
+    return f"${Decimal(str(value)).normalize():f}"
+
+
+@register.filter
+def short_value(value) -> str:
+    """A task input value for people: data URIs abbreviated, long text cut."""
+    text = str(value)
+    if text.startswith("data:"):
+        return f"{text[:24]}… ({len(text) * 3 // 4 // 1024} KB)"
+    return text if len(text) <= 120 else text[:120] + "…"
+
+
+@register.filter
+def minus(value, other) -> Decimal:
+    """What is left: value - other, never below zero (a budget minus its spend)."""
+    left = Decimal(str(value or 0)) - Decimal(str(other or 0))
+    return max(left, Decimal(0))

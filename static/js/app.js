@@ -1,0 +1,129 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function init(root) {
+    root.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+
+    root.querySelectorAll("[data-upload] input[type=file]").forEach(function (input) {
+      input.addEventListener("change", function () { showPreviews(input); });
+    });
+
+    root.querySelectorAll("[data-repeat]").forEach(initRepeat);
+
+    root.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.dataset.copy);
+        navigator.clipboard.writeText(source.innerText).then(function () {
+          var label = button.textContent;
+          button.textContent = "Copied";
+          setTimeout(function () { button.textContent = label; }, 1500);
+        });
+      });
+    });
+
+    root.querySelectorAll("a.zoom").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        if (event.ctrlKey || event.metaKey || event.shiftKey) return;
+        event.preventDefault();
+        openLightbox(link.href, link.querySelector("img").alt);
+      });
+    });
+  }
+
+  function showPreviews(input) {
+    var box = input.closest("[data-upload]").querySelector("[data-previews]");
+    box.replaceChildren();
+    var max = parseInt(input.dataset.max || "0", 10);
+    Array.from(input.files).forEach(function (file, index) {
+      var item = document.createElement("figure");
+      if (file.type.indexOf("image/") === 0) {
+        var img = document.createElement("img");
+        img.src = URL.createObjectURL(file);
+        img.alt = file.name;
+        item.appendChild(img);
+      }
+      var caption = document.createElement("figcaption");
+      caption.textContent = file.name + " (" + Math.ceil(file.size / 1024) + " KB)";
+      item.appendChild(caption);
+      if (max && index >= max) item.classList.add("over");
+      box.appendChild(item);
+    });
+    if (max && input.files.length > max) {
+      var warning = document.createElement("p");
+      warning.className = "error";
+      warning.textContent = "At most " + max + " files: the extra ones will be refused.";
+      box.appendChild(warning);
+    }
+  }
+
+  function initRepeat(fieldset) {
+    var rows = Array.from(fieldset.querySelectorAll("[data-repeat-row]"));
+    var add = fieldset.querySelector("[data-repeat-add]");
+    var visible = Math.max(1, parseInt(fieldset.dataset.visible || "1", 10));
+    function refresh() {
+      var shown = rows.filter(function (row) { return !row.hidden; }).length;
+      add.hidden = shown >= rows.length;
+      rows.forEach(function (row) {
+        row.querySelector("[data-repeat-remove]").hidden = shown <= 1;
+      });
+    }
+    rows.forEach(function (row, index) {
+      row.hidden = index >= visible;
+      row.querySelector("[data-repeat-remove]").addEventListener("click", function () {
+        row.querySelectorAll("input[type=text], input[type=url], input[type=file], textarea").forEach(function (field) {
+          field.value = "";
+        });
+        row.hidden = true;
+        fieldset.appendChild(row);  // keep the hidden rows last
+        rows = Array.from(fieldset.querySelectorAll("[data-repeat-row]"));
+        fieldset.appendChild(add);
+        refresh();
+      });
+    });
+    add.addEventListener("click", function () {
+      var next = rows.find(function (row) { return row.hidden; });
+      if (next) {
+        next.hidden = false;
+        var first = next.querySelector("input, select, textarea");
+        if (first) first.focus();
+      }
+      refresh();
+    });
+    refresh();
+  }
+
+  function openLightbox(src, alt) {
+    var dialog = document.getElementById("lightbox");
+    if (!dialog) {
+      dialog = document.createElement("dialog");
+      dialog.id = "lightbox";
+      dialog.innerHTML = '<form method="dialog"><button class="close" aria-label="Close">×</button></form><img alt="">';
+      dialog.addEventListener("click", function (event) { if (event.target === dialog) dialog.close(); });
+      document.body.appendChild(dialog);
+    }
+    var img = dialog.querySelector("img");
+    img.src = src;
+    img.alt = alt || "";
+    dialog.showModal();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      var form = document.getElementById("run-form");
+      if (form && form.contains(document.activeElement)) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    }
+  });
+
+  if (window.htmx) {
+    htmx.onLoad(init);
+  } else {
+    document.addEventListener("DOMContentLoaded", function () { init(document); });
+  }
+})();

@@ -1,0 +1,246 @@
+"""The schema -> form mapping, for every type and hint, and the round trip back to the input."""
+
+import base64
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from playground.catalog.models import CatalogEntry
+from playground.catalog.schema_forms import SchemaForm, as_form_data, field_specs, initial_from_input
+from playground.catalog.validation import validate_input
+
+
+def entry_for(properties, required=(), roles=None):
+    return CatalogEntry(
+        slug="probe",
+        title="Probe",
+        kind="image",
+        output_key="images",
+        input_schema={"type": "object", "properties": properties, "required": list(required)},
+        roles=roles or {},
+        pricing={"unit": "image", "unit_price": 0.01},
+    )
+
+
+def spec_of(properties, name, **kwargs):
+    return next(s for s in field_specs(entry_for(properties, **kwargs)) if s.name == name)
+
+
+def widget_html(properties, name, **kwargs):
+    form = SchemaForm(entry_for(properties, **kwargs))
+    return str(form[name])
+
+
+def png_upload(name="ref.png", size=(30, 20)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "red").save(buffer, "PNG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+
+def test_a_string_is_a_text_input_with_length_attributes():
+    html = widget_html(
+        {"name": {"type": "string", "minLength": 2, "maxLength": 9}}, "name", required=["name"]
+    )
+    assert (
+        'type="text"' in html and 'minlength="2"' in html and 'maxlength="9"' in html and "required" in html
+    )
+
+
+def test_a_textarea_hint_gives_a_textarea_with_its_rows():
+    html = widget_html({"p": {"type": "string", "x-playground": {"widget": "textarea", "rows": 6}}}, "p")
+    assert html.startswith("<textarea") and 'rows="6"' in html
+
+
+def test_an_enum_is_a_select_with_the_default_selected():
+    html = widget_html({"size": {"type": "string", "enum": ["1:1", "16:9"], "default": "16:9"}}, "size")
+    assert html.startswith("<select") and '<option value="16:9" selected>' in html
+
+
+def test_an_optional_enum_without_default_offers_a_blank_choice():
+    html = widget_html({"mode": {"type": "string", "enum": ["a", "b"]}}, "mode")
+    assert '<option value="" selected>' in html
+
+
+def test_an_integer_enum_is_a_select_that_cleans_to_integers():
+    props = {"duration": {"type": "integer", "enum": [5, 10], "default": 5}}
+    form = SchemaForm(entry_for(props), data={"duration": "10"})
+    assert form.is_valid(), form.errors
+    assert form.input_data == {"duration": 10}
+
+
+def test_integers_and_numbers_carry_min_max_and_step():
+    html = widget_html({"n": {"type": "integer", "minimum": 1, "maximum": 4}}, "n")
+    assert 'type="number"' in html and 'min="1"' in html and 'max="4"' in html
+    assert 'step="0.5"' in widget_html({"g": {"type": "number", "multipleOf": 0.5}}, "g")
+    assert 'step="any"' in widget_html({"g": {"type": "number"}}, "g")
+
+
+def test_a_seed_takes_values_up_to_4294967295_and_minus_one():
+    props = {"seed": {"type": "integer", "minimum": -1, "maximum": 4294967295, "default": -1}}
+    for value in ("-1", "4294967295"):
+        form = SchemaForm(entry_for(props), data={"seed": value})
+        assert form.is_valid(), form.errors
+        assert form.input_data["seed"] == int(value)
+    assert not SchemaForm(entry_for(props), data={"seed": "4294967296"}).is_valid()
+
+
+def test_a_boolean_is_a_switch_and_unchecked_means_false():
+    props = {"audio": {"type": "boolean", "default": True}}
+    assert 'role="switch"' in widget_html(props, "audio")
+    form = SchemaForm(entry_for(props), data={})
+    assert form.is_valid()
+    assert form.input_data == {"audio": False}
+
+
+def test_a_file_upload_array_has_a_file_input_honouring_accept_and_multiple():
+    props = {
+        "refs": {
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": 3,
+            "x-playground": {"widget": "file-upload", "accept": "image/png", "multiple": True},
+        }
+    }
+    html = widget_html(props, "refs__file")
+    assert 'type="file"' in html and 'accept="image/png"' in html and "multiple" in html
+    assert spec_of(props, "refs").max_items == 3
+
+
+def test_multiple_false_gives_a_single_file_input():
+    props = {
+        "frame": {
+            "type": "array",
+            "items": {"type": "string"},
+            "x-playground": {"widget": "file-upload", "multiple": False, "uploadKind": "image"},
+        }
+    }
+    html = widget_html(props, "frame__file")
+    assert "multiple" not in html and 'accept="image/*"' in html
+
+
+def test_upload_kinds_video_and_audio_set_their_accept():
+    video = {"v": {"type": "string", "x-playground": {"widget": "file-upload", "uploadKind": "video"}}}
+    audio = {"a": {"type": "string", "x-playground": {"uploadKind": "audio"}}}
+    assert 'accept="video/*"' in widget_html(video, "v__file")
+    assert 'accept="audio/*"' in widget_html(audio, "a__file")
+
+
+def test_uploads_become_data_uris_and_pasted_urls_are_kept():
+    props = {
+        "refs": {"type": "array", "items": {"type": "string"}, "x-playground": {"widget": "file-upload"}},
+    }
+    form = SchemaForm(
+        entry_for(props),
+        data={"refs": "https://example.com/a.png\n\n"},
+        files={"refs__file": png_upload()},
+    )
+    assert form.is_valid(), form.errors
+    first, second = form.input_data["refs"]
+    assert first == "https://example.com/a.png"
+    assert second.startswith("data:image/png;base64,")
+    assert Image.open(io.BytesIO(base64.b64decode(second.split(",", 1)[1]))).size == (30, 20)
+
+
+def test_a_media_role_without_hints_still_gets_a_file_input():
+    props = {"mask_url": {"type": "string"}, "image_urls": {"type": "array", "items": {"type": "string"}}}
+    roles = {"mask": "mask_url", "reference_images": "image_urls"}
+    assert 'type="file"' in widget_html(props, "mask_url__file", roles=roles)
+
+
+def test_title_description_default_and_required_become_label_help_initial_and_marker():
+    props = {"p": {"type": "string", "title": "Prompt", "description": "Say it.", "default": "hi"}}
+    form = SchemaForm(entry_for(props, required=["p"]))
+    field = form.fields["p"]
+    assert (field.label, field.help_text, field.initial, field.required) == ("Prompt", "Say it.", "hi", True)
+
+
+def test_advanced_fields_are_grouped_apart():
+    props = {"a": {"type": "string"}, "b": {"type": "string", "x-playground": {"advanced": True}}}
+    groups = SchemaForm(entry_for(props)).groups()
+    assert [s.name for s in groups["main"]] == ["a"]
+    assert [s.name for s in groups["advanced"]] == ["b"]
+
+
+def test_an_advanced_field_with_an_error_opens_its_section():
+    props = {"b": {"type": "integer", "maximum": 3, "x-playground": {"advanced": True}}}
+    form = SchemaForm(entry_for(props), data={"b": "9"})
+    assert not form.is_valid()
+    assert form.advanced_has_errors()
+
+
+@pytest.mark.parametrize(
+    "hints",
+    [{"widget": "slider"}, {"widget": 42}, "not-a-dict", {"rows": "many"}, {"unknown": True}],
+)
+def test_unknown_hints_fall_back_to_the_plain_widget(hints):
+    props = {"x": {"type": "integer", "minimum": 0, "x-playground": hints, "x-vendor": {"a": 1}}}
+    html = widget_html(props, "x")
+    assert 'type="number"' in html
+
+
+def test_unknown_keywords_and_types_never_break_the_form():
+    props = {
+        "odd": {"type": "object", "properties": {"k": {"type": "string"}}, "patternProperties": {}},
+        "untyped": {"description": "anything"},
+    }
+    form = SchemaForm(entry_for(props), data={"odd": '{"k": "v"}', "untyped": "3"})
+    assert form.is_valid(), form.errors
+    assert form.input_data == {"odd": {"k": "v"}, "untyped": 3}
+    bad = SchemaForm(entry_for(props), data={"odd": "{nope"})
+    assert not bad.is_valid()
+    assert "Not valid JSON" in str(bad.errors["odd"])
+
+
+def test_an_array_of_objects_is_a_repeatable_set_of_rows(catalog):
+    entry = catalog["wan2-7-r2v"]
+    form = SchemaForm(
+        entry,
+        data={
+            "prompt": "p",
+            "size": "16:9",
+            "resolution": "1080P",
+            "duration": "5",
+            "image_with_roles__0__url": "https://example.com/a.png",
+            "image_with_roles__0__role": "reference_image",
+            "image_with_roles__1__role": "reference_image",  # an untouched row: not an item
+            "image_with_roles__2__url": "https://example.com/c.png",
+            "image_with_roles__2__role": "reference_image",
+        },
+    )
+    assert form.is_valid(), form.errors
+    assert form.input_data["image_with_roles"] == [
+        {"url": "https://example.com/a.png", "role": "reference_image"},
+        {"url": "https://example.com/c.png", "role": "reference_image"},
+    ]
+
+
+def test_a_schema_error_lands_beside_its_field():
+    props = {"n": {"type": "integer"}, "refs": {"type": "array", "items": {"type": "string"}, "maxItems": 1}}
+    form = SchemaForm(entry_for(props), data={"refs": "a\nb"})
+    assert not form.is_valid()
+    assert form.errors["refs"] == ["Must have at most 1 item."]
+
+
+@pytest.mark.django_db
+def test_every_catalog_model_round_trips_its_example_through_the_form(catalog):
+    """form -> input dict gives the same dict the API accepts, for every model."""
+    for slug, entry in catalog.items():
+        example = entry.example_input
+        form = SchemaForm(entry, data=as_form_data(entry, example))
+        assert form.is_valid(), (slug, form.errors)
+        expected = {**example}
+        for spec in field_specs(entry):  # unchecked switches submit false
+            if spec.kind == "boolean":
+                expected.setdefault(spec.name, False)
+        assert form.input_data == expected, slug
+        assert validate_input(entry, form.input_data) == []
+
+
+@pytest.mark.django_db
+def test_initial_values_of_a_task_input_fill_the_form(catalog):
+    entry = catalog["gemini-3-pro-image-preview-official"]
+    data = {"prompt": "x", "size": "4:3", "n": 2, "image_urls": ["https://a/1.png", "https://a/2.png"]}
+    initial = initial_from_input(entry, data)
+    assert initial == {"prompt": "x", "size": "4:3", "n": 2, "image_urls": "https://a/1.png\nhttps://a/2.png"}

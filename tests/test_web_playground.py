@@ -1,0 +1,155 @@
+import pytest
+from django.urls import reverse
+
+from playground.catalog.schema_forms import as_form_data
+from playground.generations.models import Task
+
+from .helpers import SEED, seed_input
+
+PLAY = reverse("play", args=[SEED])
+
+
+@pytest.fixture
+def signed_in(client, user, catalog):
+    client.force_login(user)
+    return client
+
+
+def test_pages_need_a_signed_in_user(client, catalog):
+    for url in (PLAY, reverse("history"), reverse("home")):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+def test_home_opens_the_seed_model(signed_in):
+    assert signed_in.get("/")["Location"] == PLAY
+
+
+def test_the_model_picker_groups_image_and_video_models(signed_in):
+    html = signed_in.get(PLAY).content.decode()
+    assert '<optgroup label="Image">' in html and '<optgroup label="Video">' in html
+    assert signed_in.get(reverse("pick-model"), {"model": "kling-v3"})["Location"] == reverse(
+        "play", args=["kling-v3"]
+    )
+
+
+def test_the_page_says_which_engine_runs_the_model(signed_in):
+    assert "Runs on the <strong>local</strong> engine" in signed_in.get(PLAY).content.decode()
+
+
+def test_an_htmx_submit_answers_with_the_task_panel_and_pushes_its_url(signed_in):
+    response = signed_in.post(
+        PLAY, {**as_form_data_seed(), "form_token": "tok-12345678"}, headers={"HX-Request": "true"}
+    )
+    task = Task.objects.get()
+    assert response.status_code == 200
+    assert response["HX-Push-Url"] == reverse("task", args=[task.pk])
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="task-status"')
+    assert task.source == "web"
+    assert task.input == seed_input(prompt="a fox")
+
+
+def test_a_plain_post_without_javascript_redirects_to_the_task_page(signed_in):
+    response = signed_in.post(PLAY, as_form_data_seed())
+    task = Task.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("task", args=[task.pk])
+
+
+def test_a_double_submit_of_one_form_makes_one_task(signed_in):
+    data = {**as_form_data_seed(), "form_token": "same-form-token"}
+    signed_in.post(PLAY, data)
+    signed_in.post(PLAY, data)
+    assert Task.objects.count() == 1
+
+
+def test_an_invalid_submit_keeps_the_input_and_shows_the_error_beside_the_field(signed_in):
+    data = {**as_form_data_seed(), "mask_url": "https://example.com/m.png", "prompt": "keep me"}
+    response = signed_in.post(PLAY, data, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response["HX-Retarget"] == "#run-form"
+    assert html.lstrip().startswith('<form id="run-form"')
+    assert "A mask needs reference images" in html
+    assert "keep me</textarea>" in html
+    assert '<details class="advanced" open>' in html
+    assert not Task.objects.exists()
+
+
+def test_without_javascript_an_invalid_submit_renders_the_page_with_422(signed_in):
+    response = signed_in.post(PLAY, {**as_form_data_seed(), "n": "9"})
+    assert response.status_code == 422
+    assert "Ensure this value is less than or equal to 4." in response.content.decode()
+
+
+def test_an_empty_prompt_is_refused_beside_the_prompt(signed_in):
+    response = signed_in.post(PLAY, {**as_form_data_seed(), "prompt": ""})
+    html = response.content.decode()
+    assert 'id="field-prompt-errors"' in html and "This field is required." in html
+
+
+def test_the_estimate_follows_n_and_resolution(signed_in):
+    url = reverse("estimate", args=[SEED])
+    assert "$0.1206" in signed_in.get(url, {"n": "1", "resolution": "1K"}).content.decode()
+    assert "$0.3618" in signed_in.get(url, {"n": "3", "resolution": "1K"}).content.decode()
+    assert "$0.432" in signed_in.get(url, {"n": "2", "resolution": "4K"}).content.decode()
+    assert "$0.1206" in signed_in.get(url, {"n": "lots"}).content.decode()  # junk ignored, no 500
+
+
+def test_rerun_loads_the_inputs_and_flags_what_the_schema_no_longer_accepts(signed_in, user, catalog):
+    task = Task.objects.create(
+        owner=user,
+        model=catalog[SEED],
+        input={**seed_input(prompt="old one", size="4:3"), "style": "noir"},
+        engine="local",
+        cost_estimate=0,
+        request_id="r",
+        request_hash="h",
+    )
+    html = signed_in.get(PLAY, {"from": task.pk}).content.decode()
+    assert "old one</textarea>" in html
+    assert '<option value="4:3" selected>' in html
+    assert "input.style: Unknown field `style`" in html  # flagged, not silently dropped
+
+
+def test_rerun_of_another_users_task_is_404(signed_in, other_user, catalog):
+    task = Task.objects.create(
+        owner=other_user,
+        model=catalog[SEED],
+        input=seed_input(),
+        engine="local",
+        cost_estimate=0,
+        request_id="r",
+        request_hash="h",
+    )
+    assert signed_in.get(PLAY, {"from": task.pk}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "doubao-seedream-5-0-lite",
+        "gemini-3-pro-image-preview-official",
+        "gpt-image-2",
+        "kling-v3",
+        "minimax-hailuo-02",
+        "veo3-1-fast-official",
+        "viduq3-pro",
+        "wan2-7-r2v",
+        "wan2-7-videoedit",
+    ],
+)
+def test_every_catalog_model_renders_and_accepts_a_valid_submit(signed_in, catalog, queue_only, slug):
+    entry = catalog[slug]
+    url = reverse("play", args=[slug])
+    assert signed_in.get(url).status_code == 200
+    response = signed_in.post(url, as_form_data(entry, entry.example_input))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Task.objects.get().model == entry
+
+
+def as_form_data_seed():
+    from playground.catalog.models import CatalogEntry
+
+    return as_form_data(CatalogEntry.objects.get(slug=SEED), seed_input(prompt="a fox"))

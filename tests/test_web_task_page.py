@@ -1,0 +1,100 @@
+import io
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from playground.generations.models import Task
+
+
+@pytest.fixture
+def signed_in(client, user, catalog):
+    client.force_login(user)
+    return client
+
+
+def test_the_status_partial_is_three_queries_and_286_when_terminal(
+    make_task, signed_in, user, catalog, django_assert_num_queries
+):
+    task = make_task(user, catalog)
+    with django_assert_num_queries(3):  # session, user, task with its events
+        response = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"})
+    assert response.status_code == 286
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="task-status"')
+    assert "hx-get" not in html.split(">", 1)[0]  # a finished task is not polled
+    assert 'class="gallery"' in html
+
+
+def test_a_running_task_keeps_polling_every_second(make_task, signed_in, user, catalog, queue_only):
+    task = make_task(user, catalog)
+    response = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    head = response.content.decode().split(">", 1)[0]
+    assert 'hx-trigger="every 1s"' in head and f'hx-get="/tasks/{task.pk}"' in head
+    assert 'aria-live="polite"' in head
+
+
+def test_without_htmx_the_task_url_is_the_full_page_with_a_meta_refresh_while_running(
+    make_task, signed_in, user, catalog, queue_only
+):
+    task = make_task(user, catalog)
+    html = signed_in.get(reverse("task", args=[task.pk])).content.decode()
+    assert "<!doctype html>" in html
+    assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in html
+    assert 'id="run-form"' in html
+
+
+def test_a_finished_task_page_shows_results_costs_events_and_api_snippets(
+    make_task, signed_in, user, catalog
+):
+    task = make_task(user, catalog, n=2)
+    html = signed_in.get(reverse("task", args=[task.pk])).content.decode()
+    assert html.count("<figure>") >= 2
+    assert "$0.2412" in html
+    assert "Events (" in html and "Rendering image 2 of 2" in html
+    assert "curl -X POST http://testserver/api/v1/tasks" in html
+    assert "httpx.post(" in html
+    assert "meta http-equiv" not in html
+
+
+def test_a_failed_task_explains_itself_in_plain_words(make_task, signed_in, user, catalog):
+    task = make_task(user, catalog)
+    Task.objects.filter(pk=task.pk).update(
+        status="failed",
+        output=None,
+        cost_actual=0,
+        error={"code": "engine_crashed", "message": "The engine failed unexpectedly; nothing was charged."},
+    )
+    html = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"}).content.decode()
+    assert "It failed." in html and "nothing was charged" in html
+
+
+def test_another_users_task_page_is_404(make_task, signed_in, other_user, catalog):
+    task = make_task(other_user, catalog)
+    for name in ("task", "task-zip", "task-cancel"):
+        method = signed_in.post if name == "task-cancel" else signed_in.get
+        assert method(reverse(name, args=[task.pk])).status_code == 404
+    assert Task.objects.get(pk=task.pk).status == "succeeded"
+
+
+def test_download_all_is_a_zip_of_the_images(make_task, signed_in, user, catalog):
+    task = make_task(user, catalog, n=3)
+    response = signed_in.get(reverse("task-zip", args=[task.pk]))
+    assert response["Content-Type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert names == [f"{task.pk}-0.png", f"{task.pk}-1.png", f"{task.pk}-2.png"]
+
+
+def test_cancel_from_the_page_stops_a_queued_task(make_task, signed_in, user, catalog, queue_only):
+    task = make_task(user, catalog)
+    response = signed_in.post(reverse("task-cancel", args=[task.pk]), headers={"HX-Request": "true"})
+    assert response.status_code == 286
+    assert "Cancelled. Nothing was charged." in response.content.decode()
+    assert Task.objects.get(pk=task.pk).status == "cancelled"
+
+
+def test_a_video_task_shows_a_player(make_task, signed_in, user, catalog):
+    task = make_task(user, catalog, model="viduq3-pro", duration=1, resolution="540p")
+    html = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"}).content.decode()
+    assert "<video controls" in html and ".webm" in html
