@@ -71,7 +71,7 @@ def looks_like_key(secret: str) -> bool:
     return hmac.compare_digest(_checksum(body[:RANDOM_LENGTH]), body[RANDOM_LENGTH:])
 
 
-def issue_key(user: AbstractBaseUser, name: str = "", expires_at=None) -> IssuedKey:
+def issue_key(user: AbstractBaseUser, name: str = "", expires_at=None, budget=None) -> IssuedKey:
     """Create a key for `user`; the returned secret is the only time it exists in clear."""
     for _ in range(5):
         random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
@@ -83,6 +83,7 @@ def issue_key(user: AbstractBaseUser, name: str = "", expires_at=None) -> Issued
                 prefix=secret[:LOOKUP_LENGTH],
                 secret_hash=hash_secret(secret),
                 expires_at=expires_at,
+                budget=budget,
             )
         except IntegrityError:  # prefix collision: astronomically rare, try another
             continue
@@ -115,3 +116,14 @@ def _touch(key: ApiKey, ip: str | None) -> None:
         return
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=ip)
     key.last_used_at, key.last_used_ip = now, ip
+
+
+def set_key_disabled(key: ApiKey, disabled: bool) -> None:
+    key.disabled_at = timezone.now() if disabled else None
+    key.save(update_fields=["disabled_at"])
+
+
+def delete_key(key: ApiKey) -> None:
+    """Soft delete: the key answers 401 `key_deleted` and its tasks keep their history."""
+    key.deleted_at = timezone.now()
+    key.save(update_fields=["deleted_at"])

@@ -1,0 +1,61 @@
+"""Demo passes: signed, time-boxed, revocable links for guests (see `DemoPass`)."""
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.utils import timezone
+
+from .models import DemoPass
+
+SALT = "playground.demo-pass"
+
+
+class PassRefused(Exception):
+    """The pass cannot be used; the message says why in plain words."""
+
+
+def create_pass(
+    owner: AbstractBaseUser, name: str, model_slugs: list[str], spend_cap: Decimal, hours: int
+) -> DemoPass:
+    return DemoPass.objects.create(
+        owner=owner,
+        name=name,
+        public_id=secrets.token_urlsafe(12),
+        model_slugs=list(model_slugs),
+        spend_cap=spend_cap,
+        expires_at=timezone.now() + timedelta(hours=hours),
+    )
+
+
+def pass_token(demo_pass: DemoPass) -> str:
+    """The part of the link that names the pass; signed so nobody can guess or forge one."""
+    return signing.Signer(salt=SALT).sign(demo_pass.public_id)
+
+
+def pass_for_token(token: str) -> DemoPass:
+    try:
+        public_id = signing.Signer(salt=SALT).unsign(token)
+    except signing.BadSignature as exc:
+        raise PassRefused("This demo link is not valid.") from exc
+    return usable_pass(public_id)
+
+
+def usable_pass(public_id: str) -> DemoPass:
+    demo_pass = DemoPass.objects.select_related("owner").filter(public_id=public_id).first()
+    if demo_pass is None:
+        raise PassRefused("This demo link is not valid.")
+    if demo_pass.status == "revoked":
+        raise PassRefused("This demo pass was revoked by its owner.")
+    if demo_pass.status == "expired":
+        raise PassRefused("This demo pass has expired.")
+    if not demo_pass.owner.is_active:
+        raise PassRefused("This demo pass is no longer available.")
+    return demo_pass
+
+
+def revoke_pass(demo_pass: DemoPass) -> None:
+    demo_pass.revoked_at = timezone.now()
+    demo_pass.save(update_fields=["revoked_at"])

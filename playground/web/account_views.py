@@ -1,0 +1,248 @@
+"""Keys & access pages: API keys we issue, the user's MindVideo key, demo passes, usage.
+
+Every action is a POST that answers with the affected section (htmx swaps it in place) or, without
+JavaScript, redirects back to the page. Secrets are shown once, right after creation, and never
+rendered again.
+"""
+
+import csv
+from datetime import datetime, time
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Max, Sum
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from playground.catalog.models import CatalogEntry
+from playground.engines.mindvideo import check_key
+from playground.generations.usage import usage_for
+from playground.keys.credentials import store_upstream_key, upstream_key_for
+from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
+from playground.keys.passes import create_pass, pass_token, revoke_pass
+from playground.keys.services import delete_key, issue_key, set_key_disabled
+
+SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
+
+
+class NewKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. “nightly-renders”.")
+    expires_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Optional."
+    )
+    budget = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.0001"),
+        max_digits=12,
+        decimal_places=4,
+        help_text="Optional spend limit in $; tasks over it are refused (402).",
+    )
+
+    def clean_expires_on(self):
+        day = self.cleaned_data["expires_on"]
+        if day and day <= timezone.localdate():
+            raise forms.ValidationError("Pick a day after today.")
+        return day
+
+
+class UpstreamKeyForm(forms.Form):
+    label = forms.CharField(max_length=100, required=False)
+    secret = forms.CharField(
+        label="MindVideo key", max_length=500, widget=forms.PasswordInput(attrs={"autocomplete": "off"})
+    )
+
+
+class DemoPassForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="e.g. “Friday demo”.")
+    models = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
+    spend_cap = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=4, initial=5)
+    hours = forms.IntegerField(min_value=1, max_value=24 * 30, initial=24, label="Valid for (hours)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        entries = CatalogEntry.objects.filter(is_active=True).order_by("kind", "title")
+        self.fields["models"].choices = [(e.slug, e.title) for e in entries]
+
+
+def _key_rows(user):
+    return list(
+        ApiKey.objects.filter(user=user, deleted_at__isnull=True)
+        .annotate(requests=Count("tasks"), spend=SPEND)
+        .order_by("-created_at")
+    )
+
+
+def _pass_rows(request: HttpRequest):
+    rows = (
+        DemoPass.objects.filter(owner=request.user)
+        .annotate(uses=Count("tasks"), spend=SPEND, last_use=Max("tasks__created_at"))
+        .order_by("-created_at")
+    )
+    return [
+        {"pass": p, "link": request.build_absolute_uri(reverse("demo", args=[pass_token(p)]))} for p in rows
+    ]
+
+
+def _context(request: HttpRequest, **extra) -> dict:
+    return {
+        "keys": _key_rows(request.user),
+        "new_key_form": NewKeyForm(),
+        "credential": UpstreamCredential.objects.filter(user=request.user).first(),
+        "operator_key": bool(settings.MINDVIDEO_API_KEY),
+        "upstream_form": UpstreamKeyForm(),
+        "passes": _pass_rows(request),
+        "pass_form": DemoPassForm(),
+        "nav": "keys",
+        **extra,
+    }
+
+
+def _section(request: HttpRequest, partial: str, **extra) -> HttpResponse:
+    context = _context(request, **extra)
+    if request.htmx:
+        return render(request, f"web/keys.html#{partial}", context)
+    return render(request, "web/keys.html", context)
+
+
+@login_required
+@require_GET
+def keys_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/keys.html", _context(request))
+
+
+@login_required
+@require_POST
+def create_key(request: HttpRequest) -> HttpResponse:
+    form = NewKeyForm(request.POST)
+    if not form.is_valid():
+        return _section(request, "api-keys", new_key_form=form)
+    day = form.cleaned_data["expires_on"]
+    expires_at = timezone.make_aware(datetime.combine(day, time.max)) if day else None
+    issued = issue_key(
+        request.user,
+        name=form.cleaned_data["name"],
+        expires_at=expires_at,
+        budget=form.cleaned_data["budget"],
+    )
+    response = _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key)
+    response["Cache-Control"] = "no-store"  # the secret must not linger in any cache
+    return response
+
+
+def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
+    key = ApiKey.objects.filter(pk=key_id, user=request.user, deleted_at__isnull=True).first()
+    if key is None:
+        raise Http404("No such key.")
+    return key
+
+
+@login_required
+@require_POST
+def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
+    key = _own_key(request, key_id)
+    if action == "disable":
+        set_key_disabled(key, True)
+    elif action == "enable":
+        set_key_disabled(key, False)
+    elif action == "delete":
+        delete_key(key)
+    else:
+        raise Http404("No such action.")
+    if not request.htmx:
+        return redirect("keys")
+    return _section(request, "api-keys")
+
+
+@login_required
+@require_POST
+def save_upstream_key(request: HttpRequest) -> HttpResponse:
+    """Add or replace the MindVideo key. The new key is tested first; only an accepted key
+    replaces the old one, so a typo never takes working tasks down."""
+    form = UpstreamKeyForm(request.POST)
+    result = None
+    if form.is_valid():
+        accepted, message = check_key(form.cleaned_data["secret"])
+        result = {"ok": accepted, "message": message}
+        if accepted:
+            store_upstream_key(request.user, form.cleaned_data["secret"], form.cleaned_data["label"])
+            form = UpstreamKeyForm()
+        else:
+            form = UpstreamKeyForm(initial={"label": form.cleaned_data["label"]})
+    return _section(request, "upstream-key", upstream_form=form, upstream_result=result)
+
+
+@login_required
+@require_POST
+def test_upstream_key(request: HttpRequest) -> HttpResponse:
+    credential = UpstreamCredential.objects.filter(user=request.user).first()
+    if credential is None:
+        raise Http404("No stored key.")
+    secret = upstream_key_for(request.user.pk)
+    accepted, message = check_key(secret) if secret else (False, "The stored key could not be read.")
+    UpstreamCredential.objects.filter(pk=credential.pk).update(
+        last_error="" if accepted else message,
+        failing_since=None if accepted else (credential.failing_since or timezone.now()),
+    )
+    return _section(request, "upstream-key", upstream_result={"ok": accepted, "message": message})
+
+
+@login_required
+@require_POST
+def delete_upstream_key(request: HttpRequest) -> HttpResponse:
+    UpstreamCredential.objects.filter(user=request.user).delete()
+    return _section(request, "upstream-key", upstream_result={"ok": True, "message": "Key deleted."})
+
+
+@login_required
+@require_POST
+def create_demo_pass(request: HttpRequest) -> HttpResponse:
+    form = DemoPassForm(request.POST)
+    if not form.is_valid():
+        return _section(request, "demo-passes", pass_form=form)
+    data = form.cleaned_data
+    created = create_pass(request.user, data["name"], data["models"], data["spend_cap"], data["hours"])
+    return _section(request, "demo-passes", new_pass=created)
+
+
+@login_required
+@require_POST
+def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
+    demo_pass = DemoPass.objects.filter(pk=pass_id, owner=request.user).first()
+    if demo_pass is None:
+        raise Http404("No such pass.")
+    revoke_pass(demo_pass)
+    if not request.htmx:
+        return redirect("keys")
+    return _section(request, "demo-passes")
+
+
+@login_required
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    summary = usage_for(request.user)
+    peak = max((d.spend for d in summary.days), default=Decimal(0)) or Decimal(1)
+    bars = []
+    for index, day in enumerate(summary.days):
+        height = round(float(day.spend / peak) * 120, 1) if day.spend else 0
+        bars.append({"row": day, "x": index * 20, "y": round(130 - height, 1), "height": height})
+    return render(request, "web/usage.html", {"usage": summary, "bars": bars, "peak": peak, "nav": "usage"})
+
+
+@login_required
+@require_GET
+def usage_csv(request: HttpRequest) -> HttpResponse:
+    summary = usage_for(request.user)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="playground-usage.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["group", "label", "tasks", "succeeded", "spend"])
+    for group, rows in (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model)):
+        for row in rows:
+            writer.writerow([group, row.label, row.tasks, row.succeeded, f"{row.spend:.4f}"])
+    return response

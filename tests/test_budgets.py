@@ -1,0 +1,80 @@
+"""Spend limits of issued keys: 402 budget_exceeded before a task exists, and race-safe."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from playground.generations.models import Task
+from playground.keys.services import issue_key
+
+from .helpers import SEED, Api, seed_input
+
+
+@pytest.fixture
+def budget_api(client, user, catalog, django_capture_on_commit_callbacks):
+    issued = issue_key(user, name="capped", budget=Decimal("0.25"))
+    return Api(client, issued.secret, django_capture_on_commit_callbacks)
+
+
+def test_tasks_run_until_the_budget_would_be_exceeded_then_402(budget_api):
+    assert budget_api.submit().status_code == 201
+    assert budget_api.submit(prompt="two").status_code == 201
+    refused = budget_api.submit(prompt="three")
+    assert refused.status_code == 402
+    error = refused.json()["error"]
+    assert error["code"] == "budget_exceeded"
+    assert "0.0088 of 0.2500 left" in error["message"]
+    assert Task.objects.count() == 2
+
+
+def test_the_estimate_is_checked_before_the_task_is_created(budget_api):
+    refused = budget_api.submit(n=3)  # 0.3618 > 0.25 on its own
+    assert refused.status_code == 402
+    assert not Task.objects.exists()
+
+
+def test_failed_tasks_give_their_money_back(budget_api):
+    first = budget_api.submit().json()["task_id"]
+    Task.objects.filter(pk=first).update(status="failed", cost_actual=0)
+    assert budget_api.submit(prompt="b").status_code == 201
+    assert budget_api.submit(prompt="c").status_code == 201
+
+
+def test_a_key_without_budget_has_no_limit(api, queue_only):
+    for i in range(3):
+        assert api.submit(n=4, resolution="4K", prompt=f"big {i}").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_submits_against_a_budget_for_three_create_at_most_three(catalog, user, queue_only):
+    secret = issue_key(user, budget=Decimal("0.3618")).secret  # exactly three 1K images
+    barrier = threading.Barrier(10)
+    statuses, errors = [], []
+
+    def submit(index):
+        try:
+            barrier.wait()
+            response = Client().post(
+                "/api/v1/tasks",
+                {"model": SEED, "input": seed_input(prompt=f"race {index}")},
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {secret}"},
+            )
+            statuses.append(response.status_code)
+        except Exception as exc:  # a thread's failure must fail the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert Task.objects.count() == statuses.count(201) <= 3
+    assert statuses.count(201) == 3
+    assert statuses.count(402) == 7

@@ -1,0 +1,108 @@
+"""The issued-keys dashboard: create (secret shown once), list, disable / enable / delete."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from playground.keys.models import ApiKey
+from playground.keys.services import issue_key
+
+from .helpers import Api
+
+SECRET = re.compile(r"pg_live_[0-9A-Za-z]{38}")
+
+
+@pytest.fixture
+def signed_in(client, user, catalog):
+    client.force_login(user)
+    return client
+
+
+def create(client, **fields):
+    data = {"name": "nightly", "expires_on": "", "budget": "", **fields}
+    return client.post(reverse("key-create"), data, headers={"HX-Request": "true"})
+
+
+def test_a_new_key_is_shown_once_then_only_its_prefix(signed_in, user):
+    response = create(signed_in)
+    html = response.content.decode()
+    secrets = SECRET.findall(html)
+    assert len(secrets) == 1
+    assert "shown only this once" in html
+    assert response["Cache-Control"] == "no-store"
+    key = ApiKey.objects.get(user=user)
+    assert key.name == "nightly" and secrets[0].startswith(key.prefix)
+    page = signed_in.get(reverse("keys")).content.decode()
+    assert secrets[0] not in page and f"{key.prefix}…" in page
+
+
+def test_expiry_and_budget_are_recorded_and_a_past_expiry_refused(signed_in, user):
+    create(signed_in, expires_on="2999-01-01", budget="2.5")
+    key = ApiKey.objects.get(user=user)
+    assert key.budget == Decimal("2.5") and key.expires_at.year == 2999
+    refused = create(signed_in, name="late", expires_on=timezone.localdate().isoformat()).content.decode()
+    assert "Pick a day after today." in refused
+    assert ApiKey.objects.filter(user=user).count() == 1
+
+
+def test_the_list_shows_use_requests_spend_and_budget_left(
+    signed_in, user, client, django_capture_on_commit_callbacks
+):
+    issued = issue_key(user, name="script", budget=Decimal("1"))
+    Api(client, issued.secret, django_capture_on_commit_callbacks).submit(n=2)
+    client.force_login(user)
+    html = signed_in.get(reverse("keys")).content.decode()
+    row = html[html.index(f'data-key="{issued.key.prefix}"') :].split("</tr>")[0]
+    assert "from 127.0.0.1" in row
+    assert '<td class="requests">1</td>' in row
+    assert "$0.2412" in row and "$0.7588" in row  # spent, and left of $1
+
+
+@pytest.mark.parametrize(("action", "code"), [("disable", "key_disabled"), ("delete", "key_deleted")])
+def test_disable_and_delete_take_effect_on_the_next_api_call(
+    signed_in, user, client, django_capture_on_commit_callbacks, action, code
+):
+    issued = issue_key(user, name="app")
+    api = Api(client, issued.secret, django_capture_on_commit_callbacks)
+    assert api.get("/api/v1/models").status_code == 200
+    client.force_login(user)
+    html = signed_in.post(reverse("key-action", args=[issued.key.pk, action]), headers={"HX-Request": "true"})
+    assert html.content.decode().lstrip().startswith('<section id="api-keys"')
+    response = api.get("/api/v1/models")
+    assert response.status_code == 401 and response.json()["error"]["code"] == code
+
+
+def test_a_disabled_key_can_be_enabled_again(signed_in, user, client, django_capture_on_commit_callbacks):
+    issued = issue_key(user)
+    signed_in.post(reverse("key-action", args=[issued.key.pk, "disable"]))
+    signed_in.post(reverse("key-action", args=[issued.key.pk, "enable"]))
+    assert (
+        Api(client, issued.secret, django_capture_on_commit_callbacks).get("/api/v1/models").status_code
+        == 200
+    )
+
+
+def test_a_deleted_key_leaves_the_list(signed_in, user):
+    issued = issue_key(user, name="gone-soon")
+    signed_in.post(reverse("key-action", args=[issued.key.pk, "delete"]))
+    assert issued.key.prefix not in signed_in.get(reverse("keys")).content.decode()
+
+
+def test_another_users_key_is_404_and_untouched(signed_in, other_user):
+    theirs = issue_key(other_user)
+    for action in ("disable", "delete"):
+        assert signed_in.post(reverse("key-action", args=[theirs.key.pk, action])).status_code == 404
+    assert ApiKey.objects.get(pk=theirs.key.pk).status == "active"
+
+
+def test_an_unknown_action_is_404(signed_in, user):
+    issued = issue_key(user)
+    assert signed_in.post(reverse("key-action", args=[issued.key.pk, "explode"])).status_code == 404
+
+
+def test_the_keys_page_needs_sign_in(client):
+    assert client.get(reverse("keys")).status_code == 302
+    assert client.post(reverse("key-create"), {"name": "x"}).status_code == 302
