@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -212,6 +214,28 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere (htmx runs with includeIndicatorStyles off and allowEval off);
+# blob: is for the upload previews, data: for pasted data-URI images.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", "blob:", *([PLAYGROUND_PUBLIC_URL] if PLAYGROUND_PUBLIC_URL else [])],
+    "media-src": [CSP.SELF, "blob:", *([PLAYGROUND_PUBLIC_URL] if PLAYGROUND_PUBLIC_URL else [])],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# --- Caches and rate limits --------------------------------------------------------------------
+# The rate limiter counts in the cache. The default (per-process memory) is right for one process;
+# with several (gunicorn workers, hosts) point CACHE_URL at a shared cache (e.g. dbcache://
+# playground_cache after `manage.py createcachetable`, or redis://…) so limits hold across them.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://playground")}
+PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
+PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address
 
 LOGGING = {
     "version": 1,

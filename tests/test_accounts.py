@@ -30,7 +30,7 @@ def test_repeated_failures_lock_sign_in_with_a_clear_message(client, user, setti
         assert sign_in(client, "wrong").status_code == 200
     locked = sign_in(client, "alice-password-1")  # even the right password
     assert locked.status_code == 429
-    assert "Too many failed sign-ins. Try again in 15 minutes." in locked.content.decode()
+    assert "Too many sign-in attempts. Try again in 15 minutes." in locked.content.decode()
     assert "_auth_user_id" not in client.session
 
 

@@ -1,9 +1,11 @@
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from playground.keys.ratelimit import Limit, over_limit
 from playground.keys.services import KeyRejected, authenticate_key
 
 from .errors import ApiError, error_response
@@ -40,6 +42,14 @@ def api_endpoint(*methods: str) -> Callable:
                     raise ApiError(
                         401, exc.code, exc.message, headers={"WWW-Authenticate": 'Bearer realm="api"'}
                     ) from exc
+                wait = over_limit(f"key:{key.pk}", Limit.parse(settings.PLAYGROUND_API_RATE_LIMIT))
+                if wait is not None:
+                    raise ApiError(
+                        429,
+                        "rate_limited",
+                        f"Too many requests with this key; retry in {wait} s.",
+                        headers={"Retry-After": str(wait)},
+                    )
                 request.api_key, request.owner = key, key.user
                 return view(request, *args, **kwargs)
             except ApiError as exc:

@@ -158,8 +158,9 @@ def _errors(*statuses: int) -> dict:
         409: "Conflict",
         413: "Body too large",
         422: "Input does not match the model's schema, or a refused URL (e.g. `webhook_url`)",
+        429: "Too many requests with this key; wait Retry-After seconds",
     }
-    return {str(s): _json("Error", words[s]) for s in statuses}
+    return {str(s): _json("Error", words[s]) for s in (*statuses, 429)}
 
 
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}

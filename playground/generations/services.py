@@ -207,6 +207,9 @@ def submit_task(
     input_errors = check_input(entry, data)
     errors = input_errors + webhook_errors(webhook_url)
     if errors:
+        if any(error.code == "too_large" for error in errors):  # a data URI over the size limit
+            too_large = [error for error in errors if error.code == "too_large"]
+            raise SubmitError(413, "payload_too_large", too_large[0].message, too_large)
         code = "invalid_input" if input_errors else "invalid_webhook_url"
         raise SubmitError(422, code, errors[0].message, errors)
     if demo_pass is not None and entry.slug not in demo_pass.model_slugs:

@@ -40,6 +40,7 @@ from playground.generations.services import SubmitError, TaskConflict, cancel_ta
 from playground.keys.accounts import clear_login_failures, lockout_remaining, record_login_failure
 from playground.keys.models import DemoPass, UpstreamCredential
 from playground.keys.passes import PassRefused, pass_for_token, usable_pass
+from playground.keys.ratelimit import Limit, over_limit
 
 from .forms import FirstAccountForm, SignUpForm
 
@@ -445,15 +446,21 @@ class SignInView(LoginView):
 
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")
-        remaining = lockout_remaining(username, client_ip(request))
-        if remaining is not None:
-            minutes = max(1, round(remaining.total_seconds() / 60))
+        ip = client_ip(request)
+        remaining = lockout_remaining(username, ip)
+        wait = over_limit(f"signin:{ip}", Limit.parse(settings.PLAYGROUND_SIGNIN_RATE_LIMIT))
+        if remaining is not None or wait is not None:
+            seconds = remaining.total_seconds() if remaining is not None else wait
+            minutes = max(1, round(seconds / 60))
             form = self.get_form()
             form.errors.clear()
             form.add_error(
-                None, f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+                None,
+                f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
             )
-            return self.render_to_response(self.get_context_data(form=form), status=429)
+            response = self.render_to_response(self.get_context_data(form=form), status=429)
+            response["Retry-After"] = str(int(seconds) + 1)
+            return response
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):

@@ -54,6 +54,8 @@ def page(browser, live_server, worker, person):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto("/accounts/login/")
     page.fill("#id_username", person.username)
     page.fill("#id_password", PASSWORD)
@@ -61,3 +63,4 @@ def page(browser, live_server, worker, person):
     page.wait_for_url("**/play/**")
     yield page
     context.close()
+    assert not violations, f"the page broke its Content-Security-Policy: {violations}"
