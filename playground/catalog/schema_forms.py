@@ -2,7 +2,8 @@
 
 The form is generated from the schema and its `x-playground` hints (textarea rows, file-upload
 with accept / multiple / uploadKind, advanced). After the form cleans, the assembled input goes
-through the same `check_input` as the API (one rule, one place) and each error is put beside the
+through the same checks as the API (one rule, one place: the web passes the API's `check_input`;
+without one, the schema and cross-field rules of `validate_input`) and each error is put beside the
 field it names. Unknown hints fall back to the type's plain widget; unknown keywords are ignored.
 
 Form field names: a property `size` is the field `size`; a file-upload property also has
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from .models import CatalogEntry
-from .validation import FieldError
+from .validation import FieldError, validate_input
 
 MEDIA_ROLES = {
     "reference_images": "image",
@@ -251,9 +252,16 @@ def _lines(text: str) -> list[str]:
 class SchemaForm(forms.Form):
     """The form for one catalog entry. After `is_valid()`, `input_data` is the task input."""
 
-    def __init__(self, entry: CatalogEntry, *args, **kwargs):
+    def __init__(
+        self,
+        entry: CatalogEntry,
+        *args,
+        check: Callable[[CatalogEntry, Any], list[FieldError]] = validate_input,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.entry = entry
+        self.check = check
         self.specs = field_specs(entry)
         self.input_data: dict[str, Any] = {}
         # Problems of a re-run input under the current schema, shown beside the fields.
@@ -358,9 +366,7 @@ class SchemaForm(forms.Form):
                 data[spec.name] = value
         if self.errors:
             return cleaned
-        from playground.generations.services import check_input
-
-        for error in check_input(self.entry, data):
+        for error in self.check(self.entry, data):
             self.add_error(self.field_for_error(error), error.message)
         self.input_data = data
         return cleaned

@@ -36,7 +36,14 @@ from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, initial_from_input
 from playground.generations.models import Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
-from playground.generations.services import SubmitError, TaskConflict, cancel_task, engine_for, submit_task
+from playground.generations.services import (
+    SubmitError,
+    TaskConflict,
+    cancel_task,
+    check_input,
+    engine_for,
+    submit_task,
+)
 from playground.keys.accounts import clear_login_failures, lockout_remaining, record_login_failure
 from playground.keys.models import DemoPass, UpstreamCredential
 from playground.keys.passes import PassRefused, pass_for_token, usable_pass
@@ -238,7 +245,7 @@ def _flag_rerun_problems(form: SchemaForm, entry: CatalogEntry, source: Task) ->
 
 
 def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
-    form = SchemaForm(entry, request.POST, request.FILES)
+    form = SchemaForm(entry, request.POST, request.FILES, check=check_input)
     if form.is_valid():
         try:
             visitor = request.visitor
