@@ -34,6 +34,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 setup: $(VENV)/.installed .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_catalog
+	$(BIN)/python manage.py collectstatic --no-input -v0
 
 setup-test: $(VENV)/.installed-test .env
 
