@@ -12,7 +12,7 @@ FIND_PYTHON = for p in $(PYTHON_CANDIDATES); do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then echo $$p; exit 0; fi; \
 	done; exit 1
 
-.PHONY: run test setup setup-test lint format check-deploy clean
+.PHONY: run test test-pg schemathesis setup setup-test lint format check-deploy clean
 
 $(BIN)/python:
 	@py=$$($(FIND_PYTHON)) || { echo "error: Python >= 3.12 not found. Install one, or point PYTHON=/path/to/python3.12 at it." >&2; exit 1; }; \
@@ -43,6 +43,17 @@ run: setup
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite on PostgreSQL (DATABASE_URL=PG_TEST_URL): everything but the browser tests (`make test`
+# runs those) and the few that read the SQLite file itself. The role needs CREATEDB: the test run
+# creates and drops `test_<database>`. `sudo bash .ci/postgres` sets up the default one on Debian.
+PG_TEST_URL ?= postgres://playground:playground@127.0.0.1:5432/playground
+test-pg: setup-test
+	DATABASE_URL='$(PG_TEST_URL)' $(BIN)/python -m pytest -m "not e2e and not sqlite" $(PYTEST_ARGS)
+
+# Fuzz /api/v1 against its OpenAPI document with a live server on 127.0.0.1 (tests/fuzz/schemathesis.sh).
+schemathesis: setup-test
+	bash tests/fuzz/schemathesis.sh
 
 lint: setup-test
 	$(BIN)/ruff check .

@@ -2,11 +2,13 @@
 answer against the OpenAPI document, and what tests of child processes (the real worker) need."""
 
 import json
+import os
 import re
 import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import jsonschema
 from django.db import connection
@@ -85,12 +87,14 @@ def money(value) -> Decimal:
 
 
 def database_url() -> str:
-    """DATABASE_URL of the database this test process is using, for a child process."""
+    """DATABASE_URL of the database this test process is using (the test database), for a child
+    process. On PostgreSQL: this process's own DATABASE_URL with the test database's name, so the
+    credentials, host (or socket) and options stay exactly as they were given."""
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
-    auth = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
-    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    given = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(given._replace(path="/" + quote(db["NAME"], safe="")))
 
 
 def wait_for(predicate, timeout=30.0, interval=0.05) -> bool:

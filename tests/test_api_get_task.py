@@ -1,3 +1,5 @@
+import time
+
 from playground.generations.models import Task
 
 from .fixtures_http import Reply
@@ -49,3 +51,64 @@ def test_an_unknown_api_path_is_a_json_404(client):
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def poll(api, task_id, etag=None):
+    """A conditional GET as a polling client with a cache sends it (Api.get expects JSON bodies)."""
+    headers = api.headers({"If-None-Match": etag} if etag else {})
+    return api.client.get(f"/api/v1/tasks/{task_id}", headers=headers)
+
+
+def test_an_unchanged_task_answers_a_conditional_poll_with_304_and_no_body(api):
+    task_id = api.submit().json()["task_id"]
+    first = api.get(f"/api/v1/tasks/{task_id}")
+    etag = first["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    assert "no-cache" in first["Cache-Control"] and "private" in first["Cache-Control"]
+    for sent in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = poll(api, task_id, sent)
+        assert again.status_code == 304, sent
+        assert again.content == b""
+        assert again["ETag"] == etag
+    assert poll(api, task_id, '"something-else"').json() == first.json()
+
+
+def test_a_conditional_poll_costs_the_key_and_the_task_queries_only(api, django_assert_num_queries):
+    task_id = api.submit().json()["task_id"]
+    etag = poll(api, task_id)["ETag"]
+    with django_assert_num_queries(2):  # the key (with its user) and the task: no lazy loads
+        assert poll(api, task_id).status_code == 200
+    with django_assert_num_queries(2):
+        assert poll(api, task_id, etag).status_code == 304
+
+
+def test_the_etag_changes_whenever_the_task_does(api, queue_only):
+    from playground.generations.services import cancel_task, transition
+
+    task_id = api.submit().json()["task_id"]
+    queued = poll(api, task_id)["ETag"]
+    assert transition(task_id, "processing", attempts=1)
+    processing = poll(api, task_id, queued)
+    assert processing.status_code == 200 and processing.json()["status"] == "processing"
+    cancel_task(Task.objects.get(pk=task_id))
+    cancelled = poll(api, task_id, processing["ETag"])
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert len({queued, processing["ETag"], cancelled["ETag"]}) == 3
+
+
+def test_the_etag_changes_with_the_output_urls_token_window(api, settings, monkeypatch):
+    task_id = api.submit().json()["task_id"]
+    today = poll(api, task_id)
+    next_window = time.time() + settings.PLAYGROUND_FILE_URL_WINDOW
+    monkeypatch.setattr(time, "time", lambda: next_window)
+    tomorrow = poll(api, task_id, today["ETag"])
+    assert tomorrow.status_code == 200
+    assert tomorrow["ETag"] != today["ETag"]
+    assert tomorrow.json()["output"] != today.json()["output"]  # new tokens in the URLs
+
+
+def test_a_conditional_poll_is_still_authenticated_and_owner_only(api, other_api, client):
+    task_id = api.submit().json()["task_id"]
+    etag = poll(api, task_id)["ETag"]
+    assert client.get(f"/api/v1/tasks/{task_id}", headers={"If-None-Match": etag}).status_code == 401
+    assert poll(other_api, task_id, etag).status_code == 404

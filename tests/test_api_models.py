@@ -12,6 +12,15 @@ def test_it_filters_models_by_kind(api):
     assert videos and all(m["output_key"] == "videos" for m in videos)
 
 
+def test_an_unknown_kind_is_refused_naming_the_parameter(api):
+    """Found by schemathesis: an unknown kind used to answer 200 with an empty list."""
+    response = api.get("/api/v1/models", {"kind": "audio"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_filter", "kind")
+    assert error["message"] == "kind must be one of: image, video."
+
+
 def test_it_shows_a_models_schema_and_pricing(api):
     body = api.get(f"/api/v1/models/{SEED}").json()
     assert body["input_schema"]["required"] == ["prompt"]

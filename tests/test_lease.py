@@ -86,7 +86,7 @@ def test_the_heartbeat_beats_at_least_twice_a_lease(settings):
     assert LeaseHeartbeat("task_x", attempt=1).interval == 2
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="locks the SQLite file")
+@pytest.mark.sqlite  # locks the SQLite file
 def test_the_heartbeat_rides_out_a_busy_database(running, fast_lease, caplog):
     options = connections.settings["default"]["OPTIONS"]
     timeout = options.get("timeout")

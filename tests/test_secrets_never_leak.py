@@ -13,6 +13,7 @@ from playground.keys.models import ApiKey
 from .helpers import ROOT
 
 
+@pytest.mark.sqlite  # scans the SQLite database file
 @pytest.mark.django_db(transaction=True)
 def test_an_issued_secret_appears_once_and_never_in_logs_rows_or_the_database_file(
     client, user, catalog, caplog

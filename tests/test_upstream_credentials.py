@@ -51,10 +51,9 @@ print(json.dumps({needle: needle.encode() in content for needle in json.loads(sy
 """
 
 
+@pytest.mark.sqlite
 @pytest.mark.django_db(transaction=True)
 def test_the_database_file_never_holds_the_secret(user):
-    if connection.vendor != "sqlite":
-        pytest.skip("reads the SQLite file")
     credential = store_upstream_key(user, SECRET)
 
     name = Path(connection.settings_dict["NAME"])

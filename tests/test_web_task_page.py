@@ -1,4 +1,5 @@
 import io
+import re
 import zipfile
 
 import pytest
@@ -98,3 +99,66 @@ def test_a_video_task_shows_a_player(make_task, signed_in, user, catalog):
     task = make_task(user, catalog, model="viduq3-pro", duration=1, resolution="540p")
     html = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"}).content.decode()
     assert "<video controls" in html and ".webm" in html
+
+
+def poll(client, task_id, etag=None):
+    """The htmx poll of the status panel; with `etag`, as the browser revalidates its cached copy."""
+    headers = {"HX-Request": "true", **({"If-None-Match": etag} if etag else {})}
+    return client.get(reverse("task", args=[task_id]), headers=headers)
+
+
+def test_an_unchanged_running_task_answers_the_poll_with_304_in_three_queries(
+    make_task, signed_in, user, catalog, queue_only, django_assert_num_queries
+):
+    task = make_task(user, catalog)
+    with django_assert_num_queries(3):
+        first = poll(signed_in, task.pk)
+    assert first.status_code == 200
+    etag = first["ETag"]
+    assert f'data-etag="{etag.replace(chr(34), "&quot;")}"' in first.content.decode()
+    assert "no-cache" in first["Cache-Control"] and "private" in first["Cache-Control"]
+    assert {"HX-Request", "Cookie"} <= {v.strip() for v in first["Vary"].split(",")}
+    with django_assert_num_queries(3):  # session, user, task with its events: nothing rendered
+        again = poll(signed_in, task.pk, etag)
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again["ETag"] == etag
+
+
+def test_a_new_event_or_status_gives_the_panel_a_new_etag(make_task, signed_in, user, catalog, queue_only):
+    from playground.generations.services import record_message, transition
+
+    task = make_task(user, catalog)
+    queued = poll(signed_in, task.pk)["ETag"]
+    transition(task.pk, "processing", attempts=1)
+    processing = poll(signed_in, task.pk, queued)
+    assert processing.status_code == 200 and 'data-status="processing"' in processing.content.decode()
+    record_message(task.pk, "processing", "Rendering image 1 of 1.")
+    progressed = poll(signed_in, task.pk, processing["ETag"])
+    assert progressed.status_code == 200 and "Rendering image 1 of 1." in progressed.content.decode()
+
+
+def test_a_task_that_ended_answers_286_whatever_etag_the_browser_holds(
+    make_task, signed_in, user, catalog, queue_only
+):
+    from playground.generations.services import cancel_task
+
+    task = make_task(user, catalog)
+    running = poll(signed_in, task.pk)["ETag"]
+    cancel_task(task)
+    for etag in (running, "*"):
+        ended = poll(signed_in, task.pk, etag)
+        assert ended.status_code == 286  # htmx stops polling, with the final panel
+        assert "Cancelled. Nothing was charged." in ended.content.decode()
+        assert not ended.has_header("ETag")
+
+
+def test_a_running_tasks_elapsed_time_is_given_for_the_page_to_tick_on(
+    make_task, signed_in, user, catalog, queue_only
+):
+    from playground.generations.services import cancel_task
+
+    task = make_task(user, catalog)
+    assert re.search(r'data-elapsed="\d+\.\d"', poll(signed_in, task.pk).content.decode())
+    cancel_task(task)
+    assert "data-elapsed=" not in poll(signed_in, task.pk).content.decode()  # a final, fixed time

@@ -124,6 +124,12 @@ SCHEMAS = {
     "CreateTask": {
         "type": "object",
         "required": ["model", "input"],
+        "examples": [
+            {
+                "model": "gemini-3-pro-image-preview-official",
+                "input": {"prompt": "月光下的竹林小径", "size": "1:1", "resolution": "1K", "n": 1},
+            }
+        ],
         "properties": {
             "model": {"type": "string", "description": "A slug from GET /api/v1/models."},
             "input": {"type": "object", "description": "Valid against the model's input_schema."},
@@ -164,6 +170,14 @@ def _errors(*statuses: int) -> dict:
 
 
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag of the copy the client has.",
+    "schema": {"type": "string"},
+}
+ETAG = {"description": "The version of the task as shown", "schema": {"type": "string"}}
 
 
 def openapi_document(request: HttpRequest | None = None) -> dict:
@@ -229,8 +243,14 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
             "/api/v1/tasks/{task_id}": {
                 "get": {
                     "operationId": "getTask",
-                    "parameters": [TASK_ID],
-                    "responses": {"200": _json("Task", "The task"), **_errors(401, 404)},
+                    "description": "Poll with the ETag of the last answer in If-None-Match: while the "
+                    "task is unchanged the answer is 304 with no body.",
+                    "parameters": [TASK_ID, IF_NONE_MATCH],
+                    "responses": {
+                        "200": {**_json("Task", "The task"), "headers": {"ETag": ETAG}},
+                        "304": {"description": "Unchanged since the ETag given", "headers": {"ETag": ETAG}},
+                        **_errors(401, 404),
+                    },
                 }
             },
             "/api/v1/tasks/{task_id}/events": {
@@ -261,7 +281,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
                             "schema": {"type": "string", "enum": ["image", "video"]},
                         }
                     ],
-                    "responses": {"200": _json("ModelList", "Models on offer"), **_errors(401)},
+                    "responses": {"200": _json("ModelList", "Models on offer"), **_errors(401, 422)},
                 }
             },
             "/api/v1/models/{slug}": {

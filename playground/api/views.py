@@ -9,7 +9,7 @@ from datetime import datetime
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.storage import default_storage
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -18,7 +18,7 @@ from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError
 from playground.generations.models import Status, Task
 from playground.generations.outputs import token_is_valid
-from playground.generations.presenters import task_body
+from playground.generations.presenters import BODY_FIELDS, conditional_response, task_body, task_etag
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
 from playground.keys.services import KeyRejected, authenticate_key
 
@@ -58,11 +58,12 @@ def read_json(request: HttpRequest) -> dict:
 
 
 def owned_task(request: HttpRequest, task_id: str) -> Task:
-    """The caller's task; anyone else's is exactly as missing as a task that never existed."""
-    task = Task.objects.select_related("model").filter(pk=task_id, owner=request.owner).first()
-    if task is None:
-        raise ApiError(404, "task_not_found", "No such task.")
-    return task
+    """The caller's task, with what the API shows of it (the input, which can be large, is not
+    loaded); anyone else's is exactly as missing as a task that never existed."""
+    try:
+        return Task.objects.select_related("model").only(*BODY_FIELDS).get(pk=task_id, owner=request.owner)
+    except Task.DoesNotExist:
+        raise ApiError(404, "task_not_found", "No such task.") from None
 
 
 @api_endpoint("GET", "POST")
@@ -143,8 +144,11 @@ def list_tasks(request: HttpRequest) -> JsonResponse:
 
 
 @api_endpoint("GET")
-def task_detail(request: HttpRequest, task_id: str) -> JsonResponse:
-    return JsonResponse(task_body(request, owned_task(request, task_id)))
+def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
+    """The task, with an ETag: a poll whose If-None-Match names it gets 304 while nothing changed."""
+    task = owned_task(request, task_id)
+    etag = task_etag(request, task)
+    return conditional_response(request, etag, lambda: JsonResponse(task_body(request, task)))
 
 
 @api_endpoint("GET")
@@ -176,8 +180,18 @@ def task_cancel(request: HttpRequest, task_id: str) -> JsonResponse:
 @api_endpoint("GET")
 def models(request: HttpRequest) -> JsonResponse:
     entries = CatalogEntry.objects.filter(is_active=True)
-    if request.GET.get("kind"):
-        entries = entries.filter(kind=request.GET["kind"])
+    kind = request.GET.get("kind")
+    if kind:
+        if kind not in CatalogEntry.Kind.values:
+            kinds = ", ".join(CatalogEntry.Kind.values)
+            raise ApiError(
+                422,
+                "invalid_filter",
+                f"kind must be one of: {kinds}.",
+                "kind",
+                [FieldError("kind", f"Must be one of: {kinds}.", "invalid_choice")],
+            )
+        entries = entries.filter(kind=kind)
     return JsonResponse({"data": [model_body(entry) for entry in entries]})
 
 

@@ -20,9 +20,14 @@ def _signature(task_id: str, name: str, window: int) -> str:
     return salted_hmac(SALT, f"{task_id}/{name}:{window}", algorithm="sha256").hexdigest()[:32]
 
 
-def file_token(task_id: str, name: str, now: float | None = None) -> str:
+def token_window(now: float | None = None) -> int:
+    """The start (Unix time) of the window whose tokens output URLs carry now."""
     size = settings.PLAYGROUND_FILE_URL_WINDOW
-    window = int((now if now is not None else time.time()) // size * size)
+    return int((now if now is not None else time.time()) // size * size)
+
+
+def file_token(task_id: str, name: str, now: float | None = None) -> str:
+    window = token_window(now)
     return f"{window}.{_signature(task_id, name, window)}"
 
 

@@ -28,6 +28,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from playground.api.auth import client_ip
@@ -36,6 +37,7 @@ from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, initial_from_input
 from playground.generations.models import Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
+from playground.generations.presenters import conditional_response, task_etag
 from playground.generations.services import (
     SubmitError,
     TaskConflict,
@@ -122,13 +124,29 @@ def _visible_entry(request: HttpRequest, slug: str) -> CatalogEntry:
     return entry
 
 
+# What the status panel shows (and its ETag covers), loaded with each event: every event's row
+# repeats its task and model, so the task's input and the model's schema are left behind.
+PANEL_FIELDS = (
+    *("task", "created_at", "kind", "status", "message"),
+    *(
+        f"task__{name}"
+        for name in (
+            *("owner", "demo_pass", "model", "status", "cost_estimate", "cost_actual", "output", "error"),
+            *("created_at", "updated_at", "started_at", "finished_at"),
+        )
+    ),
+    *(f"task__model__{name}" for name in ("slug", "title", "kind", "output_key", "updated_at")),
+)
+
+
 def owned_task_with_events(request: HttpRequest, task_id: str) -> tuple[Task, list[TaskEvent]]:
     """The visitor's task and its events in one query (every task has its `queued` event), so a
     status poll costs three queries: session, user (or demo pass), this. Anyone else's task is a
-    404."""
+    404. Only what the status panel shows is loaded (PANEL_FIELDS)."""
     events = list(
         TaskEvent.objects.filter(request.visitor.task_scope("task__"), task_id=task_id)
         .select_related("task__model")
+        .only(*PANEL_FIELDS)
         .order_by("id")
     )
     if not events:
@@ -152,12 +170,37 @@ def _outputs(request: HttpRequest, task: Task) -> list[dict]:
 
 
 def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -> dict:
+    elapsed = _elapsed(task)
     return {
         "task": task,
         "events": events,
-        "elapsed": _elapsed(task),
+        "elapsed": elapsed,
+        "elapsed_seconds": f"{elapsed.total_seconds():.1f}",  # app.js ticks it on between polls
         "outputs": _outputs(request, task),
+        # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
+        # _status_panel); a finished task's panel is never polled again.
+        "etag": "" if task.is_terminal else task_etag(request, task, events[-1].pk, task.model.updated_at),
     }
+
+
+def _status_panel(request: HttpRequest, task: Task, events: list[TaskEvent]) -> HttpResponse:
+    """The status panel for an htmx poll.
+
+    A finished task answers 286 (htmx stops polling) with the final panel, never a 304, so the last
+    poll always shows the end. A running task's panel has an ETag (the task row, its newest event,
+    the model's title): a poll that finds nothing new gets 304 and nothing is rendered. The browser
+    sends If-None-Match by itself and hands htmx its cached copy; app.js then keeps the panel on
+    screen, whose elapsed time it ticks on, rather than swap in that older copy.
+    """
+    context = _status_context(request, task, events)
+    if task.is_terminal:
+        response = render(request, "web/playground.html#task-status", context, status=HTMX_STOP_POLLING)
+    else:
+        response = conditional_response(
+            request, context["etag"], lambda: render(request, "web/playground.html#task-status", context)
+        )
+    patch_vary_headers(response, ("HX-Request",))  # the same URL is the full page without htmx
+    return response
 
 
 def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaForm, **extra) -> dict:
@@ -314,17 +357,16 @@ def estimate(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     task, events = owned_task_with_events(request, task_id)
-    context = _status_context(request, task, events)
     if request.htmx:
-        response = render(request, "web/playground.html#task-status", context)
-        if task.is_terminal:
-            response.status_code = HTMX_STOP_POLLING
-        return response
-    entry = task.model
+        return _status_panel(request, task, events)
+    context = _status_context(request, task, events)
+    entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
     form = SchemaForm(entry, initial=initial_from_input(entry, task.input))
     context.update(_playground_context(request, entry, form))
     context.update(snippets=api_snippets(request, task))
-    return render(request, "web/playground.html", context)
+    response = render(request, "web/playground.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @visitor_required

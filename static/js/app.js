@@ -14,6 +14,8 @@
 
     root.querySelectorAll("[data-repeat]").forEach(initRepeat);
 
+    startClocks(root);
+
     root.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
         var source = document.getElementById(button.dataset.copy);
@@ -121,9 +123,37 @@
     }
   });
 
+  // The status panel of a running task: its elapsed time ticks on here between polls, and a poll
+  // that finds the task unchanged leaves the panel alone. Such a poll is answered 304; the browser
+  // then gives htmx its cached copy of the panel, whose ETag is the one the panel already shows
+  // (data-etag) and whose elapsed time is older than the one on screen.
+  function formatDuration(seconds) {
+    if (seconds < 60) return seconds.toFixed(1) + " s";
+    return Math.floor(seconds / 60) + " min " + Math.floor(seconds % 60) + " s";
+  }
+
+  function startClocks(root) {
+    root.querySelectorAll("[data-elapsed]").forEach(function (clock) {
+      clock.elapsedFrom = Date.now() - parseFloat(clock.dataset.elapsed) * 1000;
+    });
+  }
+
+  function tickClocks() {
+    document.querySelectorAll("[data-elapsed]").forEach(function (clock) {
+      if (clock.elapsedFrom === undefined) return;
+      clock.textContent = formatDuration((Date.now() - clock.elapsedFrom) / 1000);
+    });
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var etag = event.detail.xhr.getResponseHeader("ETag");
+    if (etag && event.detail.target.dataset.etag === etag) event.detail.shouldSwap = false;
+  });
+
   if (window.htmx) {
     htmx.onLoad(init);
   } else {
     document.addEventListener("DOMContentLoaded", function () { init(document); });
   }
+  setInterval(tickClocks, 1000);
 })();

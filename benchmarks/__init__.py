@@ -1,0 +1,1 @@
+"""Reproducible performance scripts for playground (not part of the test run; see README.md)."""
