@@ -504,7 +504,7 @@ def test_it_gives_up_waiting_and_cancels_upstream(api, settings, mindvideo):
 
 
 @pytest.fixture
-def cdn(settings):
+def elsewhere(settings):
     """Another origin serving outputs, allowed past the fetcher's loopback rule."""
     server = FakeUpstream()
     settings.PLAYGROUND_FETCH_ALLOWED_HOSTS = [server.base_url.removeprefix("http://")]
@@ -512,11 +512,11 @@ def cdn(settings):
     server.close()
 
 
-def test_it_sends_the_key_only_to_the_platforms_own_origin(api, mindvideo, cdn):
+def test_it_sends_the_key_only_to_the_platforms_own_origin(api, mindvideo, elsewhere):
     mindvideo.file_auth = f"Bearer {mindvideo.key}"
     mindvideo.output_urls = lambda task_id: [
         f"{mindvideo.base_url}/files/{task_id}/0.png?token=t",
-        f"{cdn.base_url}/files/{task_id}/1.png",
+        f"{elsewhere.base_url}/files/{task_id}/1.png",
     ]
 
     body, task = run_through_api(api)
@@ -524,19 +524,19 @@ def test_it_sends_the_key_only_to_the_platforms_own_origin(api, mindvideo, cdn):
     assert body["status"] == "succeeded", body["error"]
     assert len(task.output["images"]) == 2
     assert mindvideo.seen("file")[0].headers["authorization"] == f"Bearer {mindvideo.key}"
-    assert "authorization" not in cdn.seen("file")[0].headers
+    assert "authorization" not in elsewhere.seen("file")[0].headers
 
 
-def test_a_redirect_off_the_platform_drops_the_key(api, mindvideo, cdn):
+def test_a_redirect_off_the_platform_drops_the_key(api, mindvideo, elsewhere):
     mindvideo.files["/files/task_up1/0.png"] = Reply(
-        302, b"", headers={"Location": f"{cdn.base_url}/files/task_up1/0.png"}
+        302, b"", headers={"Location": f"{elsewhere.base_url}/files/task_up1/0.png"}
     )
 
     body, _ = run_through_api(api)
 
     assert body["status"] == "succeeded", body["error"]
     assert mindvideo.seen("file")[0].headers["authorization"] == f"Bearer {mindvideo.key}"
-    assert "authorization" not in cdn.seen("file")[0].headers
+    assert "authorization" not in elsewhere.seen("file")[0].headers
 
 
 @pytest.mark.parametrize(
@@ -599,7 +599,7 @@ def test_an_output_that_cannot_be_had_fails_the_task(api, mindvideo, reply, code
 @pytest.mark.parametrize(
     ("url", "code"),
     [
-        ("http://cdn.example:port/0.png", "upstream_bad_output"),
+        ("http://elsewhere.example:port/0.png", "upstream_bad_output"),
         ("file:///etc/passwd", "upstream_output_unavailable"),
         ("LOOP", "upstream_output_unavailable"),
     ],
