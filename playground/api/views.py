@@ -109,19 +109,26 @@ def _after_cursor(cursor: str) -> Q:
     return Q(created_at__lt=created) | Q(created_at=created, pk__lt=task_id)
 
 
+def choice_filter(params, name: str, choices: list[str]) -> str:
+    """A query filter that must be one of `choices` (empty = not given); else 422 naming it."""
+    value = params.get(name, "")
+    if value and value not in choices:
+        listed = ", ".join(choices)
+        raise ApiError(
+            422,
+            "invalid_filter",
+            f"{name} must be one of: {listed}.",
+            name,
+            [FieldError(name, f"Must be one of: {listed}.", "invalid_choice")],
+        )
+    return value
+
+
 def list_tasks(request: HttpRequest) -> JsonResponse:
     params = request.GET
     query = Task.objects.filter(owner=request.owner).select_related("model")
-    status = params.get("status")
+    status = choice_filter(params, "status", Status.values)
     if status:
-        if status not in Status.values:
-            raise ApiError(
-                422,
-                "invalid_filter",
-                f"status must be one of: {', '.join(Status.values)}.",
-                "status",
-                [FieldError("status", f"Must be one of: {', '.join(Status.values)}.", "invalid_choice")],
-            )
         query = query.filter(status=status)
     if params.get("model"):
         query = query.filter(model__slug=params["model"])
@@ -180,17 +187,8 @@ def task_cancel(request: HttpRequest, task_id: str) -> JsonResponse:
 @api_endpoint("GET")
 def models(request: HttpRequest) -> JsonResponse:
     entries = CatalogEntry.objects.filter(is_active=True)
-    kind = request.GET.get("kind")
+    kind = choice_filter(request.GET, "kind", CatalogEntry.Kind.values)
     if kind:
-        if kind not in CatalogEntry.Kind.values:
-            kinds = ", ".join(CatalogEntry.Kind.values)
-            raise ApiError(
-                422,
-                "invalid_filter",
-                f"kind must be one of: {kinds}.",
-                "kind",
-                [FieldError("kind", f"Must be one of: {kinds}.", "invalid_choice")],
-            )
         entries = entries.filter(kind=kind)
     return JsonResponse({"data": [model_body(entry) for entry in entries]})
 

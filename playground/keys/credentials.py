@@ -77,6 +77,14 @@ def store_upstream_key(user: AbstractBaseUser, secret: str, label: str = "") -> 
     return credential
 
 
+def has_working_upstream_key(user_id: int) -> bool:
+    """Whether tasks of this user can run upstream: the operator's key, or one of theirs that has
+    not been rejected. (No decryption: this runs on every playground page.)"""
+    if settings.MINDVIDEO_API_KEY:
+        return True
+    return UpstreamCredential.objects.filter(user_id=user_id, failing_since__isnull=True).exists()
+
+
 def upstream_key_for(user_id: int) -> str | None:
     """The user's own platform key, else the operator's MINDVIDEO_API_KEY, else None.
 

@@ -110,6 +110,11 @@ def _section(request: HttpRequest, partial: str, **extra) -> HttpResponse:
     return render(request, "web/keys.html", context)
 
 
+def _after_change(request: HttpRequest, partial: str) -> HttpResponse:
+    """The changed section for htmx; without JavaScript, back to the page (POST, redirect, GET)."""
+    return _section(request, partial) if request.htmx else redirect("keys")
+
+
 @login_required
 @require_GET
 def keys_page(request: HttpRequest) -> HttpResponse:
@@ -154,9 +159,7 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
         delete_key(key)
     else:
         raise Http404("No such action.")
-    if not request.htmx:
-        return redirect("keys")
-    return _section(request, "api-keys")
+    return _after_change(request, "api-keys")
 
 
 @login_required
@@ -217,9 +220,7 @@ def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
     if demo_pass is None:
         raise Http404("No such pass.")
     revoke_pass(demo_pass)
-    if not request.htmx:
-        return redirect("keys")
-    return _section(request, "demo-passes")
+    return _after_change(request, "demo-passes")
 
 
 @login_required

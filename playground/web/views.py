@@ -47,7 +47,8 @@ from playground.generations.services import (
     submit_task,
 )
 from playground.keys.accounts import clear_login_failures, lockout_remaining, record_login_failure
-from playground.keys.models import DemoPass, UpstreamCredential
+from playground.keys.credentials import has_working_upstream_key
+from playground.keys.models import DemoPass
 from playground.keys.passes import PassRefused, pass_for_token, usable_pass
 from playground.keys.ratelimit import Limit, over_limit
 
@@ -210,7 +211,7 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
         "entry": entry,
         "form": form,
         "engine": engine,
-        "upstream_warning": engine == "mindvideo" and not has_working_upstream_key(request.visitor.owner),
+        "upstream_warning": engine == "mindvideo" and not has_working_upstream_key(request.visitor.owner.pk),
         "estimate": _safe_estimate(entry, form.initial if not form.is_bound else {}),
         "form_token": secrets.token_urlsafe(16),
         **extra,
@@ -226,12 +227,6 @@ def _safe_estimate(entry: CatalogEntry, data: dict):
 
 def first_account_needed() -> bool:
     return not get_user_model().objects.exists()
-
-
-def has_working_upstream_key(owner: AbstractBaseUser) -> bool:
-    if settings.MINDVIDEO_API_KEY:
-        return True
-    return UpstreamCredential.objects.filter(user=owner, failing_since__isnull=True).exists()
 
 
 @visitor_required
