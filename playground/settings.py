@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "playground.web.middleware.HtmxSignInRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"

@@ -101,7 +101,7 @@ def test_rerun_loads_the_inputs_and_flags_what_the_schema_no_longer_accepts(sign
     task = Task.objects.create(
         owner=user,
         model=catalog[SEED],
-        input={**seed_input(prompt="old one", size="4:3"), "style": "noir"},
+        input={**seed_input(prompt="old one", size="4:3", resolution="8K"), "style": "noir"},
         engine="local",
         cost_estimate=0,
         request_id="r",
@@ -110,7 +110,71 @@ def test_rerun_loads_the_inputs_and_flags_what_the_schema_no_longer_accepts(sign
     html = signed_in.get(PLAY, {"from": task.pk}).content.decode()
     assert "old one</textarea>" in html
     assert '<option value="4:3" selected>' in html
-    assert "input.style: Unknown field `style`" in html  # flagged, not silently dropped
+    # A value the schema no longer accepts stays in its field, flagged beside it.
+    assert '<option value="8K" selected>8K (not accepted)</option>' in html
+    errors = html[html.index('id="field-resolution-errors"') :].split("</div>")[0]
+    assert "Must be one of: 1K, 2K, 4K." in errors
+    # A field the model no longer has is listed, not silently dropped.
+    assert "style (noir): this model has no such field, so it was left out." in html
+
+
+def test_rerun_into_another_model_carries_every_shared_field_and_flags_the_rest(signed_in, user, catalog):
+    task = Task.objects.create(
+        owner=user,
+        model=catalog[SEED],
+        input=seed_input(prompt="carried", size="4:5", resolution="4K", n=3),
+        engine="local",
+        cost_estimate=0,
+        request_id="r",
+        request_hash="h",
+    )
+    html = signed_in.get(reverse("play", args=["gpt-image-2"]), {"from": task.pk}).content.decode()
+    assert "carried</textarea>" in html
+    for name, value in (("size", "4:5"), ("resolution", "4K"), ("n", "3")):
+        assert f'<option value="{value}" selected>{value} (not accepted)</option>' in html, name
+        assert f'id="field-{name}-errors"' in html, name
+
+
+def test_switching_model_keeps_the_prompt_and_every_shared_field(signed_in, catalog):
+    response = signed_in.post(
+        reverse("pick-model"),
+        {
+            "model": "doubao-seedream-5-0-lite",
+            "switch_from": SEED,
+            "prompt": "a typed prompt",
+            "size": "16:9",
+            "resolution": "2K",
+            "n": "2",
+            "image_urls": "https://example.com/a.png",
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    assert response["HX-Push-Url"] == reverse("play", args=["doubao-seedream-5-0-lite"])
+    html = response.content.decode()
+    assert "a typed prompt</textarea>" in html
+    assert '<option value="16:9" selected>' in html
+    assert 'name="n" value="2"' in html
+    assert "https://example.com/a.png</textarea>" in html
+    # Seedream writes its resolutions in lower case: 2K is kept, visible and flagged.
+    assert '<option value="2K" selected>2K (not accepted)</option>' in html
+    assert "Carried over from Gemini 3 Pro Image" in html
+
+
+def test_switching_model_lists_the_fields_the_new_model_lacks(signed_in, catalog):
+    html = signed_in.post(
+        reverse("pick-model"),
+        {"model": "minimax-hailuo-02", "switch_from": SEED, "prompt": "p", "size": "1:1", "n": "1"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "Aspect ratio (1:1): this model has no such field, so it was left out." in html
+    assert "Images (1): this model has no such field, so it was left out." in html
+    assert "a typed prompt" not in html and "p</textarea>" in html
+
+
+def test_without_javascript_the_picker_opens_the_model_and_keeps_a_rerun(signed_in):
+    response = signed_in.get(reverse("pick-model"), {"model": "kling-v3", "from": "task_x"})
+    assert response["Location"] == reverse("play", args=["kling-v3"]) + "?from=task_x"
 
 
 def test_rerun_of_another_users_task_is_404(signed_in, other_user, catalog):
@@ -153,3 +217,14 @@ def as_form_data_seed():
     from playground.catalog.models import CatalogEntry
 
     return as_form_data(CatalogEntry.objects.get(slug=SEED), seed_input(prompt="a fox"))
+
+
+def test_a_refused_value_that_the_model_does_not_offer_stays_selected_and_flagged(signed_in):
+    response = signed_in.post(
+        PLAY, {**as_form_data_seed(), "resolution": "8K"}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert '<option value="8K" selected>8K (not accepted)</option>' in html
+    errors = html[html.index('id="field-resolution-errors"') :].split("</div>")[0]
+    assert "Must be one of: 1K, 2K, 4K." in errors
+    assert not Task.objects.exists()

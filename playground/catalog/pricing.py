@@ -74,3 +74,14 @@ def estimate_from_rule(
 def estimate_cost(entry: CatalogEntry, data: dict, *, seconds: int | None = None) -> Decimal:
     """What a task with input `data` costs; `seconds` overrides the billed video length."""
     return estimate_from_rule(entry.pricing, entry.roles, entry.input_schema, data, seconds=seconds)
+
+
+def priced_fields(entry: CatalogEntry) -> set[str]:
+    """The input fields whose value changes what a task costs: the form re-prices on these only."""
+    pricing, roles = entry.pricing, entry.roles
+    fields = {*(pricing.get("unit_price_by") or {}), *(pricing.get("multipliers") or {})}
+    if pricing.get("unit", "task") != "task" and roles.get("count"):
+        fields.add(roles["count"])
+    if pricing.get("unit") == "second" and roles.get("duration"):
+        fields.add(roles["duration"])
+    return fields

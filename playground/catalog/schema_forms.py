@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from .models import CatalogEntry
+from .pricing import priced_fields
 from .validation import FieldError, validate_input
 
 MEDIA_ROLES = {
@@ -31,6 +32,7 @@ MEDIA_ROLES = {
 }
 DEFAULT_OBJECT_ROWS = 5
 SEED_MAX = 4294967295
+PRICED_KINDS = ("choice", "integer", "number", "boolean")
 
 
 @dataclass
@@ -264,8 +266,11 @@ class SchemaForm(forms.Form):
         self.check = check
         self.specs = field_specs(entry)
         self.input_data: dict[str, Any] = {}
+        # What cleaned so far, errors or not (see `draft_input`).
+        self.draft: dict[str, Any] = {}
         # Problems of a re-run input under the current schema, shown beside the fields.
         self.rerun_errors: dict[str, list[str]] = {}
+        priced = priced_fields(entry)
         for spec in self.specs:
             if spec.kind == "object_list":
                 for row in range(spec.rows):
@@ -273,8 +278,23 @@ class SchemaForm(forms.Form):
                         self.fields[spec.row_field(row, sub.name)] = self._row_field(sub)
                 continue
             self.fields[spec.name] = _form_field(spec)
+            if spec.name in priced and spec.kind in PRICED_KINDS:
+                self.fields[spec.name].widget.attrs["class"] = "priced"  # the estimate follows it
             if spec.kind in ("media", "media_list"):
                 self.fields[spec.file_field] = _file_field(spec)
+        self._keep_unoffered_choices()
+
+    def _keep_unoffered_choices(self) -> None:
+        """A value a select does not offer (carried from a re-run or from another model) stays
+        selected, shown as "… (not accepted)", instead of the browser silently showing the first
+        option. Submitted as it is, the model's schema refuses it beside the field."""
+        for name, form_field in self.fields.items():
+            if not isinstance(form_field, forms.ChoiceField):
+                continue
+            value = self.data.get(name) if self.is_bound else self.initial.get(name)
+            if value in (None, "") or str(value) in {str(choice) for choice, _ in form_field.choices}:
+                continue
+            form_field.choices = [*form_field.choices, (str(value), f"{value} (not accepted)")]
 
     @staticmethod
     def _row_field(sub: FieldSpec) -> forms.Field:
@@ -357,6 +377,8 @@ class SchemaForm(forms.Form):
         cleaned = super().clean()
         data: dict[str, Any] = {}
         for spec in self.specs:
+            if any(name in self.errors for name in self.spec_field_names(spec)):
+                continue
             try:
                 value = self._value(spec, cleaned)
             except forms.ValidationError as exc:
@@ -364,12 +386,42 @@ class SchemaForm(forms.Form):
                 continue
             if value is not None:
                 data[spec.name] = value
+        self.draft = data
         if self.errors:
             return cleaned
         for error in self.check(self.entry, data):
             self.add_error(self.field_for_error(error), error.message)
         self.input_data = data
         return cleaned
+
+    def pricing_input(self) -> dict[str, Any]:
+        """The values the cost depends on, exactly as a submit would send them: what the person
+        typed or chose (a bound form, refused or not), else the initial values. A value that does
+        not clean is left out, so its schema default is priced."""
+        data: dict[str, Any] = {}
+        for spec in self.specs:
+            if spec.kind not in PRICED_KINDS:
+                continue
+            try:
+                data[spec.name] = self.fields[spec.name].clean(self[spec.name].value())
+            except forms.ValidationError:
+                continue
+            if data[spec.name] is None:
+                del data[spec.name]
+        return data
+
+    def draft_input(self) -> dict[str, Any]:
+        """What the person has filled in so far as an input dict, unchecked: to carry it over to
+        another model. Values that do not clean are carried as typed, so nothing is lost."""
+        self.is_valid()
+        data = dict(self.draft)
+        for spec in self.specs:
+            if spec.name in data or spec.kind == "object_list":
+                continue
+            raw = self.data.get(spec.name)
+            if raw not in (None, ""):
+                data[spec.name] = raw
+        return data
 
     def _value(self, spec: FieldSpec, cleaned: dict) -> Any:
         kind = spec.kind
@@ -437,6 +489,44 @@ class SchemaForm(forms.Form):
             name = spec.row_field(min(row, spec.rows - 1), sub)
             return name if name in self.fields else spec.row_field(0, spec.items[0].name)
         return spec.name
+
+
+def _shown(value: Any) -> str:
+    """A value for people: data URIs abbreviated, long values cut."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if text.startswith("data:"):
+        return f"{text[:24]}… ({len(text) * 3 // 4 // 1024} KB)"
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+def form_for_input(
+    entry: CatalogEntry, data: dict, *, source: CatalogEntry | None = None
+) -> tuple[SchemaForm, list[str]]:
+    """The form for `entry` filled from an input dict: a task being re-run, or what a person had
+    typed for another model (`source`, whose field labels name what cannot be carried).
+
+    Every field the schema has is carried over. A value it does not accept stays in its field,
+    flagged beside it (a select gains that value as an extra option, so nothing is silently
+    swapped for the default); a value for a field this model lacks is listed in `problems`.
+    """
+    specs = {spec.name for spec in field_specs(entry)}
+    labels = {spec.name: spec.label for spec in field_specs(source)} if source is not None else {}
+    form = SchemaForm(entry, initial=initial_from_input(entry, data))
+    problems = [
+        f"{labels.get(name, name)} ({_shown(value)}): this model has no such field, so it was left out."
+        for name, value in data.items()
+        if name not in specs
+    ]
+    carried = {name: value for name, value in data.items() if name in specs}
+    for error in validate_input(entry, carried):
+        if error.code == "required":  # an empty field is not a carried value
+            continue
+        name = form.field_for_error(error)
+        if name:
+            form.rerun_errors.setdefault(name, []).append(error.message)
+        else:
+            problems.append(f"{error.field.removeprefix('input.')}: {error.message}")
+    return form, problems
 
 
 def initial_from_input(entry: CatalogEntry, data: dict) -> dict[str, Any]:

@@ -31,6 +31,9 @@ class Task(models.Model):
     demo_pass = models.ForeignKey(
         "keys.DemoPass", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
+    # Which guest on the demo pass made it: a random id kept in that guest's session, so guests
+    # sharing one link never see each other's tasks (empty for everyone else).
+    guest = models.CharField(max_length=32, blank=True, default="")
     model = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="tasks")
     input = models.JSONField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)

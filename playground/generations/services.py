@@ -187,6 +187,7 @@ def submit_task(
     source: str = "api",
     webhook_url: Any = "",
     demo_pass=None,
+    guest: str = "",
 ) -> Submission:
     """Validate, price and queue a task; replay the original for a repeated Idempotency-Key.
 
@@ -227,6 +228,7 @@ def submit_task(
                 owner=owner,
                 api_key=api_key,
                 demo_pass=demo_pass,
+                guest=guest if demo_pass is not None else "",
                 model=entry,
                 input=data,
                 engine=engine_for(entry),

@@ -9,6 +9,7 @@ urlpatterns = [
     path("play/<slug:slug>/estimate", views.estimate, name="estimate"),
     path("tasks/<str:task_id>", views.task_page, name="task"),
     path("tasks/<str:task_id>/cancel", views.task_cancel, name="task-cancel"),
+    path("tasks/<str:task_id>/thumb", views.task_thumb, name="task-thumb"),
     path("tasks/<str:task_id>/download.zip", views.task_zip, name="task-zip"),
     path("pick", views.pick_model, name="pick-model"),
     path("history", views.history, name="history"),

@@ -12,7 +12,8 @@ import zipfile
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import wraps
+from functools import partial, wraps
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
@@ -34,7 +35,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from playground.api.auth import client_ip
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
-from playground.catalog.schema_forms import SchemaForm, field_specs, initial_from_input
+from playground.catalog.schema_forms import SchemaForm, form_for_input
 from playground.generations.models import Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, task_etag
@@ -55,18 +56,27 @@ from playground.keys.ratelimit import Limit, over_limit
 from .forms import FirstAccountForm, SignUpForm
 
 DEMO_SESSION_KEY = "demo_pass"
+GUEST_SESSION_KEY = "demo_guest"
+VISIT_SESSION_KEY = "visit_tasks"
+VISIT_STRIP_SIZE = 24
 
 HTMX_STOP_POLLING = 286
 HISTORY_PAGE_SIZE = 25
+SIGNED_OUT = "Your session has ended. Please sign in again."
+TASK_GONE = "This task is no longer available to you."
 
 
 @dataclass(frozen=True)
 class Visitor:
-    """Who is using the playground: a signed-in person, or a guest on one of their demo passes
-    (tasks then belong to the pass's owner and are marked with the pass)."""
+    """Who is using the playground: a signed-in person, or a guest on one of their demo passes.
+
+    A guest's tasks belong to the pass's owner, marked with the pass and with the guest's own id
+    (kept in the guest's session), so every guest on one link sees only their own work while the
+    owner sees all of it in their history."""
 
     owner: AbstractBaseUser
     demo_pass: DemoPass | None = None
+    guest: str = ""
 
     def allows(self, entry: CatalogEntry) -> bool:
         return self.demo_pass is None or entry.slug in self.demo_pass.model_slugs
@@ -78,14 +88,37 @@ class Visitor:
         return entries
 
     def task_scope(self, prefix: str = "") -> Q:
+        """The tasks this visitor may see, cancel, download and re-run: the one rule for every
+        playground view (anything outside it is a 404)."""
         if self.demo_pass is not None:
-            return Q(**{f"{prefix}demo_pass": self.demo_pass})
+            return Q(**{f"{prefix}demo_pass": self.demo_pass, f"{prefix}guest": self.guest})
         return Q(**{f"{prefix}owner": self.owner})
 
 
+def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False):
+    """The answer when a visitor may no longer see what they asked for (signed out, pass revoked
+    or expired, task out of reach). For htmx it replaces the result panel with the reason and
+    answers 286, so a polling panel stops instead of swapping in a sign-in page or polling on."""
+    context = {"message": message, "sign_in": sign_in, "next": _current_path(request)}
+    if request.htmx:
+        response = render(request, "web/playground.html#access-ended", context, status=HTMX_STOP_POLLING)
+        response["HX-Retarget"] = "#task-status"
+        response["HX-Reswap"] = "outerHTML"
+        return response
+    if sign_in:
+        return redirect_to_login(request.get_full_path())
+    return render(request, "web/demo_refused.html", context, status=status)
+
+
+def _current_path(request: HttpRequest) -> str:
+    """Where the person is: the page an htmx request came from, else this request's path."""
+    current = request.htmx.current_url_abs_path if request.htmx else None
+    return current or request.get_full_path()
+
+
 def visitor_required(view):
-    """Signed-in people and guests holding a valid demo pass; a revoked or expired pass ends the
-    guest's visit cleanly on their next request."""
+    """Signed-in people and guests holding a valid demo pass. A revoked or expired pass, or a
+    session that ended, ends the visit cleanly (see `access_ended`)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -95,14 +128,20 @@ def visitor_required(view):
             try:
                 demo_pass = usable_pass(request.session[DEMO_SESSION_KEY])
             except PassRefused as exc:
-                request.session.pop(DEMO_SESSION_KEY, None)
-                return render(request, "web/demo_refused.html", {"message": str(exc)}, status=403)
-            request.visitor = Visitor(demo_pass.owner, demo_pass)
+                return access_ended(request, str(exc))
+            guest = request.session.get(GUEST_SESSION_KEY) or _new_guest(request)
+            request.visitor = Visitor(demo_pass.owner, demo_pass, guest)
         else:
-            return redirect_to_login(request.get_full_path())
+            return access_ended(request, SIGNED_OUT, sign_in=True)
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _new_guest(request: HttpRequest) -> str:
+    guest = secrets.token_urlsafe(12)
+    request.session[GUEST_SESSION_KEY] = guest
+    return guest
 
 
 def _entries(request: HttpRequest):
@@ -132,8 +171,8 @@ PANEL_FIELDS = (
     *(
         f"task__{name}"
         for name in (
-            *("owner", "demo_pass", "model", "status", "cost_estimate", "cost_actual", "output", "error"),
-            *("created_at", "updated_at", "started_at", "finished_at"),
+            *("owner", "demo_pass", "guest", "model", "status", "cost_estimate", "cost_actual"),
+            *("output", "error", "created_at", "updated_at", "started_at", "finished_at"),
         )
     ),
     *(f"task__model__{name}" for name in ("slug", "title", "kind", "output_key", "updated_at")),
@@ -204,6 +243,33 @@ def _status_panel(request: HttpRequest, task: Task, events: list[TaskEvent]) -> 
     return response
 
 
+# --- The results of this visit: a strip of the tasks made in this browser session -------------------
+
+
+def _remember_in_visit(request: HttpRequest, task_id: str) -> None:
+    ids = [task_id, *(i for i in request.session.get(VISIT_SESSION_KEY, []) if i != task_id)]
+    request.session[VISIT_SESSION_KEY] = ids[:VISIT_STRIP_SIZE]
+
+
+def _strip_item(request: HttpRequest, task: Task) -> dict:
+    return {"task": task, "thumb": next(iter(_outputs(request, task)), None)}
+
+
+def _visit_strip(request: HttpRequest) -> list[dict]:
+    """This visit's tasks, newest first, as far as the visitor may still see them."""
+    ids = request.session.get(VISIT_SESSION_KEY, [])
+    if not ids:
+        return []
+    tasks = (
+        Task.objects.filter(request.visitor.task_scope(), pk__in=ids)
+        .select_related("model")
+        .defer("input", "model__input_schema", "model__example_input")
+        .annotate(prompt=KT("input__prompt"))
+    )
+    order = {task_id: index for index, task_id in enumerate(ids)}
+    return [_strip_item(request, task) for task in sorted(tasks, key=lambda t: order[t.pk])]
+
+
 def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaForm, **extra) -> dict:
     engine = engine_for(entry)
     return {
@@ -212,8 +278,9 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
         "form": form,
         "engine": engine,
         "upstream_warning": engine == "mindvideo" and not has_working_upstream_key(request.visitor.owner.pk),
-        "estimate": _safe_estimate(entry, form.initial if not form.is_bound else {}),
+        "estimate": _safe_estimate(entry, form.pricing_input()),
         "form_token": secrets.token_urlsafe(16),
+        "visit": _visit_strip(request),
         **extra,
     }
 
@@ -245,18 +312,14 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         return _submit(request, entry)
     source = None
-    rerun_problems: list = []
-    initial = {}
     if request.GET.get("from"):
         source = Task.objects.filter(request.visitor.task_scope(), pk=request.GET["from"]).first()
         if source is None:
             raise Http404("No such task.")
-        initial = initial_from_input(entry, source.input)
-    form = SchemaForm(entry, initial=initial)
-    if source is not None:
-        rerun_problems = _flag_rerun_problems(form, entry, source)
-    context = _playground_context(request, entry, form, rerun_of=source, rerun_problems=rerun_problems)
-    if source is None:
+        form, problems = form_for_input(entry, source.input, source=source.model)
+        context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
+    else:
+        context = _playground_context(request, entry, SchemaForm(entry))
         latest = (
             Task.objects.filter(request.visitor.task_scope(), model=entry).order_by("-created_at").first()
         )
@@ -266,36 +329,11 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "web/playground.html", context)
 
 
-def _flag_rerun_problems(form: SchemaForm, entry: CatalogEntry, source: Task) -> list[str]:
-    """Inputs of an old task that the model's current schema no longer accepts are shown beside
-    their fields (or listed, for fields that no longer exist) rather than silently dropped."""
-    from playground.catalog.validation import validate_input
-
-    problems = []
-    for error in validate_input(entry, source.input):
-        name = form.field_for_error(error)
-        if name:
-            form.rerun_errors.setdefault(name, []).append(error.message)
-        else:
-            value = json.dumps(source.input.get(error.field.removeprefix("input.").split("[")[0]))[:80]
-            problems.append(f"{error.field}: {error.message} (was {value})")
-    return problems
-
-
 def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
     form = SchemaForm(entry, request.POST, request.FILES, check=check_input)
     if form.is_valid():
         try:
-            visitor = request.visitor
-            submission = submit_task(
-                visitor.owner,
-                entry.slug,
-                form.input_data,
-                request_id=request.request_id,
-                idempotency_key=_form_idempotency_key(request),
-                source="demo" if visitor.demo_pass else "web",
-                demo_pass=visitor.demo_pass,
-            )
+            submission = _submit_form(request, entry, form)
         except SubmitError as exc:
             for error in exc.errors or []:
                 form.add_error(form.field_for_error(error), error.message)
@@ -303,15 +341,11 @@ def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
                 form.add_error(None, exc.message)
         else:
             task = submission.task
+            _remember_in_visit(request, task.pk)
             url = reverse("task", args=[task.pk])
             if not request.htmx:
                 return redirect(url)
-            task, events = owned_task_with_events(request, task.pk)
-            response = render(
-                request, "web/playground.html#task-status", _status_context(request, task, events)
-            )
-            response["HX-Push-Url"] = url
-            return response
+            return _submitted(request, entry, task, url, created=submission.created)
     context = _playground_context(request, entry, form)
     if request.htmx:
         response = render(request, "web/playground.html#run-form", context)
@@ -321,53 +355,107 @@ def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
     return render(request, "web/playground.html", context, status=422)
 
 
-def _form_idempotency_key(request: HttpRequest) -> str | None:
-    """Each rendered form carries a token: a double click or a resubmitted POST replays the task
-    instead of paying twice."""
+def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
+    """Submit the form's input as a task. Each rendered form carries a one-time token used as the
+    Idempotency-Key, so a double click or a resent POST replays the task instead of paying twice.
+    A token already spent on a different input means the person changed the form and pressed
+    again: that is a new task, never an error about keys they cannot see."""
+    visitor = request.visitor
     token = request.POST.get("form_token", "")
-    return f"web:{token}" if 8 <= len(token) <= 64 else None
+    submit = partial(
+        submit_task,
+        visitor.owner,
+        entry.slug,
+        form.input_data,
+        request_id=request.request_id,
+        source="demo" if visitor.demo_pass else "web",
+        demo_pass=visitor.demo_pass,
+        guest=visitor.guest,
+    )
+    key = f"web:{token}" if 8 <= len(token) <= 64 else None
+    try:
+        return submit(idempotency_key=key)
+    except SubmitError as exc:
+        if exc.code != "idempotency_key_reused":
+            raise
+        return submit(idempotency_key=f"web:{secrets.token_urlsafe(16)}")
+
+
+def _submitted(request: HttpRequest, entry: CatalogEntry, task: Task, url: str, *, created: bool):
+    """An htmx submit that made (or replayed) a task: its status panel, plus out-of-band a fresh
+    form token (the next press is a new task), the button's estimate set to what this task was
+    priced at, and the task at the head of this visit's strip. `playground:submitted` tells app.js
+    to clear stale errors and bring the panel into view."""
+    task, events = owned_task_with_events(request, task.pk)
+    context = {
+        **_status_context(request, task, events),
+        "entry": entry,
+        "form_token": secrets.token_urlsafe(16),
+        "estimate": task.cost_estimate,
+        "item": _strip_item(request, task),
+        "new_in_strip": created,
+    }
+    response = render(request, "web/playground.html#submitted", context)
+    response["HX-Push-Url"] = url
+    response["HX-Trigger-After-Settle"] = json.dumps({"playground:submitted": {"task": task.pk}})
+    return response
 
 
 @visitor_required
 @require_GET
 def estimate(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Generate button's estimate for the form as it is on screen, priced by the same form
+    cleaning as a submit (so what the button says is what the task is charged)."""
     entry = _visible_entry(request, slug)
-    data = {}
-    for spec in field_specs(entry):
-        raw = request.GET.get(spec.name)
-        if spec.kind == "boolean":
-            data[spec.name] = raw in ("on", "true", "1")
-        elif raw not in (None, "") and spec.kind in ("choice", "integer", "number"):
-            kind = spec.schema.get("type")
-            try:
-                data[spec.name] = int(raw) if kind == "integer" else float(raw) if kind == "number" else raw
-            except ValueError:
-                continue
-    return render(
-        request, "web/playground.html#cost", {"estimate": _safe_estimate(entry, data), "entry": entry}
-    )
+    priced = SchemaForm(entry, request.GET).pricing_input()
+    context = {"estimate": _safe_estimate(entry, priced), "entry": entry}
+    return render(request, "web/playground.html#cost", context)
 
 
 @visitor_required
 @require_GET
 def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
-    task, events = owned_task_with_events(request, task_id)
+    try:
+        task, events = owned_task_with_events(request, task_id)
+    except Http404:
+        if request.htmx:  # a poll of a task out of reach must stop, not poll a 404 forever
+            return access_ended(request, TASK_GONE, status=404)
+        raise
     if request.htmx:
         return _status_panel(request, task, events)
     context = _status_context(request, task, events)
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
-    form = SchemaForm(entry, initial=initial_from_input(entry, task.input))
-    context.update(_playground_context(request, entry, form))
-    context.update(snippets=api_snippets(request, task))
+    form, problems = form_for_input(entry, task.input)  # the input, deferred by the panel's query
+    context.update(_playground_context(request, entry, form, carry_problems=problems))
+    if request.user.is_authenticated:  # guests have no key to run them with
+        context.update(snippets=api_snippets(request, task))
     response = render(request, "web/playground.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
 
 @visitor_required
+@require_GET
+def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
+    """One task's item in the visit strip; a running task's item polls this until it ends (286)."""
+    tasks = Task.objects.filter(request.visitor.task_scope(), pk=task_id).select_related("model")
+    task = tasks.defer("input").annotate(prompt=KT("input__prompt")).first()
+    if task is None:
+        return access_ended(request, TASK_GONE, status=404)
+    status = HTMX_STOP_POLLING if task.is_terminal else 200
+    context = {"item": _strip_item(request, task)}
+    return render(request, "web/playground.html#strip-item", context, status=status)
+
+
+@visitor_required
 @require_POST
 def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
-    task, _ = owned_task_with_events(request, task_id)
+    try:
+        task, _ = owned_task_with_events(request, task_id)
+    except Http404:
+        if request.htmx:
+            return access_ended(request, TASK_GONE, status=404)
+        raise
     with suppress(TaskConflict):  # it ended meanwhile: the panel shows how
         cancel_task(task)
     if request.htmx:
@@ -470,11 +558,27 @@ def compare(request: HttpRequest) -> HttpResponse:
 
 
 @visitor_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def pick_model(request: HttpRequest) -> HttpResponse:
-    """The model picker's plain-form fallback (with JavaScript it navigates on change)."""
-    entry = request.visitor.entries().filter(slug=request.GET.get("model", "")).first()
-    return redirect("play", slug=entry.slug) if entry else redirect("home")
+    """The model picker. Without JavaScript (GET) it opens the chosen model's playground, or the
+    re-run of `from` there. With htmx (POST, the run form included) the chosen model's playground
+    comes back with every field the two models share carried over from the form as it was (typed,
+    chosen or uploaded) and what the new model does not accept flagged. The picker's own value
+    comes first in the POST, as a schema field may also be called `model`."""
+    if request.method == "GET":
+        entry = request.visitor.entries().filter(slug=request.GET.get("model", "")).first()
+        if entry is None:
+            return redirect("home")
+        rerun = f"?from={quote(request.GET['from'])}" if request.GET.get("from") else ""
+        return redirect(reverse("play", args=[entry.slug]) + rerun)
+    entry = _visible_entry(request, (request.POST.getlist("model") or [""])[0])
+    previous = _visible_entry(request, request.POST.get("switch_from", ""))
+    typed = SchemaForm(previous, request.POST, request.FILES).draft_input()
+    form, problems = form_for_input(entry, typed, source=previous)
+    context = _playground_context(request, entry, form, carry_problems=problems, switched_from=previous)
+    response = render(request, "web/playground.html", context)
+    response["HX-Push-Url"] = reverse("play", args=[entry.slug])
+    return response
 
 
 class SignInView(LoginView):
@@ -537,7 +641,12 @@ def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
         demo_pass = pass_for_token(token)
     except PassRefused as exc:
         return render(request, "web/demo_refused.html", {"message": str(exc)}, status=403)
-    request.session[DEMO_SESSION_KEY] = demo_pass.public_id
+    if request.session.get(DEMO_SESSION_KEY) != demo_pass.public_id:
+        # A new guest: their own id, so they see only their own tasks. The same browser opening
+        # the same link again stays the same guest and finds its results again.
+        request.session[DEMO_SESSION_KEY] = demo_pass.public_id
+        request.session.pop(VISIT_SESSION_KEY, None)
+        _new_guest(request)
     return redirect("home")
 
 

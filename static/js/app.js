@@ -4,10 +4,6 @@
   document.documentElement.classList.add("js");
 
   function init(root) {
-    root.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
-      select.addEventListener("change", function () { select.form.submit(); });
-    });
-
     root.querySelectorAll("[data-upload] input[type=file]").forEach(function (input) {
       input.addEventListener("change", function () { showPreviews(input); });
     });
@@ -15,6 +11,7 @@
     root.querySelectorAll("[data-repeat]").forEach(initRepeat);
 
     startClocks(root);
+    markCurrentInStrip();
 
     root.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -111,6 +108,93 @@
     img.src = src;
     img.alt = alt || "";
     dialog.showModal();
+  }
+
+  // Generate: a second press within a second is the same intention (a double click), so it is
+  // dropped here; the server makes one task of a resent request anyway (the form token).
+  var lastPress = 0;
+  document.addEventListener("submit", function (event) {
+    if (event.target.id !== "run-form") return;
+    if (Date.now() - lastPress < 1000) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      return;
+    }
+    lastPress = Date.now();
+  }, true);
+
+  // After a task was made: the errors of earlier tries are stale, and on a narrow screen the
+  // result panel (below the form) comes into view.
+  document.addEventListener("playground:submitted", function () {
+    var form = document.getElementById("run-form");
+    if (form) {
+      form.querySelectorAll("[data-form-error]").forEach(function (node) { node.remove(); });
+      form.querySelectorAll(".has-error").forEach(function (node) { node.classList.remove("has-error"); });
+      form.querySelectorAll("[aria-invalid]").forEach(function (node) { node.removeAttribute("aria-invalid"); });
+    }
+    var panel = document.getElementById("task-status");
+    if (panel && window.matchMedia("(max-width: 52rem)").matches) panel.scrollIntoView({ block: "start" });
+  });
+
+  // The estimate follows the priced fields; until the new one arrives the old one is marked stale
+  // rather than shown as if it were current.
+  function markEstimateStale(event) {
+    if (!event.target.matches || !event.target.matches(".priced")) return;
+    var cost = document.getElementById("cost");
+    if (cost) cost.classList.add("stale");
+  }
+  document.addEventListener("input", markEstimateStale);
+  document.addEventListener("change", markEstimateStale);
+
+  // The strip item of the task on show in the panel is marked.
+  function markCurrentInStrip() {
+    var panel = document.getElementById("task-status");
+    var current = panel ? "strip-" + panel.dataset.task : "";
+    document.querySelectorAll(".strip-item").forEach(function (item) {
+      if (item.id === current) item.setAttribute("aria-current", "true");
+      else item.removeAttribute("aria-current");
+    });
+  }
+
+  // A poll that keeps failing (the server or a proxy answering 5xx, or no answer) stops after a
+  // few tries: the status panel then says so and offers to try again.
+  var MAX_POLL_FAILURES = 3;
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.matches || !elt.matches("[hx-trigger^='every']")) return;
+    if (event.detail.successful) {
+      elt.pollFailures = 0;
+      return;
+    }
+    elt.pollFailures = (elt.pollFailures || 0) + 1;
+    if (elt.pollFailures >= MAX_POLL_FAILURES) stopPolling(elt, event.detail.xhr ? event.detail.xhr.status : 0);
+  });
+
+  function stopPolling(elt, status) {
+    var url = elt.getAttribute("hx-get");
+    var stopped = elt.cloneNode(true);
+    ["hx-get", "hx-trigger", "data-etag"].forEach(function (name) { stopped.removeAttribute(name); });
+    if (elt.id === "task-status") {
+      stopped.setAttribute("aria-busy", "false");
+      var alert = document.createElement("div");
+      alert.className = "alert poll-stopped";
+      alert.setAttribute("role", "alert");
+      var text = document.createElement("p");
+      text.textContent = (status ? "The server answered with an error (" + status + ")" : "The server could not be reached") +
+        ", so this page stopped checking on the task. It may still be running.";
+      var retry = document.createElement("button");
+      retry.type = "button";
+      retry.className = "secondary small";
+      retry.textContent = "Try again";
+      retry.addEventListener("click", function () {
+        retry.disabled = true;
+        htmx.ajax("GET", url, { target: "#task-status", swap: "outerHTML" }).finally(function () { retry.disabled = false; });
+      });
+      alert.append(text, retry);
+      stopped.prepend(alert);
+    }
+    elt.replaceWith(stopped);  // a polling element that leaves the page stops polling
+    htmx.process(stopped);
   }
 
   document.addEventListener("keydown", function (event) {

@@ -1,0 +1,81 @@
+"""Guests on one demo pass are apart: each sees, cancels, downloads and re-runs only their own tasks;
+the pass's owner sees all of them; a guest coming back with the same browser finds their results."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from playground.catalog.schema_forms import as_form_data
+from playground.generations.models import Task
+from playground.keys.passes import create_pass, pass_token
+
+from .helpers import SEED, seed_input
+
+PLAY = reverse("play", args=[SEED])
+
+
+@pytest.fixture
+def link(user, catalog):
+    demo = create_pass(user, "Team demo", [SEED], spend_cap=5, hours=2)
+    return reverse("demo", args=[pass_token(demo)])
+
+
+def new_guest(link):
+    browser = Client()
+    assert browser.get(link).status_code == 302
+    return browser
+
+
+@pytest.fixture
+def generate(catalog, django_capture_on_commit_callbacks):
+    def generate(browser, prompt):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = browser.post(PLAY, as_form_data(catalog[SEED], seed_input(prompt=prompt)))
+        assert response.status_code == 302, response.content.decode()[:500]
+        return Task.objects.get(input__prompt=prompt)
+
+    return generate
+
+
+def test_a_guest_cannot_reach_another_guests_task_by_any_url(link, generate):
+    first, second = new_guest(link), new_guest(link)
+    mine = generate(first, "guest one's fox")
+    name = mine.output["images"][0]["file"].rsplit("/", 1)[-1]
+    assert first.get(reverse("task", args=[mine.pk])).status_code == 200
+    for url in (
+        reverse("task", args=[mine.pk]),
+        reverse("task-zip", args=[mine.pk]),
+        reverse("task-thumb", args=[mine.pk]),
+        PLAY + f"?from={mine.pk}",
+    ):
+        assert second.get(url).status_code == 404, url
+    assert second.post(reverse("task-cancel", args=[mine.pk])).status_code == 404
+    assert second.get(reverse("task-file", args=[mine.pk, name])).status_code == 404
+    assert "guest one" not in second.get(PLAY).content.decode()  # not shown as "the latest task" either
+
+
+def test_the_owner_sees_every_guests_task(link, generate, client, user):
+    generate(new_guest(link), "from guest one")
+    generate(new_guest(link), "from guest two")
+    client.force_login(user)
+    html = client.get(reverse("history")).content.decode()
+    assert "from guest one" in html and "from guest two" in html
+    assert html.count("demo: Team demo") == 2
+    for task in Task.objects.all():
+        assert client.get(reverse("task", args=[task.pk])).status_code == 200
+
+
+def test_a_guest_coming_back_with_the_same_browser_finds_their_results(link, generate):
+    guest = new_guest(link)
+    task = generate(guest, "still mine")
+    guest.get(link)  # opens the link again, later
+    html = guest.get(PLAY).content.decode()
+    assert f'id="strip-{task.pk}"' in html
+    assert guest.get(reverse("task", args=[task.pk])).status_code == 200
+
+
+def test_a_guest_sees_no_snippet_that_needs_a_key(link, generate):
+    guest = new_guest(link)
+    task = generate(guest, "no key here")
+    html = guest.get(reverse("task", args=[task.pk])).content.decode()
+    assert "Authorization: Bearer" not in html and "Copy as curl" not in html

@@ -1,0 +1,75 @@
+"""A page that polls or posts after access ended (signed out, pass revoked, task out of reach) gets
+an answer that stops htmx and says why, never the sign-in form swapped into a fragment."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from playground.catalog.schema_forms import as_form_data
+from playground.generations.models import Task
+from playground.keys.passes import create_pass, pass_token, revoke_pass
+
+from .helpers import SEED, seed_input
+
+HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/play/" + SEED}
+
+
+@pytest.fixture
+def running(user, catalog, queue_only, make_task):
+    return make_task(user, catalog)
+
+
+def assert_stops_with(response, message):
+    assert response.status_code == 286  # htmx stops polling
+    assert response["HX-Retarget"] == "#task-status" and response["HX-Reswap"] == "outerHTML"
+    assert message in response.content.decode()
+    assert 'id="id_password"' not in response.content.decode()
+
+
+def test_a_poll_after_signing_out_stops_and_asks_to_sign_in_again(client, user, running):
+    client.force_login(user)
+    assert client.get(reverse("task", args=[running.pk]), headers=HTMX).status_code == 200
+    client.logout()
+    response = client.get(reverse("task", args=[running.pk]), headers=HTMX)
+    assert_stops_with(response, "Please sign in again.")
+    assert f'href="/accounts/login/?next=/play/{SEED}"' in response.content.decode()
+
+
+def test_a_poll_of_a_revoked_pass_stops_and_says_so(
+    user, catalog, queue_only, django_capture_on_commit_callbacks
+):
+    demo = create_pass(user, "Demo", [SEED], spend_cap=5, hours=1)
+    guest = Client()
+    guest.get(reverse("demo", args=[pass_token(demo)]))
+    with django_capture_on_commit_callbacks(execute=True):
+        guest.post(reverse("play", args=[SEED]), as_form_data(catalog[SEED], seed_input()))
+    task = Task.objects.get()
+    revoke_pass(demo)
+    assert_stops_with(guest.get(reverse("task", args=[task.pk]), headers=HTMX), "revoked by its owner")
+    # Without htmx the page says so too, and keeps saying so (never a sign-in form for a guest).
+    for _ in range(2):
+        page = guest.get(reverse("task", args=[task.pk]))
+        assert page.status_code == 403 and "revoked by its owner" in page.content.decode()
+
+
+def test_a_poll_of_a_task_out_of_reach_stops(client, other_user, user, catalog, queue_only, make_task):
+    theirs = make_task(other_user, catalog)
+    client.force_login(user)
+    assert_stops_with(client.get(reverse("task", args=[theirs.pk]), headers=HTMX), "no longer available")
+    assert client.get(reverse("task", args=[theirs.pk])).status_code == 404  # a plain visit: 404
+
+
+def test_a_submit_after_signing_out_keeps_the_form_and_asks_to_sign_in(client, user, catalog):
+    client.force_login(user)
+    client.logout()
+    response = client.post(reverse("play", args=[SEED]), {"prompt": "typed"}, headers=HTMX)
+    assert_stops_with(response, "Please sign in again.")  # the panel says so; the form stays as typed
+
+
+def test_an_htmx_action_on_a_signed_in_page_after_signing_out_navigates_to_sign_in(client, user):
+    client.force_login(user)
+    client.logout()
+    response = client.post(reverse("key-create"), {"name": "x"}, headers=HTMX)
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/accounts/login/?next=/keys/new")
+    assert response.content == b""
