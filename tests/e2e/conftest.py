@@ -49,18 +49,38 @@ def person(transactional_db, catalog):
 
 
 @pytest.fixture
-def page(browser, live_server, worker, person):
-    """A signed-in page in a fresh browser context."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    violations = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+def new_page(browser, live_server):
+    """`new_page(width=1280, height=900)`: a page in a fresh browser context (another person, with
+    cookies of their own), closed at teardown, which fails the test if it broke its
+    Content-Security-Policy."""
+    opened = []
+
+    def open_page(width=1280, height=900):
+        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        violations = []
+        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        opened.append((context, violations))
+        return page
+
+    yield open_page
+    for context, violations in opened:
+        context.close()
+        assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+
+
+def sign_in(page, user, password=PASSWORD):
     page.goto("/accounts/login/")
-    page.fill("#id_username", person.username)
-    page.fill("#id_password", PASSWORD)
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url("**/play/**")
-    yield page
-    context.close()
-    assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+
+
+@pytest.fixture
+def page(new_page, worker, person):
+    """A signed-in page in a fresh browser context."""
+    page = new_page()
+    sign_in(page, person)
+    return page
