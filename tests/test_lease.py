@@ -119,3 +119,22 @@ def test_a_task_taken_over_by_another_attempt_cannot_be_finished_by_the_old_one(
     Task.objects.filter(pk=running.pk).update(attempts=2)  # reaped and started again elsewhere
     assert not transition(running.pk, Status.SUCCEEDED, where=still_running(1), cost_actual=1)
     assert transition(running.pk, Status.SUCCEEDED, where=still_running(2), cost_actual=1)
+
+
+def test_it_never_lets_a_run_finish_a_task_that_was_started_again_meanwhile(api, queue_only, settings):
+    settings.PLAYGROUND_LOCAL_ENGINE_DELAY = 0.5
+    task_id = api.submit().json()["task_id"]
+    worker = threading.Thread(target=lambda: (run_task.call(task_id), connections.close_all()))
+    worker.start()
+    assert wait_for(
+        lambda: Task.objects.get(pk=task_id).events.filter(message__startswith="Rendering").exists()
+    )
+    # The reaper took the run for dead and another worker started attempt 2 while attempt 1 renders.
+    assert transition(task_id, Status.QUEUED, message="Re-queued.")
+    assert transition(
+        task_id, Status.PROCESSING, attempts=2, lease_expires_at=timezone.now() + timedelta(seconds=60)
+    )
+    worker.join(timeout=10)
+    task = Task.objects.get(pk=task_id)
+    assert (task.status, task.attempts, task.output, task.cost_actual) == ("processing", 2, None, None)
+    assert not task.events.filter(status=Status.SUCCEEDED).exists()

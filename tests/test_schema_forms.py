@@ -2,14 +2,18 @@
 
 import base64
 import io
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from playground.catalog.models import CatalogEntry
-from playground.catalog.schema_forms import SchemaForm, as_form_data, field_specs, initial_from_input
-from playground.catalog.validation import validate_input
+from playground.catalog.schema_forms import SchemaForm, field_specs, initial_from_input
+from playground.generations.models import Task
+
+from .helpers import ROOT
+from .html_forms import BrowserForm
 
 
 def entry_for(properties, required=(), roles=None):
@@ -223,19 +227,121 @@ def test_a_schema_error_lands_beside_its_field():
     assert form.errors["refs"] == ["Must have at most 1 item."]
 
 
-@pytest.mark.django_db
-def test_every_catalog_model_round_trips_its_example_through_the_form(catalog):
-    """form -> input dict gives the same dict the API accepts, for every model."""
-    for slug, entry in catalog.items():
-        example = entry.example_input
-        form = SchemaForm(entry, data=as_form_data(entry, example))
-        assert form.is_valid(), (slug, form.errors)
-        expected = {**example}
-        for spec in field_specs(entry):  # unchecked switches submit false
-            if spec.kind == "boolean":
-                expected.setdefault(spec.name, False)
-        assert form.input_data == expected, slug
-        assert validate_input(entry, form.input_data) == []
+CATALOG_FILES = {
+    path.stem: json.loads(path.read_text()) for path in (ROOT / "playground/catalog/entries").glob("*.json")
+}
+ENTRIES = sorted(CATALOG_FILES)
+WITH_SWITCHES = [
+    slug
+    for slug, entry in sorted(CATALOG_FILES.items())
+    if any(prop.get("type") == "boolean" for prop in entry["input_schema"]["properties"].values())
+]
+
+
+def the_page_form(client, slug) -> BrowserForm:
+    page = client.get(f"/play/{slug}")
+    assert page.status_code == 200
+    return BrowserForm(page.content.decode(), "run-form")
+
+
+def fill_in(form: BrowserForm, example: dict) -> None:
+    """What a person does to ask for `example`: type, choose, tick, paste URLs one per line, and
+    fill one row of a repeatable set per object."""
+    for name, value in example.items():
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            for row, item in enumerate(value):
+                for sub, sub_value in item.items():
+                    form.enter(f"{name}__{row}__{sub}", sub_value)
+        elif isinstance(value, list):
+            form.type(name, "\n".join(value))
+        else:
+            form.enter(name, value)
+
+
+def submitted_input(client, slug, form: BrowserForm) -> dict:
+    response = client.post(f"/play/{slug}", form.submission())
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    return Task.objects.get(pk=response.url.rstrip("/").rsplit("/", 1)[-1]).input
+
+
+def meant(entry, example: dict) -> dict:
+    """The input a person means who fills in `example` and leaves the rest as the page shows it:
+    defaults pre-filled, switches without a default unticked (false)."""
+    properties = entry.input_schema["properties"]
+    untouched = {
+        name: prop.get("default", False)
+        for name, prop in properties.items()
+        if "default" in prop or prop.get("type") == "boolean"
+    }
+    return {**untouched, **example}
+
+
+def data_uri(upload) -> str:
+    return f"data:{upload.content_type};base64,{base64.b64encode(upload.file.getvalue()).decode()}"
+
+
+def test_the_examples_cover_the_whole_catalog(catalog):
+    assert sorted(catalog) == ENTRIES
+    assert WITH_SWITCHES  # some model has a switch to flip
+
+
+@pytest.mark.parametrize("slug", ENTRIES)
+def test_it_turns_the_playground_page_filled_with_the_example_into_that_input(
+    client, user, catalog, queue_only, slug
+):
+    client.force_login(user)
+    entry = catalog[slug]
+    form = the_page_form(client, slug)
+    fill_in(form, entry.example_input)
+    assert submitted_input(client, slug, form) == meant(entry, entry.example_input)
+
+
+@pytest.mark.parametrize("slug", WITH_SWITCHES)
+def test_it_submits_the_switches_a_person_flips(client, user, catalog, queue_only, slug):
+    client.force_login(user)
+    entry = catalog[slug]
+    expected = meant(entry, entry.example_input)
+    form = the_page_form(client, slug)
+    fill_in(form, entry.example_input)
+    switches = [c for c in form.controls if c.type == "checkbox"]
+    assert {c.name for c in switches} == {n for n, v in expected.items() if isinstance(v, bool)}
+    for switch in switches:
+        form.tick(switch.name, not expected[switch.name])
+        expected[switch.name] = not expected[switch.name]
+    assert submitted_input(client, slug, form) == expected
+
+
+def test_it_turns_a_file_uploaded_in_a_row_into_a_data_uri_beside_a_pasted_url(
+    client, user, catalog, queue_only
+):
+    client.force_login(user)
+    entry = catalog["wan2-7-r2v"]
+    form = the_page_form(client, "wan2-7-r2v")
+    fill_in(form, entry.example_input)  # row 1: a pasted URL
+    upload = png_upload("character.png")
+    form.attach("image_with_roles__1__url__file", upload)  # row 2: an uploaded image
+    form.choose("image_with_roles__1__role", "reference_image")
+    expected = meant(entry, entry.example_input)
+    expected["image_with_roles"] = [
+        *entry.example_input["image_with_roles"],
+        {"url": data_uri(upload), "role": "reference_image"},
+    ]
+    assert submitted_input(client, "wan2-7-r2v", form) == expected
+
+
+def test_it_adds_uploaded_files_after_the_pasted_urls(client, user, catalog, queue_only):
+    client.force_login(user)
+    entry = catalog["gemini-3-pro-image-preview-official"]
+    form = the_page_form(client, entry.slug)
+    fill_in(form, {**entry.example_input, "image_urls": ["https://example.com/a.png"]})
+    first, second = png_upload("one.png"), png_upload("two.png", size=(8, 8))
+    form.attach("image_urls__file", first)
+    form.attach("image_urls__file", second)
+    expected = {
+        **meant(entry, entry.example_input),
+        "image_urls": ["https://example.com/a.png", data_uri(first), data_uri(second)],
+    }
+    assert submitted_input(client, entry.slug, form) == expected
 
 
 @pytest.mark.django_db

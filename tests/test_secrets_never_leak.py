@@ -10,13 +10,13 @@ from django.urls import reverse
 
 from playground.keys.models import ApiKey
 
-from .helpers import ROOT
+from .helpers import ROOT, SEED, seed_input
 
 
 @pytest.mark.sqlite  # scans the SQLite database file
 @pytest.mark.django_db(transaction=True)
-def test_an_issued_secret_appears_once_and_never_in_logs_rows_or_the_database_file(
-    client, user, catalog, caplog
+def test_it_shows_an_issued_secret_once_and_never_in_pages_logs_rows_or_the_database_file(
+    client, admin_client, user, catalog, caplog
 ):
     caplog.set_level(logging.DEBUG)
     client.force_login(user)
@@ -25,15 +25,38 @@ def test_an_issued_secret_appears_once_and_never_in_logs_rows_or_the_database_fi
     secret = created[created.index("pg_live_") :][:46]
     assert secret.startswith(key.prefix)
     headers = {"Authorization": f"Bearer {secret}"}
-    pages = [
-        client.get(reverse("keys")),
-        client.get(reverse("usage")),
-        client.get("/api/v1/models", headers=headers),
-        client.post("/api/v1/tasks", {"model": "nope"}, content_type="application/json", headers=headers),
-        client.get("/admin/keys/apikey/"),
-    ]
-    for page in pages:
-        assert secret not in page.content.decode()
+    submitted = client.post(
+        "/api/v1/tasks",
+        {"model": SEED, "input": seed_input()},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert submitted.status_code == 201, submitted.content
+    task_id = submitted.json()["task_id"]
+    # Each page shows the key (or was answered for it), so "the secret is not on it" means something.
+    pages = {
+        "keys page": (client.get(reverse("keys")), 200, [key.prefix, "leak-check"]),
+        "usage page": (client.get(reverse("usage")), 200, [f"leak-check ({key.prefix}…)"]),
+        "admin key list": (admin_client.get("/admin/keys/apikey/"), 200, [key.prefix, "leak-check", "alice"]),
+        "admin key page": (
+            admin_client.get(f"/admin/keys/apikey/{key.pk}/change/"),
+            200,
+            [key.prefix, key.secret_hash],
+        ),
+        "API model list": (client.get("/api/v1/models", headers=headers), 200, ['"slug"']),
+        "API task": (client.get(f"/api/v1/tasks/{task_id}", headers=headers), 200, [task_id]),
+        "API error": (
+            client.post("/api/v1/tasks", {"model": "nope"}, content_type="application/json", headers=headers),
+            422,
+            ['"unknown_model"'],
+        ),
+    }
+    for name, (page, status, shown) in pages.items():
+        body = page.content.decode()
+        assert page.status_code == status, (name, page.status_code)
+        for text in shown:
+            assert text in body, (name, text)
+        assert secret not in body, f"the secret is on the {name}"
     assert secret not in caplog.text
     for row in ApiKey.objects.values():
         assert all(secret not in str(value) for value in row.values())
