@@ -122,6 +122,9 @@
     }
     lastPress = Date.now();
   }, true);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id === "run-form") lastPress = 0;  // refused: the next press is a new try
+  });
 
   // After a task was made: the errors of earlier tries are stale, and on a narrow screen the
   // result panel (below the form) comes into view.

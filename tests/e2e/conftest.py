@@ -60,7 +60,9 @@ def new_page(browser, live_server):
         page = context.new_page()
         page.set_default_timeout(20_000)
         violations = []
-        page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.on(
+            "console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None
+        )
         opened.append((context, violations))
         return page
 
