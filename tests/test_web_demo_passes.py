@@ -132,3 +132,14 @@ def test_a_pass_needs_a_model_and_a_positive_cap(owner):
     ).content.decode()
     assert "This field is required." in html and "greater than or equal to 0.01" in html
     assert not DemoPass.objects.exists()
+
+
+def test_a_guest_sees_no_api_snippets_they_have_no_key_to_run(
+    guest, owner, catalog, django_capture_on_commit_callbacks
+):
+    response = guest_submit(guest, catalog, django_capture_on_commit_callbacks, prompt="guest art")
+    html = guest.get(response["Location"]).content.decode()
+    assert "gallery" in html
+    assert 'id="api"' not in html and "PLAYGROUND_API_KEY" not in html and "Copy as code" not in html
+    html = owner.get(response["Location"]).content.decode()  # the pass's owner, signed in, has keys
+    assert 'id="api"' in html and "PLAYGROUND_API_KEY" in html and "Copy as code" in html

@@ -4,8 +4,10 @@ import zipfile
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from playground.generations.models import Task
+from playground.web.snippets import api_snippets
 
 
 @pytest.fixture
@@ -54,9 +56,9 @@ def test_a_finished_task_page_shows_results_costs_events_and_api_snippets(
     assert html.count("<figure>") >= 2
     assert "$0.2412" in html
     assert "Events (" in html and "Rendering image 2 of 2" in html
-    assert "curl -X POST http://testserver/api/v1/tasks" in html
-    assert "httpx.post(" in html
     assert "meta http-equiv" not in html
+    for language, code in api_snippets("http://testserver", task.model.slug, task.input).items():
+        assert f'<pre id="snippet-{language}"><code>{escape(code)}</code></pre>' in html
 
 
 def test_a_failed_task_explains_itself_in_plain_words(make_task, signed_in, user, catalog):

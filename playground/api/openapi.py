@@ -243,6 +243,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
             "/api/v1/tasks/{task_id}": {
                 "get": {
                     "operationId": "getTask",
+                    "summary": "Get a task (poll it until it ends)",
                     "description": "Poll with the ETag of the last answer in If-None-Match: while the "
                     "task is unchanged the answer is 304 with no body.",
                     "parameters": [TASK_ID, IF_NONE_MATCH],
@@ -256,6 +257,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
             "/api/v1/tasks/{task_id}/events": {
                 "get": {
                     "operationId": "getTaskEvents",
+                    "summary": "A task's events, oldest first",
                     "parameters": [TASK_ID],
                     "responses": {"200": _json("EventList", "Events in order"), **_errors(401, 404)},
                 }
@@ -263,6 +265,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
             "/api/v1/tasks/{task_id}/cancel": {
                 "post": {
                     "operationId": "cancelTask",
+                    "summary": "Cancel a queued or running task",
                     "parameters": [TASK_ID],
                     "responses": {
                         "200": _json("Task", "Cancelled"),
@@ -274,6 +277,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
             "/api/v1/models": {
                 "get": {
                     "operationId": "listModels",
+                    "summary": "Models on offer",
                     "parameters": [
                         {
                             "name": "kind",
@@ -287,6 +291,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
             "/api/v1/models/{slug}": {
                 "get": {
                     "operationId": "getModel",
+                    "summary": "One model: its input schema, an example input and pricing",
                     "parameters": [
                         {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
                     ],

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, views
+from . import account_views, api_reference, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -39,5 +39,6 @@ urlpatterns = [
     path("keys/passes/<int:pass_id>/revoke", account_views.revoke_demo_pass, name="pass-revoke"),
     path("usage", account_views.usage, name="usage"),
     path("usage.csv", account_views.usage_csv, name="usage-csv"),
+    path("docs/api", api_reference.api_reference, name="api-reference"),
     path("healthz", views.healthz, name="healthz"),
 ]

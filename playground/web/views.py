@@ -54,6 +54,7 @@ from playground.keys.passes import PassRefused, pass_for_token, usable_pass
 from playground.keys.ratelimit import Limit, over_limit
 
 from .forms import FirstAccountForm, SignUpForm
+from .snippets import api_snippets
 
 DEMO_SESSION_KEY = "demo_pass"
 GUEST_SESSION_KEY = "demo_guest"
@@ -427,8 +428,8 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
     form, problems = form_for_input(entry, task.input)  # the input, deferred by the panel's query
     context.update(_playground_context(request, entry, form, carry_problems=problems))
-    if request.user.is_authenticated:  # guests have no key to run them with
-        context.update(snippets=api_snippets(request, task))
+    if request.user.is_authenticated:  # guests on a demo pass have no key to run them with
+        context.update(snippets=api_snippets(public_base(request), entry.slug, task.input))
     response = render(request, "web/playground.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
@@ -481,28 +482,6 @@ def task_zip(request: HttpRequest, task_id: str) -> HttpResponse:
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{task.pk}.zip"'
     return response
-
-
-def api_snippets(request: HttpRequest, task: Task) -> dict[str, str]:
-    """The exact API request that creates this task again, as curl and as Python."""
-    base = public_base(request)
-    body = json.dumps({"model": task.model.slug, "input": task.input}, ensure_ascii=False, indent=2)
-    curl = (
-        f"curl -X POST {base}/api/v1/tasks \\\n"
-        '  -H "Authorization: Bearer $PLAYGROUND_API_KEY" \\\n'
-        '  -H "Content-Type: application/json" \\\n'
-        f"  -d '{body.replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}'"
-    )
-    python = (
-        "import os\n\nimport httpx\n\n"
-        "response = httpx.post(\n"
-        f'    "{base}/api/v1/tasks",\n'
-        '    headers={"Authorization": f"Bearer {os.environ[\'PLAYGROUND_API_KEY\']}"},\n'
-        f"    json={body},\n"
-        ")\n"
-        "print(response.json())\n"
-    )
-    return {"curl": curl, "python": python}
 
 
 @login_required
