@@ -1,10 +1,13 @@
 """`manage.py serve`: the web server, a worker and the reaper together; SIGTERM stops them all."""
 
+import os
 import re
 import signal
 import socket
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from playground.generations.models import Task
@@ -52,3 +55,51 @@ def test_serve_recovers_a_dead_workers_task_and_sigterm_stops_everything(api, sp
     serve.send_signal(signal.SIGTERM)
     assert serve.wait(timeout=30) == 0
     assert [pid for pid in processes if Path(f"/proc/{pid}").exists()] == []
+
+
+def worker_pids(serve_pid: int) -> list[int]:
+    return [
+        pid
+        for pid in descendants(serve_pid)
+        if b"db_worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2:3]
+    ]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_under_serve_is_restarted_the_web_keeps_answering_and_its_task_ends(api, spawn):
+    port = free_port()
+    serve = spawn(
+        "serve",
+        "--port",
+        port,
+        "--web-workers",
+        1,
+        PLAYGROUND_LOCAL_ENGINE_DELAY=2,
+        PLAYGROUND_TASK_LEASE=2,
+        PLAYGROUND_TASK_HEARTBEAT=0.5,
+        PLAYGROUND_REAPER_INTERVAL=0.3,
+    )
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    assert wait_for(lambda: answers(healthz), timeout=30)
+    task_id = api.submit(n=1).json()["task_id"]
+    assert wait_for(lambda: Task.objects.get(pk=task_id).status == "processing", timeout=30)
+    [killed] = worker_pids(serve.pid)
+    os.kill(killed, signal.SIGKILL)  # as the OOM killer would
+
+    answered = [answers(healthz) for _ in range(10) if not time.sleep(0.2)]  # the next 2 s
+    assert all(answered), answered
+    assert wait_for(lambda: worker_pids(serve.pid) not in ([], [killed]), timeout=10), "no new worker"
+    assert wait_for(lambda: Task.objects.get(pk=task_id).status == "succeeded", timeout=30)
+    assert Task.objects.get(pk=task_id).attempts == 2
+    assert serve.poll() is None
+    assert f"task worker 1 (pid {killed}) was killed by SIGKILL; restarting in 0.5 s" in serve.log.read_text()
+    serve.send_signal(signal.SIGTERM)
+    assert serve.wait(timeout=30) == 0
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
