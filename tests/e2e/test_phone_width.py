@@ -88,7 +88,7 @@ def visit_all(page, pages: list[tuple[str, str]]) -> dict[str, list[str]]:
     return too_wide
 
 
-def test_no_page_scrolls_sideways_at_phone_width(page, browser, live_server, person):
+def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
     issue_key(person, name="nightly-renders-for-the-marketing-site")
     create_pass(person, "Friday demo for the whole design team", [SEED], Decimal(5), 24)
     reference = png_data_uri()
@@ -118,8 +118,7 @@ def test_no_page_scrolls_sideways_at_phone_width(page, browser, live_server, per
     ]
     too_wide = visit_all(page, signed_in)
 
-    guest_context = browser.new_context(base_url=live_server.url, viewport=PHONE)
-    guest = guest_context.new_page()
+    guest = new_page(**PHONE)  # signed out
     signed_out = [
         ("/accounts/login/", "Sign in"),
         ("/accounts/signup/", "Create an account"),
@@ -128,6 +127,5 @@ def test_no_page_scrolls_sideways_at_phone_width(page, browser, live_server, per
     too_wide |= visit_all(guest, signed_out)
     get_user_model().objects.all().delete()  # the first-account page exists only with no account
     too_wide |= visit_all(guest, [("/accounts/first/", "Create the first account")])
-    guest_context.close()
 
     assert not too_wide, f"pages that scroll sideways at 360 px: {too_wide}"
