@@ -114,6 +114,7 @@ def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
         ("/usage", "Per model"),
         ("/accounts/password/", "Change password"),
         ("/no/such/page", "Page not found"),
+        ("/docs/api", "/api/v1/tasks"),
         *((f"/play/{entry.slug}", entry.title) for entry in models),
     ]
     too_wide = visit_all(page, signed_in)
