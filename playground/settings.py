@@ -217,6 +217,8 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A refused form gets the styled page (templates/403_csrf.html); under /api/ the JSON error shape.
+CSRF_FAILURE_VIEW = "playground.api.errors.csrf_failure"
 # No inline script or style anywhere (htmx runs with includeIndicatorStyles off and allowEval off);
 # blob: is for the upload previews, data: for pasted data-URI images.
 SECURE_CSP = {

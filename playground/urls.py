@@ -11,5 +11,6 @@ urlpatterns = [
 ]
 
 handler400 = "playground.api.errors.handler400"
+handler403 = "playground.api.errors.handler403"
 handler404 = "playground.api.errors.handler404"
 handler500 = "playground.api.errors.handler500"

@@ -37,7 +37,7 @@ def test_a_failed_task_reports_its_error_and_charges_nothing(api, http_server):
     assert body["output"] is None
     assert body["error"] == {
         "code": "input_unavailable",
-        "message": "input.image_urls.0: The server answered 404 Not Found.",
+        "message": "Reference images, item 1: The server answered 404 Not Found.",
     }
 
 

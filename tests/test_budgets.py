@@ -26,7 +26,9 @@ def test_tasks_run_until_the_budget_would_be_exceeded_then_402(budget_api):
     assert refused.status_code == 402
     error = refused.json()["error"]
     assert error["code"] == "budget_exceeded"
-    assert "0.0088 of 0.2500 left" in error["message"]
+    assert error["message"] == (
+        "This task (about $0.1206) would go over the key's budget: $0.0088 of $0.25 is left."
+    )
     assert Task.objects.count() == 2
 
 

@@ -144,6 +144,23 @@ def test_it_names_the_field_at_fault(catalog, data, field, code):
     assert errors[0].message
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (seed_input(extra=1), "This model has no field called “extra”."),
+        (seed_input(n="2"), "Must be a whole number."),
+        (seed_input(image_urls=[3]), "Must be text."),
+        (seed_input(mask_url="https://example.com/m.png"), "A mask needs reference images too."),
+    ],
+    ids=["unknown", "n-type", "item-type", "mask-alone"],
+)
+def test_its_messages_are_plain_words_the_field_name_stays_in_field(catalog, data, message):
+    [error] = validate_input(catalog[SEED], data)
+
+    assert error.message == message
+    assert error.field.startswith("input.")
+
+
 def test_it_accepts_a_valid_seed_input(catalog):
     data = seed_input(image_urls=["https://example.com/a.png"], mask_url="https://example.com/m.png")
 

@@ -247,7 +247,7 @@ def test_it_fails_on_a_hosted_reference_it_may_not_fetch(catalog, outbound_conne
 
     assert caught.value.code == "input_unavailable"
     assert caught.value.message == (
-        "input.image_urls.0: 169.254.169.254 is a cloud metadata address; it is not fetched from."
+        "Reference images, item 1: 169.254.169.254 is a cloud metadata address; it is not fetched from."
     )
     assert outbound_connections == []
 
@@ -260,7 +260,7 @@ def test_it_fails_on_a_hosted_reference_that_is_not_an_image(catalog, http_serve
         run(catalog[SEED], data)
 
     assert caught.value.code == "invalid_input_image"
-    assert caught.value.message.startswith("input.image_urls.0: The file is not an image")
+    assert caught.value.message.startswith("Reference images, item 1: The file is not an image")
 
 
 @pytest.mark.parametrize(
@@ -279,7 +279,7 @@ def test_it_refuses_a_data_uri_that_is_not_an_image(catalog, value):
         run(catalog[SEED], seed_input(image_urls=[value]), context)
 
     assert caught.value.code == "invalid_input_image"
-    assert caught.value.message.startswith("input.image_urls.0: ")
+    assert caught.value.message.startswith("Reference images, item 1: ")
     assert context.outputs == []
 
 
@@ -290,7 +290,7 @@ def test_it_refuses_a_mask_that_is_not_an_image(catalog):
         run(catalog[SEED], data)
 
     assert caught.value.code == "invalid_input_image"
-    assert caught.value.message.startswith("input.mask_url: ")
+    assert caught.value.message.startswith("Mask image: ")
 
 
 # --- videos --------------------------------------------------------------------------------------

@@ -331,7 +331,9 @@ def test_it_fails_and_marks_the_key_when_upstream_rejects_it(api, user, mindvide
     assert body["status"] == "failed"
     assert body["error"] == {
         "code": "upstream_key_rejected",
-        "message": "The MindVideo key was rejected by the platform (upstream key rejected).",
+        "message": (
+            "The MindVideo platform rejected your MindVideo key: check or replace it on the Keys page."
+        ),
     }
     assert body["cost_actual"] == 0 and body["output"] is None
     assert len(mindvideo.seen(route)) == 1  # a refused key is not retried
@@ -362,19 +364,25 @@ def test_it_retries_a_rate_limit_and_then_succeeds(api, mindvideo):
     assert body["status"] == "succeeded", body["error"]
     assert len(mindvideo.seen("submit")) == 2
     assert len(mindvideo.tasks) == 1  # the repeated submit replayed the same upstream task
-    assert "MindVideo did not accept the task (rate limited (HTTP 429)); trying again." in messages(task)
+    assert "MindVideo did not accept the task: it was busy (too many requests); trying again." in messages(
+        task
+    )
 
 
 @pytest.mark.parametrize(
     ("reply", "code", "reason"),
     [
-        (Reply(500, {"error": {"code": "internal"}}), "upstream_unavailable", "HTTP 500"),
-        (Reply(503, "<html>busy</html>", "text/html"), "upstream_unavailable", "HTTP 503"),
-        (Reply(429, {}), "upstream_rate_limited", "rate limited (HTTP 429)"),
-        (Reply(200, "{not json", "application/json"), "upstream_bad_response", "not the expected JSON"),
-        (Reply(200, {"data": []}), "upstream_bad_response", "not the expected JSON task"),
-        (Reply(200, {"task_id": "task_up1"}), "upstream_bad_response", "a task without a status"),
-        (Reply(200, {"task_id": "../../admin", "status": "queued"}), "upstream_bad_response", "task id"),
+        (Reply(500, {"error": {"code": "internal"}}), "upstream_unavailable", "a server error (HTTP 500)"),
+        (Reply(503, "<html>busy</html>", "text/html"), "upstream_unavailable", "a server error (HTTP 503)"),
+        (Reply(429, {}), "upstream_rate_limited", "it was busy (too many requests)"),
+        (Reply(200, "{not json", "application/json"), "upstream_bad_response", "could not be read as a task"),
+        (Reply(200, {"data": []}), "upstream_bad_response", "could not be read as a task"),
+        (Reply(200, {"task_id": "task_up1"}), "upstream_bad_response", "its answer had no task status"),
+        (
+            Reply(200, {"task_id": "../../admin", "status": "queued"}),
+            "upstream_bad_response",
+            "invalid task id",
+        ),
     ],
     ids=["500", "503", "429", "malformed-json", "not-a-task", "no-status", "odd-task-id"],
 )
@@ -409,7 +417,7 @@ def test_it_retries_a_slow_answer_and_then_fails_with_a_timeout(api, settings, m
     assert body["status"] == "failed"
     assert body["error"] == {
         "code": "upstream_timeout",
-        "message": "MindVideo did not accept the task after 3 tries: no answer within 0.2 s.",
+        "message": "MindVideo did not accept the task after 3 tries: it did not answer within 0.2 s.",
     }
     assert len(mindvideo.seen("submit")) == 3
 
@@ -429,7 +437,10 @@ def test_it_fails_when_the_platform_cannot_be_reached(api, settings, mindvideo):
     body, _ = run_through_api(api)
 
     assert body["error"]["code"] == "upstream_unavailable"
-    assert "connection failed (ConnectError)" in body["error"]["message"]
+    assert (
+        body["error"]["message"]
+        == "MindVideo did not accept the task after 3 tries: it could not be reached."
+    )
 
 
 def test_a_task_that_failed_upstream_fails_with_upstreams_message(api, mindvideo):
@@ -473,7 +484,7 @@ def test_a_refused_request_fails_at_once_with_upstreams_reason(api, mindvideo):
 
     assert body["error"] == {
         "code": "upstream_refused",
-        "message": "MindVideo answered HTTP 422 invalid_input: Too long. (input.prompt).",
+        "message": "MindVideo refused the task: Prompt: Too long.",
     }
     assert len(mindvideo.seen("submit")) == 1
 
@@ -485,7 +496,7 @@ def test_it_fails_without_any_key_and_calls_nobody(api, settings, user, mindvide
     body, _ = run_through_api(api)
 
     assert body["error"]["code"] == "no_upstream_key"
-    assert "add your MindVideo key" in body["error"]["message"]
+    assert "add yours on the Keys page" in body["error"]["message"]
     assert mindvideo.requests == []
 
 

@@ -82,7 +82,7 @@ def test_guests_spend_up_to_the_cap(guest, catalog, django_capture_on_commit_cal
     assert guest_submit(guest, catalog, django_capture_on_commit_callbacks, prompt="2").status_code == 302
     refused = guest_submit(guest, catalog, django_capture_on_commit_callbacks, prompt="3")
     assert refused.status_code == 422
-    assert "would exceed the demo pass&#x27;s budget" in refused.content.decode()
+    assert "would go over the demo pass&#x27;s budget" in refused.content.decode()
     assert Task.objects.count() == 2
 
 

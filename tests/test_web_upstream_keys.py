@@ -49,7 +49,7 @@ def test_a_rejected_key_is_not_stored_and_the_old_one_keeps_working(signed_in, u
 def test_an_unreachable_platform_stores_nothing_and_says_so(signed_in, user, settings):
     settings.MINDVIDEO_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
     html = save(signed_in, "mv_live_anything").content.decode()
-    assert "Could not reach the platform" in html
+    assert "Could not reach the MindVideo platform, so the key was not checked." in html
     assert not UpstreamCredential.objects.exists()
 
 

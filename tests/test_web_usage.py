@@ -1,10 +1,15 @@
 import csv
 import io
+import re
+from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from playground.keys.services import issue_key
+from playground.web.charts import axis_step, money_label
 
 from .helpers import Api
 
@@ -17,15 +22,58 @@ def test_usage_shows_spend_per_key_model_and_day_with_a_chart_and_csv(
     make_task(user, catalog, model="gpt-image-2")
     client.force_login(user)
     html = client.get(reverse("usage")).content.decode()
-    assert "<svg" in html and html.count('class="bar"') == 30
+    assert "<svg" in html and html.count('class="bar"') == 1  # one day with spend
     assert "script (" in html and "browser" in html
-    assert "gemini-3-pro-image-preview-official" in html and "gpt-image-2" in html
     assert "$0.2547" in html  # 0.2412 + 0.0135
     rows = list(csv.reader(io.StringIO(client.get(reverse("usage-csv")).content.decode())))
     assert rows[0] == ["group", "label", "tasks", "succeeded", "spend"]
     today = [r for r in rows if r[0] == "day" and r[2] != "0"]
     assert len(today) == 1 and Decimal(today[0][4]) == Decimal("0.2547")
     assert ["model", "gpt-image-2", "1", "1", "0.0135"] in rows
+
+
+def test_the_per_model_table_names_models_by_title_with_the_slug_beside(client, user, catalog, make_task):
+    make_task(user, catalog, model="gpt-image-2")
+    client.force_login(user)
+    html = client.get(reverse("usage")).content.decode()
+    title = catalog["gpt-image-2"].title
+    assert title != "gpt-image-2"
+    assert f'{title}<br><code class="muted small">gpt-image-2</code>' in html
+
+
+def test_the_chart_has_a_money_axis_and_the_dates_of_the_range(client, user, catalog, make_task):
+    make_task(user, catalog)  # $0.1206 today
+    client.force_login(user)
+    html = client.get(reverse("usage")).content.decode()
+    axis = re.findall(r'<text x="52" y="[\d.]+" text-anchor="end">([^<]+)</text>', html)
+    assert axis == ["$0.00", "$0.05", "$0.10", "$0.15"]
+    today = timezone.localdate()
+    first, last = today - timedelta(days=29), today
+    date_label = r'text-anchor="(start|middle|end)"(?: class="minor")?>([A-Z][a-z]{2} \d+)</text>'
+    dates = re.findall(date_label, html)
+    assert dates[0] == ("start", f"{first:%b} {first.day}")
+    assert dates[-1] == ("end", f"{last:%b} {last.day}")
+    assert [text for _, text in dates[1:-1]] == [
+        f"{day:%b} {day.day}" for day in (first + timedelta(days=n) for n in (5, 10, 15, 20))
+    ]
+    assert f"Spend per day, {first:%b} {first.day} to {last:%b} {last.day}" in html
+
+
+@pytest.mark.parametrize(
+    ("peak", "step", "label"),
+    [
+        ("0.3933", "0.1", "$0.30"),
+        ("0.1206", "0.05", "$0.15"),
+        ("2.5", "1", "$3"),
+        ("13", "5", "$15"),
+        ("1234", "500", "$1,500"),
+        ("0", "0.25", "$0.75"),
+    ],
+)
+def test_the_money_axis_has_round_steps(peak, step, label):
+    found = axis_step(Decimal(peak))
+    assert found == Decimal(step)
+    assert money_label(found * 3, found) == label
 
 
 def test_usage_counts_only_the_users_own_tasks(client, user, other_user, catalog, make_task):

@@ -6,7 +6,9 @@
 
 from collections.abc import Iterable
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseServerError, JsonResponse
+from django.shortcuts import render
+from django.template import loader
 from django.views import defaults
 
 from playground.catalog.validation import FieldError
@@ -45,6 +47,22 @@ def error_response(request: HttpRequest, error: ApiError) -> JsonResponse:
     return response
 
 
+# The project's error handlers (playground/urls.py): the JSON shape under /api/, the styled pages
+# of templates/ (400.html, 403.html, 403_csrf.html, 404.html, 500.html) everywhere else.
+
+
+def handler400(request, exception=None):
+    if request.path.startswith(API_PREFIX):
+        return error_response(request, ApiError(400, "bad_request", "The request could not be read."))
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request, exception=None):
+    if request.path.startswith(API_PREFIX):
+        return error_response(request, ApiError(403, "forbidden", "This is not allowed."))
+    return defaults.permission_denied(request, exception)
+
+
 def handler404(request, exception=None):
     if request.path.startswith(API_PREFIX):
         return error_response(request, ApiError(404, "not_found", "No such resource."))
@@ -52,14 +70,18 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    """Rendered without a RequestContext (no user, no session, no query): whatever failed may fail
+    again. The request id is all the page shows of the request, for a bug report."""
     if request.path.startswith(API_PREFIX):
         return error_response(
             request, ApiError(500, "server_error", "Something went wrong on our side; it has been logged.")
         )
-    return defaults.server_error(request)
+    page = loader.get_template("500.html").render({"request_id": getattr(request, "request_id", "")})
+    return HttpResponseServerError(page)
 
 
-def handler400(request, exception=None):
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: a form sent without a valid token (a stale tab, cookies blocked)."""
     if request.path.startswith(API_PREFIX):
-        return error_response(request, ApiError(400, "bad_request", "The request could not be read."))
-    return defaults.bad_request(request, exception)
+        return error_response(request, ApiError(403, "csrf_failed", "The request was refused (CSRF check)."))
+    return render(request, "403_csrf.html", status=403)

@@ -447,8 +447,11 @@ class SchemaForm(forms.Form):
                 return None
             try:
                 return json.loads(raw)
-            except ValueError as exc:
-                raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
+            except json.JSONDecodeError as exc:
+                where = f"line {exc.lineno}, column {exc.colno}"
+                raise forms.ValidationError(
+                    f"This is not valid JSON ({exc.msg.lower()} at {where})."
+                ) from exc
         if raw in (None, "") and kind in ("text", "textarea"):
             return raw if spec.required else None
         return raw

@@ -46,6 +46,18 @@ def validator_for(entry: CatalogEntry) -> jsonschema.protocols.Validator:
     return validator
 
 
+# JSON Schema types as people say them.
+TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a group of named values",
+    "null": "empty",
+}
+
+
 def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str, str]:
     """Turn a jsonschema error into (path, plain-words message, code)."""
     path = list(error.absolute_path)
@@ -57,7 +69,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str, str]:
         allowed = set((error.schema or {}).get("properties", {}))
         extra = sorted(k for k in (error.instance or {}) if k not in allowed)
         name = extra[0] if extra else "?"
-        return [*path, name], f"Unknown field `{name}`: this model does not accept it.", "unknown_field"
+        return [*path, name], f"This model has no field called “{name}”.", "unknown_field"
     if kind == "enum":
         choices = ", ".join(str(v) for v in value)
         return path, f"Must be one of: {choices}.", "invalid_choice"
@@ -78,8 +90,8 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str, str]:
     if kind == "maxItems":
         return path, f"Must have at most {value} item{'s' if value != 1 else ''}.", "too_many"
     if kind == "type":
-        article = "an" if str(value)[0] in "aeiou" else "a"
-        return path, f"Must be {article} {value}.", "wrong_type"
+        types = value if isinstance(value, list) else [value]
+        return path, f"Must be {' or '.join(TYPE_WORDS.get(t, str(t)) for t in types)}.", "wrong_type"
     return path, error.message, "invalid"
 
 
@@ -100,7 +112,7 @@ def cross_field_errors(entry: CatalogEntry, data: dict) -> list[FieldError]:
         return [
             FieldError(
                 field_path([mask]),
-                f"A mask needs reference images: add `{references}` too.",
+                "A mask needs reference images too.",
                 "mask_without_images",
             )
         ]

@@ -34,6 +34,20 @@ class EngineJob:
             return self.input[field_name]
         return self.input_schema.get("properties", {}).get(field_name, {}).get("default", default)
 
+    def label(self, field_name: str) -> str:
+        """What people call an input field: its schema title, else its name in words ("" for a
+        field the schema does not have)."""
+        schema = self.input_schema.get("properties", {}).get(field_name)
+        if not isinstance(schema, dict):
+            return ""
+        return str(schema.get("title") or field_name.replace("_", " ").capitalize())
+
+    def describe(self, path: tuple[Any, ...]) -> str:
+        """An input value's place in words: ("image_urls", 0) -> "Reference images, item 1"."""
+        name = str(path[0])
+        items = [f"item {part + 1}" for part in path[1:] if isinstance(part, int)]
+        return ", ".join([self.label(name) or name, *items])
+
 
 @dataclass
 class EngineResult:
@@ -79,4 +93,7 @@ def get_engine(name: str) -> Engine:
     try:
         return engines[name]()
     except KeyError:
-        raise EngineError("unknown_engine", f"No engine named {name!r} is available.") from None
+        raise EngineError(
+            "unknown_engine",
+            f"This model is set to run on an engine called “{name}”, which this playground does not have.",
+        ) from None

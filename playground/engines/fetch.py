@@ -23,6 +23,7 @@ test ever sends a DNS query.
 
 import functools
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -40,6 +41,8 @@ from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
 from .media import MediaError, check_media_content
+
+logger = logging.getLogger(__name__)
 
 Resolver = Callable[..., list[tuple[Any, ...]]]
 IPAddress = IPv4Address | IPv6Address
@@ -320,13 +323,15 @@ def _exchange(
             except httpx.TimeoutException as exc:
                 raise FetchError("fetch_timeout", f"The server did not answer within {timeout:g} s.") from exc
             except httpx.HTTPError as exc:
-                raise FetchError("fetch_failed", f"The request to {destination.host} failed: {exc}.") from exc
+                logger.info("request to %s failed: %r", destination.host, exc)
+                raise FetchError("fetch_failed", f"The request to {destination.host} failed.") from exc
             try:
                 yield response
             finally:
                 response.close()
             return
-    raise FetchError("fetch_failed", f"Could not connect to {destination.host}: {last_error}.")
+    logger.info("could not connect to %s: %r", destination.host, last_error)
+    raise FetchError("fetch_failed", f"Could not connect to {destination.host}.")
 
 
 def _certificate_problem(error: BaseException | None) -> str | None:
@@ -355,7 +360,8 @@ def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float, t
     except httpx.TimeoutException as exc:
         raise FetchError("fetch_timeout", f"The download took longer than {timeout:g} s.") from exc
     except httpx.HTTPError as exc:
-        raise FetchError("fetch_failed", f"The download was interrupted: {exc}.") from exc
+        logger.info("download interrupted: %r", exc)
+        raise FetchError("fetch_failed", "The download broke off before the end.") from exc
     return b"".join(chunks)
 
 

@@ -57,7 +57,9 @@ def parse_ratio(
                 return a, b
         except ValueError:
             pass
-        raise EngineError("invalid_aspect", f"Aspect ratio {aspect!r} is not of the form W:H.")
+        raise EngineError(
+            "invalid_aspect", f"The aspect ratio “{aspect}” is not of the form width:height, such as 16:9."
+        )
     if reference is not None:
         width, height = reference.size
         divisor = math.gcd(width, height)
@@ -75,7 +77,10 @@ def output_size(ratio: tuple[int, int], resolution: str | None, *, video: bool) 
     a, b = ratio
     match = RESOLUTION.match(str(resolution or ("720p" if video else "1K")))
     if not match:
-        raise EngineError("invalid_resolution", f"Resolution {resolution!r} is not understood.")
+        raise EngineError(
+            "invalid_resolution",
+            f"The resolution “{resolution}” is not one of the known kinds, such as 1K or 720p.",
+        )
     number, unit = int(match["number"]), match["unit"].lower()
     if unit == "k":
         long_side = 1024 * number
@@ -265,7 +270,7 @@ class LocalEngine:
         for item in iter_media_values(job.input_schema, job.roles, job.input):
             if item.path[0] != field or item.kind != "image":
                 continue
-            where = ".".join(str(p) for p in item.path)
+            where = job.describe(item.path)
             if not is_data_uri(item.value):
                 images.append(self._fetched_image(item.value, where))
                 continue
@@ -273,7 +278,7 @@ class LocalEngine:
                 _, content = decode_data_uri(item.value, MAX_REFERENCE_BYTES)
                 images.append(open_image(content, MAX_REFERENCE_PIXELS).convert("RGB"))
             except MediaError as exc:
-                raise EngineError("invalid_input_image", f"input.{where}: {exc.message}") from exc
+                raise EngineError("invalid_input_image", f"{where}: {exc.message}") from exc
         return images
 
     def _fetched_image(self, url: str, where: str) -> Image.Image:
@@ -287,7 +292,7 @@ class LocalEngine:
         except FetchError as exc:
             content_problem = exc.code in ("not_an_image", "too_many_pixels")
             code = "invalid_input_image" if content_problem else "input_unavailable"
-            raise EngineError(code, f"input.{where}: {exc.message}") from exc
+            raise EngineError(code, f"{where}: {exc.message}") from exc
         return image.convert("RGB")
 
     def _videos(self, job, context, size, prompt, seed, count, references) -> EngineResult:

@@ -100,14 +100,14 @@ def decode_data_uri(value: str, max_bytes: int) -> tuple[str, bytes]:
     """(mime type, bytes) of a base64 data URI, refusing one over `max_bytes` before decoding."""
     match = DATA_URI.match(value[:512])
     if not match or not match.group("b64"):
-        raise MediaError("Not a base64 data URI (expected data:<type>;base64,<data>).")
+        raise MediaError("This data URI cannot be read: it should look like data:image/png;base64,….")
     payload = value[match.end() :]
     if len(payload) * 3 // 4 - payload[-2:].count("=") > max_bytes:
         raise MediaError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.", "too_large")
     try:
         content = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise MediaError("The data URI's base64 data is corrupt.") from exc
+        raise MediaError("This data URI is damaged: its data is not valid base64.") from exc
     return (match.group("mime") or "").lower(), content
 
 
@@ -122,7 +122,7 @@ def open_image(content: bytes, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width * height > max_pixels:
         raise MediaError(
-            f"The image is {width}x{height}, over the {max_pixels:,}-pixel limit.", "too_many_pixels"
+            f"The image is {width}x{height} pixels, more than the {max_pixels:,} allowed.", "too_many_pixels"
         )
     try:
         with warnings.catch_warnings():
@@ -186,14 +186,14 @@ def check_media_value(
     if is_data_uri(value):
         mime, content = decode_data_uri(value, max_bytes)
         if item.kind != "image" and mime and not mime.startswith(item.kind + "/"):
-            raise MediaError(f"Expected {item.kind} data, got {mime}.", "wrong_media_type")
+            raise MediaError(f"This should be a {item.kind} file, but it is {mime}.", "wrong_media_type")
         check_media_content(item.kind, content, max_pixels)
         return
     from .fetch import FetchError, check_url  # fetch uses this module's decoding
 
     scheme = value.split(":", 1)[0].lower() if ":" in value else ""
     if scheme not in ("http", "https"):
-        raise MediaError("Must be an http(s) URL or a data URI.", "unsupported_url")
+        raise MediaError("Must be a web address (http:// or https://) or a data URI.", "unsupported_url")
     try:
         check_url(value, resolver=resolver, unresolvable_ok=True)
     except FetchError as exc:

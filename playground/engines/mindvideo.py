@@ -56,10 +56,10 @@ CONTAINER_TYPES = {
 # Codes the runner acts on for *our* key; an upstream task failing with one of them is about the
 # platform's own upstream, not our user's key, so it is reported under a neutral code.
 OWN_KEY_CODES = frozenset({"upstream_key_rejected", "no_upstream_key"})
-KEY_REJECTED = "The MindVideo key was rejected by the platform (upstream key rejected)."
+KEY_REJECTED = "The MindVideo platform rejected your MindVideo key: check or replace it on the Keys page."
 NO_KEY = (
-    "No MindVideo key is set for your account: add your MindVideo key "
-    "(`manage.py set_upstream_key USERNAME`), or ask the operator to set MINDVIDEO_API_KEY."
+    "No MindVideo key is set for your account: add yours on the Keys page, "
+    "or ask the person who runs this playground to set one for everyone."
 )
 
 T = TypeVar("T")
@@ -100,7 +100,9 @@ class MindVideoConfig:
         url = httpx.URL(base)
         if url.scheme not in ("http", "https") or not url.host:
             raise EngineError(
-                "upstream_misconfigured", f"MINDVIDEO_BASE_URL {self.base_url!r} is not an http(s) URL."
+                "upstream_misconfigured",
+                "The MindVideo address set up here is not a web address: "
+                "ask the person who runs this playground to correct MINDVIDEO_BASE_URL.",
             )
         return url
 
@@ -125,7 +127,8 @@ def same_origin(url: httpx.URL, origin: httpx.URL) -> bool:
 
 
 class Retryable(Exception):
-    """A failure worth another try: rate limited, a server error, a timeout, a malformed answer."""
+    """A failure worth another try: rate limited, a server error, a timeout, a malformed answer.
+    `reason` completes "MindVideo did not <do this>: …" in plain words ("it could not be reached")."""
 
     def __init__(self, code: str, reason: str, retry_after: float | None = None):
         super().__init__(reason)
@@ -139,21 +142,21 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _error_detail(response: httpx.Response) -> str:
-    """`HTTP 422 invalid_input: message (field input.size)` from the contract's error shape."""
-    detail = f"HTTP {response.status_code}"
+def _refusal(response: httpx.Response, label_of: Callable[[str], str]) -> str:
+    """Why the platform refused a request, in its own words, from the contract's error shape;
+    the field it names is given by its label (`input.prompt` -> Prompt)."""
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
-        return detail
-    if isinstance(error, dict):
-        if error.get("code"):
-            detail += f" {error['code']}"
-        if error.get("message"):
-            detail += f": {error['message']}"
-        if error.get("field"):
-            detail += f" ({error['field']})"
-    return detail[:400]
+        error = None
+    error = error if isinstance(error, dict) else {}
+    logger.warning("MindVideo refused a request: HTTP %s %s", response.status_code, error)
+    message = str(error.get("message") or "").strip()[:400]
+    if not message:
+        return f"MindVideo refused the task (HTTP {response.status_code})."
+    field = str(error.get("field") or "").removeprefix("input.").split("[")[0].split(".")[0]
+    label = label_of(field) if field else ""
+    return f"MindVideo refused the task: {label + ': ' if label else ''}{message}"
 
 
 def check_status(response: httpx.Response) -> None:
@@ -162,9 +165,11 @@ def check_status(response: httpx.Response) -> None:
     if status in (401, 403):
         raise EngineError("upstream_key_rejected", KEY_REJECTED)
     if status == 429:
-        raise Retryable("upstream_rate_limited", "rate limited (HTTP 429)", _retry_after(response))
+        raise Retryable("upstream_rate_limited", "it was busy (too many requests)", _retry_after(response))
     if status >= 500:
-        raise Retryable("upstream_unavailable", f"HTTP {status}", _retry_after(response))
+        raise Retryable(
+            "upstream_unavailable", f"it had a server error (HTTP {status})", _retry_after(response)
+        )
 
 
 def _task_body(response: httpx.Response) -> dict:
@@ -174,12 +179,20 @@ def _task_body(response: httpx.Response) -> dict:
     except ValueError:
         body = None
     if not (isinstance(body, dict) and isinstance(body.get("task_id"), str)):
-        raise Retryable("upstream_bad_response", "an answer that is not the expected JSON task")
+        raise Retryable("upstream_bad_response", "its answer could not be read as a task")
     if not UPSTREAM_ID.match(body["task_id"]):
-        raise Retryable("upstream_bad_response", "a task id that is not plausible")
+        raise Retryable("upstream_bad_response", "its answer had an invalid task id")
     if not isinstance(body.get("status"), str):
-        raise Retryable("upstream_bad_response", "a task without a status")
+        raise Retryable("upstream_bad_response", "its answer had no task status")
     return body
+
+
+def file_size(size: int) -> str:
+    """512 MB, 1.5 GB, 50 bytes."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
 
 
 def _cost(value: Any) -> Decimal | None:
@@ -281,12 +294,15 @@ class UpstreamRun:
         try:
             response = self.client.request(method, self.config.api_url(path), headers=headers, **kwargs)
         except httpx.TimeoutException:
-            raise Retryable("upstream_timeout", f"no answer within {self.config.timeout:g} s") from None
+            raise Retryable(
+                "upstream_timeout", f"it did not answer within {self.config.timeout:g} s"
+            ) from None
         except httpx.HTTPError as exc:
-            raise Retryable("upstream_unavailable", f"connection failed ({type(exc).__name__})") from None
+            logger.info("MindVideo could not be reached: %r", exc)
+            raise Retryable("upstream_unavailable", "it could not be reached") from None
         check_status(response)
         if response.status_code >= 300:
-            raise EngineError("upstream_refused", f"MindVideo answered {_error_detail(response)}.")
+            raise EngineError("upstream_refused", _refusal(response, self.job.label))
         return _task_body(response)
 
     def with_retries(self, what: str, attempt: Callable[[], T]) -> T:
@@ -308,7 +324,7 @@ class UpstreamRun:
                         failure.code,
                         f"MindVideo did not {what} after {tries} tries: {failure.reason}.",
                     ) from None
-                self.context.report(f"MindVideo did not {what} ({failure.reason}); trying again.")
+                self.context.report(f"MindVideo did not {what}: {failure.reason}; trying again.")
                 time.sleep(max(self.config.backoff(number), failure.retry_after or 0.0))
         raise AssertionError("unreachable")
 
@@ -381,14 +397,18 @@ class UpstreamRun:
                     if response.status_code != 200:
                         raise EngineError(
                             "upstream_output_unavailable",
-                            f"Output {index + 1} could not be downloaded: HTTP {response.status_code}.",
+                            f"Output {index + 1} could not be downloaded "
+                            f"(the platform answered {response.status_code}).",
                         )
                     content_type = response.headers.get("Content-Type", "")
                     return self.read_capped(response, index, started), content_type
             except httpx.TimeoutException:
-                raise Retryable("upstream_timeout", f"no data within {self.config.timeout:g} s") from None
+                raise Retryable(
+                    "upstream_timeout", f"the download stalled for {self.config.timeout:g} s"
+                ) from None
             except httpx.HTTPError as exc:
-                raise Retryable("upstream_unavailable", f"download failed ({type(exc).__name__})") from None
+                logger.info("MindVideo download broke off: %r", exc)
+                raise Retryable("upstream_unavailable", "the download broke off") from None
             except httpx.InvalidURL:
                 raise EngineError(
                     "upstream_output_unavailable", f"Output {index + 1} redirects to an invalid URL."
@@ -402,14 +422,16 @@ class UpstreamRun:
         try:
             fetched = fetch_url(url, max_bytes=self.config.max_download_bytes, timeout=max(left, 0.001))
         except FetchError as exc:
+            reason = exc.message.rstrip(".")
+            reason = reason[:1].lower() + reason[1:]  # it completes a sentence (see Retryable)
             if exc.code == "fetch_timeout":
-                raise Retryable("upstream_timeout", exc.message.rstrip(".")) from None
+                raise Retryable("upstream_timeout", reason) from None
             if exc.code == "fetch_failed":
-                raise Retryable("upstream_unavailable", exc.message.rstrip(".")) from None
+                raise Retryable("upstream_unavailable", reason) from None
             if exc.code == "too_large":
                 raise EngineError(
                     "upstream_output_too_large",
-                    f"Output {index + 1} is larger than {self.config.max_download_bytes:,} bytes.",
+                    f"Output {index + 1} is larger than {file_size(self.config.max_download_bytes)}.",
                 ) from None
             raise EngineError(
                 "upstream_output_unavailable", f"Output {index + 1} could not be downloaded: {exc.message}"
@@ -419,7 +441,7 @@ class UpstreamRun:
     def read_capped(self, response: httpx.Response, index: int, started: float) -> bytes:
         limit = self.config.max_download_bytes
         too_large = EngineError(
-            "upstream_output_too_large", f"Output {index + 1} is larger than {limit:,} bytes."
+            "upstream_output_too_large", f"Output {index + 1} is larger than {file_size(limit)}."
         )
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -476,9 +498,13 @@ def check_key(secret: str, config: MindVideoConfig | None = None) -> tuple[bool,
     except EngineError as exc:
         return False, exc.message
     except httpx.HTTPError as exc:
-        return False, f"Could not reach the platform ({type(exc).__name__}); the key was not checked."
+        logger.info("MindVideo could not be reached to check a key: %r", exc)
+        return False, "Could not reach the MindVideo platform, so the key was not checked. Try again later."
     if response.status_code in (401, 403):
         return False, "Rejected by the platform: this key is not valid (or disabled)."
     if response.status_code in (200, 404):
         return True, "Accepted by the platform."
-    return False, f"The platform answered {response.status_code}; the key was not checked. Try again later."
+    return False, (
+        f"The MindVideo platform had a problem (it answered {response.status_code}), "
+        "so the key was not checked. Try again later."
+    )

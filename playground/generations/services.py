@@ -171,7 +171,8 @@ def _replay(owner, idempotency_key: str, digest: str) -> Submission | None:
         raise SubmitError(
             409,
             "idempotency_key_reused",
-            "This Idempotency-Key was already used with a different request.",
+            "This idempotency key was already used for a request with different inputs: "
+            "use a new key for a new request.",
         )
     return Submission(existing, created=False)
 
@@ -276,8 +277,14 @@ def check_spend_limits(cost_estimate: Decimal, *, api_key=None, demo_pass=None) 
             raise SubmitError(
                 402,
                 "budget_exceeded",
-                f"This task (est. {cost_estimate}) would exceed the {what}'s budget: {left} of {limit} left.",
+                f"This task (about {dollars(cost_estimate)}) would go over the {what}'s budget: "
+                f"{dollars(left)} of {dollars(limit)} is left.",
             )
+
+
+def dollars(amount: Decimal) -> str:
+    """$0.25, $0.0088: as many decimals as the amount needs."""
+    return f"${amount.normalize():f}"
 
 
 def enqueue_task(task_id: str) -> None:

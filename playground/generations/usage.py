@@ -16,10 +16,11 @@ SPEND = Sum(Coalesce("cost_actual", "cost_estimate"))
 
 @dataclass(frozen=True)
 class UsageRow:
-    label: str
+    label: str  # stable: a day, a key, a model's slug (the CSV's label)
     tasks: int
     succeeded: int
     spend: Decimal
+    title: str = ""  # what people read, where it differs from the label (a model's title)
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,15 @@ class Usage:
         )
 
 
-def _rows(query, fields: list[str], label) -> list[UsageRow]:
+def _rows(query, fields: list[str], label, title=lambda group: "") -> list[UsageRow]:
     grouped = (
         query.values(*fields)
         .annotate(tasks=Count("id"), succeeded=Count("id", filter=Q(status=Status.SUCCEEDED)), spend=SPEND)
         .order_by(*fields)
     )
-    return [UsageRow(label(g), g["tasks"], g["succeeded"], g["spend"] or Decimal(0)) for g in grouped]
+    return [
+        UsageRow(label(g), g["tasks"], g["succeeded"], g["spend"] or Decimal(0), title(g)) for g in grouped
+    ]
 
 
 def _key_label(group: dict) -> str:
@@ -67,5 +70,7 @@ def usage_for(owner, days: int = 30) -> Usage:
         day = (start + timedelta(days=offset)).isoformat()
         day_rows.append(per_day.get(day, UsageRow(day, 0, 0, Decimal(0))))
     by_key = _rows(tasks, ["api_key__prefix", "api_key__name", "demo_pass__name", "source"], _key_label)
-    by_model = _rows(tasks, ["model__slug"], lambda g: g["model__slug"])
+    by_model = _rows(
+        tasks, ["model__slug", "model__title"], lambda g: g["model__slug"], lambda g: g["model__title"]
+    )
     return Usage(start=start, days=day_rows, by_key=by_key, by_model=by_model)

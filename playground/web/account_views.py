@@ -28,6 +28,8 @@ from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
 from playground.keys.passes import create_pass, pass_token, revoke_pass
 from playground.keys.services import delete_key, issue_key, set_key_disabled
 
+from .charts import spend_chart
+
 SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
 
 
@@ -227,12 +229,8 @@ def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
 @require_GET
 def usage(request: HttpRequest) -> HttpResponse:
     summary = usage_for(request.user)
-    peak = max((d.spend for d in summary.days), default=Decimal(0)) or Decimal(1)
-    bars = []
-    for index, day in enumerate(summary.days):
-        height = round(float(day.spend / peak) * 120, 1) if day.spend else 0
-        bars.append({"row": day, "x": index * 20, "y": round(130 - height, 1), "height": height})
-    return render(request, "web/usage.html", {"usage": summary, "bars": bars, "peak": peak, "nav": "usage"})
+    context = {"usage": summary, "chart": spend_chart(summary.days), "nav": "usage"}
+    return render(request, "web/usage.html", context)
 
 
 @login_required

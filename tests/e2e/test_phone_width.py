@@ -1,0 +1,132 @@
+"""At phone width (360 px) no page scrolls sideways, with real content on it: a key, a demo pass,
+finished image and video tasks with data-URI inputs, a failed task with a long error. Wide tables
+may scroll inside their own box; the page itself may not."""
+
+import base64
+import io
+import time
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+from PIL import Image
+
+from playground.catalog.models import CatalogEntry
+from playground.generations.models import Status, Task
+from playground.generations.services import submit_task, transition
+from playground.keys.passes import create_pass
+from playground.keys.services import issue_key
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SEED = "gemini-3-pro-image-preview-official"
+PHONE = {"width": 360, "height": 780}
+LONG_URL = "https://cdn.example.com/renders/" + "0123456789abcdef" * 12 + ".png"
+LONG_ERROR = f"The reference image could not be downloaded from {LONG_URL}: the server answered 404."
+
+# What sticks out of the page, for the failure message: elements whose right edge passes the
+# viewport's, outermost first.
+OFFENDERS = """() => [...document.querySelectorAll('body *')]
+  .filter(el => el.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .slice(0, 5)
+  .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
+    + [...el.classList].map(name => '.' + name).join(''))"""
+
+
+def png_data_uri() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 48), "teal").save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def submit(owner, slug: str, data: dict) -> Task:
+    return submit_task(owner, slug, data, request_id="req_phone", source="web").task
+
+
+def failed_task(owner) -> Task:
+    """A task that failed with a long message (queued where no worker takes it, then failed)."""
+    with override_settings(TASKS={"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}):
+        task = submit(owner, "gpt-image-2", {"prompt": "a lighthouse at dusk"})
+    error = {"code": "input_unavailable", "message": LONG_ERROR}
+    assert transition(task.pk, Status.FAILED, message=LONG_ERROR, error=error, cost_actual=Decimal(0))
+    return task
+
+
+def wait_until_finished(tasks: list[Task], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    ids = [task.pk for task in tasks]
+    while Task.objects.filter(pk__in=ids, status__in=[Status.QUEUED, Status.PROCESSING]).exists():
+        assert time.monotonic() < deadline, "the worker did not finish the tasks in time"
+        time.sleep(0.2)
+    assert set(Task.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.SUCCEEDED}
+
+
+def scrolls_sideways(page) -> list[str] | None:
+    """None if the page fits its width, else what sticks out. Closed <details> are opened first
+    (events, advanced fields, confirmations): their content must fit too."""
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    if page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"):
+        return None
+    return page.evaluate(OFFENDERS)
+
+
+def visit_all(page, pages: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Open each (path, text the page must show) and collect the pages that scroll sideways."""
+    too_wide = {}
+    for path, expected in pages:
+        page.goto(path)
+        page.wait_for_load_state("load")
+        assert expected in page.locator("main").inner_text(), f"{path} did not show {expected!r}"
+        if path.startswith("/play/"):
+            for _ in range(2):  # repeatable rows: show a couple more
+                add = page.locator("[data-repeat-add]:visible").first
+                if add.count():
+                    add.click()
+        if (offenders := scrolls_sideways(page)) is not None:
+            too_wide[path] = offenders
+    return too_wide
+
+
+def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
+    issue_key(person, name="nightly-renders-for-the-marketing-site")
+    create_pass(person, "Friday demo for the whole design team", [SEED], Decimal(5), 24)
+    reference = png_data_uri()
+    fox = submit(person, SEED, {"prompt": "a fox under moonlight", "image_urls": [reference]})
+    watercolour = submit(person, SEED, {"prompt": "a fox, watercolour", "image_urls": [reference] * 2})
+    video = submit(
+        person,
+        "viduq3-pro",
+        {"prompt": "waves at dawn", "aspect_ratio": "1:1", "resolution": "540p", "duration": 1},
+    )
+    failed = failed_task(person)
+    wait_until_finished([fox, watercolour, video])
+
+    page.set_viewport_size(PHONE)
+    models = CatalogEntry.objects.filter(is_active=True).order_by("slug")
+    signed_in = [
+        ("/keys", "Friday demo for the whole design team"),
+        (f"/tasks/{fox.pk}", "This request through the API"),
+        (f"/tasks/{video.pk}", "This request through the API"),
+        (f"/tasks/{failed.pk}", LONG_URL),
+        ("/history", "a fox, watercolour"),
+        (f"/compare?ids={fox.pk}&ids={watercolour.pk}&ids={video.pk}", "image_urls"),
+        ("/usage", "Per model"),
+        ("/accounts/password/", "Change password"),
+        ("/no/such/page", "Page not found"),
+        ("/docs/api", "/api/v1/tasks"),
+        *((f"/play/{entry.slug}", entry.title) for entry in models),
+    ]
+    too_wide = visit_all(page, signed_in)
+
+    guest = new_page(**PHONE)  # signed out
+    signed_out = [
+        ("/accounts/login/", "Sign in"),
+        ("/accounts/signup/", "Create an account"),
+        ("/demo/not-a-real-pass-token-" + "x" * 80, "Demo unavailable"),
+    ]
+    too_wide |= visit_all(guest, signed_out)
+    get_user_model().objects.all().delete()  # the first-account page exists only with no account
+    too_wide |= visit_all(guest, [("/accounts/first/", "Create the first account")])
+
+    assert not too_wide, f"pages that scroll sideways at 360 px: {too_wide}"
