@@ -3,7 +3,7 @@
     make run                     # in one terminal (or any running instance)
     .venv/bin/python docs/screenshots.py http://127.0.0.1:8000 USERNAME PASSWORD
 
-It generates two tasks and saves docs/{playground,task,history}-{desktop,phone}.png.
+It generates three tasks on one page and saves docs/{playground,task,history,usage}-{desktop,phone}.png.
 """
 
 import sys
@@ -25,6 +25,12 @@ SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "hei
 HERE = Path(__file__).resolve().parent
 
 
+def all_loaded(page, selector: str) -> None:
+    """Wait until every image matching `selector` has loaded (no string eval: the CSP forbids it)."""
+    for image in page.locator(selector).all():
+        image.evaluate("image => image.complete || new Promise(done => image.addEventListener('load', done))")
+
+
 def main(base: str, username: str, password: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -35,30 +41,35 @@ def main(base: str, username: str, password: str) -> None:
         page.fill("#id_password", password)
         page.click("button[type=submit]")
         page.wait_for_url("**/play/**")
-        task_url = None
+        # Three takes on one page, as a person iterates: they stay in the visit strip.
+        page.goto("/play/gemini-3-pro-image-preview-official")
         for prompt, size, n in (
             ("Moonlit bamboo path, mist between the stems", "16:9", "2"),
             ("A red fox crossing fresh snow at dawn", "4:5", "3"),
+            ("A red fox crossing fresh snow at dusk", "4:5", "2"),
         ):
-            page.goto("/play/gemini-3-pro-image-preview-official")
             page.fill("textarea[name=prompt]", prompt)
             page.select_option("select[name=size]", size)
             page.fill("input[name=n]", n)
+            before = page.url
             page.click("button.generate")
-            page.wait_for_url("**/tasks/task_*")
+            page.wait_for_url(lambda url, before=before: "/tasks/task_" in url and url != before)
             page.wait_for_selector("#task-status .badge[data-status=succeeded]", timeout=60_000)
-            task_url = page.url
+        task_url = page.url
+        for name, viewport in SIZES.items():  # the page as it stands after the third take
+            page.set_viewport_size(viewport)
+            all_loaded(page, ".gallery img, .strip img")
+            page.screenshot(path=HERE / f"playground-{name}.png", full_page=name == "phone", caret="initial")
         for name, viewport in SIZES.items():
             page.set_viewport_size(viewport)
-            page.goto("/play/gemini-3-pro-image-preview-official")
-            page.locator("details.advanced > summary").click()
-            page.screenshot(path=HERE / f"playground-{name}.png", full_page=name == "phone")
             page.goto(task_url)
-            page.wait_for_function("[...document.querySelectorAll('.gallery img')].every(i => i.complete)")
-            page.screenshot(path=HERE / f"task-{name}.png", full_page=True)
+            all_loaded(page, ".gallery img, .strip img")
+            page.screenshot(path=HERE / f"task-{name}.png", full_page=True, caret="initial")
             page.goto("/history")
-            page.wait_for_function("[...document.querySelectorAll('td.thumb img')].every(i => i.complete)")
-            page.screenshot(path=HERE / f"history-{name}.png", full_page=True)
+            all_loaded(page, "td.thumb img")
+            page.screenshot(path=HERE / f"history-{name}.png", full_page=True, caret="initial")
+            page.goto("/usage")
+            page.screenshot(path=HERE / f"usage-{name}.png", full_page=True, caret="initial")
         browser.close()
 
 

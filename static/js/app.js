@@ -149,6 +149,14 @@
   document.addEventListener("input", markEstimateStale);
   document.addEventListener("change", markEstimateStale);
 
+  // When the panel shows a task's end, its strip item catches up at once rather than at its next poll.
+  document.addEventListener("htmx:afterSettle", function () {
+    var panel = document.getElementById("task-status");
+    if (!panel || !panel.dataset.task || panel.hasAttribute("hx-trigger")) return;
+    var item = document.querySelector("#strip-" + panel.dataset.task + "[hx-trigger]");
+    if (item) htmx.trigger(item, "refresh");
+  });
+
   // The strip item of the task on show in the panel is marked.
   function markCurrentInStrip() {
     var panel = document.getElementById("task-status");
