@@ -4,6 +4,7 @@ API-key commands and services."""
 import hashlib
 import io
 import json
+from datetime import time as datetime_time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -388,3 +389,41 @@ def test_the_stored_row_holds_no_clear_secret(user):
     assert all(issued.secret not in str(value) for value in row.values())
     assert row["secret_hash"] == hashlib.sha256(issued.secret.encode()).hexdigest()
     assert len(row["prefix"]) < len(issued.secret)
+
+
+def test_issue_key_takes_a_budget_and_a_last_day(user):
+    out = io.StringIO()
+    last_day = timezone.localdate() + timedelta(days=3)
+
+    call_command("issue_key", "alice", "--budget", "2.50", "--expires", last_day.isoformat(), stdout=out)
+
+    key = authenticate_key(out.getvalue().strip())
+    assert key.budget == Decimal("2.5")
+    assert timezone.localtime(key.expires_at).date() == last_day
+    assert timezone.localtime(key.expires_at).time() >= datetime_time(23, 59, 59)  # through the whole day
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--budget", "0", "more than 0"),
+        ("--budget", "-3", "more than 0"),
+        ("--budget", "lots", "an amount in dollars"),
+        ("--budget", "NaN", "more than 0"),
+        ("--budget", "0.00001", "at most 4 decimals"),
+        ("--expires", "2026-13-01", "YYYY-MM-DD"),
+        ("--expires", "yesterday", "YYYY-MM-DD"),
+    ],
+)
+def test_issue_key_refuses_a_bad_budget_or_day_and_issues_nothing(user, option, value, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("issue_key", "alice", option, value, stdout=io.StringIO())
+    assert not ApiKey.objects.exists()
+
+
+def test_issue_key_refuses_a_last_day_that_has_passed(user):
+    with pytest.raises(CommandError, match="a day after today"):
+        call_command(
+            "issue_key", "alice", "--expires", timezone.localdate().isoformat(), stdout=io.StringIO()
+        )
+    assert not ApiKey.objects.exists()

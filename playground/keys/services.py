@@ -14,7 +14,7 @@ import secrets
 import string
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError
@@ -69,6 +69,11 @@ def looks_like_key(secret: str) -> bool:
         return False
     body = secret[len(KEY_PREFIX) :]
     return hmac.compare_digest(_checksum(body[:RANDOM_LENGTH]), body[RANDOM_LENGTH:])
+
+
+def expiry_through(day: date) -> datetime:
+    """A key chosen to expire on `day` works through the whole of that day (local time)."""
+    return timezone.make_aware(datetime.combine(day, time.max))
 
 
 def issue_key(user: AbstractBaseUser, name: str = "", expires_at=None, budget=None) -> IssuedKey:

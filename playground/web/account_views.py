@@ -6,7 +6,6 @@ rendered again.
 """
 
 import csv
-from datetime import datetime, time
 from decimal import Decimal
 
 from django import forms
@@ -26,7 +25,7 @@ from playground.generations.usage import usage_for
 from playground.keys.credentials import store_upstream_key, upstream_key_for
 from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
 from playground.keys.passes import create_pass, pass_token, revoke_pass
-from playground.keys.services import delete_key, issue_key, set_key_disabled
+from playground.keys.services import delete_key, expiry_through, issue_key, set_key_disabled
 
 from .charts import spend_chart
 
@@ -130,7 +129,7 @@ def create_key(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _section(request, "api-keys", new_key_form=form)
     day = form.cleaned_data["expires_on"]
-    expires_at = timezone.make_aware(datetime.combine(day, time.max)) if day else None
+    expires_at = expiry_through(day) if day else None
     issued = issue_key(
         request.user,
         name=form.cleaned_data["name"],
