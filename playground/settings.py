@@ -150,6 +150,9 @@ PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS",
 PLAYGROUND_FETCH_ALLOWED_HOSTS = env.list("PLAYGROUND_FETCH_ALLOWED_HOSTS", default=[])
 PLAYGROUND_FETCH_MAX_BYTES = env.int("PLAYGROUND_FETCH_MAX_BYTES", default=20 * 1024 * 1024)
 PLAYGROUND_FETCH_TIMEOUT = env.float("PLAYGROUND_FETCH_TIMEOUT", default=20.0)  # seconds, whole download
+# At submit, a hosted input's name is looked up (to refuse private addresses early) for at most this
+# long; a name that does not answer in time is accepted and checked again when the task runs.
+PLAYGROUND_SUBMIT_DNS_TIMEOUT = env.float("PLAYGROUND_SUBMIT_DNS_TIMEOUT", default=2.0)
 # Webhook bodies are signed with HMAC-SHA256 under this secret; empty: derived from SECRET_KEY
 # (`manage.py webhook_secret` prints the one in use, for receivers to verify with).
 PLAYGROUND_WEBHOOK_SECRET = env.str("PLAYGROUND_WEBHOOK_SECRET", default="")

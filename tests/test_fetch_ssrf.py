@@ -9,6 +9,7 @@ receive a request. `outbound_connections` lists every TCP connection made.
 import base64
 import io
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image
 
+from playground.engines import fetch
 from playground.engines.fetch import FetchError, fetch_media
 from playground.generations.models import Task
 
@@ -268,6 +270,24 @@ def test_submit_accepts_a_name_that_does_not_resolve_yet(api, fake_dns, queue_on
 
     assert response.status_code == 201
     assert fake_dns.lookups == ["not-yet.test"]
+
+
+def test_a_name_server_that_does_not_answer_holds_a_submit_up_for_its_timeout_only(
+    api, fake_dns, queue_only, settings, monkeypatch
+):
+    settings.PLAYGROUND_SUBMIT_DNS_TIMEOUT = 0.3
+    answered = threading.Event()
+
+    def stuck(host, port, **kwargs):
+        answered.wait(10)  # a name server that never answers
+        return fake_dns(host, port, **kwargs)
+
+    monkeypatch.setattr(fetch, "system_resolver", stuck)
+    started = time.monotonic()
+    response = api.submit(image_urls=["https://slow-dns.test/cat.png"])
+    answered.set()
+    assert response.status_code == 201  # accepted; the worker checks the name again when it runs
+    assert time.monotonic() - started < 2
 
 
 # --- the positive case -------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
@@ -189,10 +191,22 @@ def _is_allowed(names: set[str], port: int) -> bool:
     return any((name, None) in allowed or (name, port) in allowed for name in names)
 
 
-def _resolve(host: str, port: int, resolver: Resolver | None) -> list[IPAddress]:
+# Submit-time lookups run here, so a slow name server costs a request at most its timeout and a
+# handful of slow names cannot hold more than these threads (getaddrinfo itself cannot be timed out).
+_lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
+
+
+def _resolve(
+    host: str, port: int, resolver: Resolver | None, timeout: float | None = None
+) -> list[IPAddress]:
     resolve = resolver or system_resolver
     try:
-        infos = resolve(host, port, type=socket.SOCK_STREAM)
+        if timeout is None:
+            infos = resolve(host, port, type=socket.SOCK_STREAM)
+        else:
+            infos = _lookups.submit(resolve, host, port, type=socket.SOCK_STREAM).result(timeout=timeout)
+    except FutureTimeout as exc:
+        raise FetchError("unresolvable_host", f"The host name {host} did not resolve in time.") from exc
     except (OSError, UnicodeError) as exc:
         raise FetchError("unresolvable_host", f"The host name {host} could not be resolved.") from exc
     addresses = []
@@ -208,8 +222,9 @@ def _resolve(host: str, port: int, resolver: Resolver | None) -> list[IPAddress]
 def check_url(url: str, *, resolver: Resolver | None = None, unresolvable_ok: bool = False) -> Destination:
     """Check `url` against the rules above, resolving its host once, and say where to connect.
 
-    With `unresolvable_ok` (at submit time) a name that does not resolve passes, with no
-    addresses: it may resolve by the time the task runs, and is checked again then.
+    With `unresolvable_ok` (at submit time) a name that does not resolve, or not within
+    PLAYGROUND_SUBMIT_DNS_TIMEOUT seconds, passes with no addresses: it may resolve by the time the
+    task runs, and is checked again then.
     """
     try:
         parts = urlsplit(url.strip())
@@ -246,7 +261,8 @@ def check_url(url: str, *, resolver: Resolver | None = None, unresolvable_ok: bo
         addresses = [literal]
     else:
         try:
-            addresses = _resolve(name, port, resolver)
+            timeout = settings.PLAYGROUND_SUBMIT_DNS_TIMEOUT if unresolvable_ok else None
+            addresses = _resolve(name, port, resolver, timeout)
         except FetchError:
             if unresolvable_ok:
                 return Destination(scheme, host, port, target, ())
