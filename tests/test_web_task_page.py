@@ -3,6 +3,7 @@ import re
 import zipfile
 
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -85,8 +86,15 @@ def test_download_all_is_a_zip_of_the_images(make_task, signed_in, user, catalog
     task = make_task(user, catalog, n=3)
     response = signed_in.get(reverse("task-zip", args=[task.pk]))
     assert response["Content-Type"] == "application/zip"
-    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert response.streaming  # read from storage as it goes out, never built in memory
+    body = b"".join(response.streaming_content)
+    assert int(response["Content-Length"]) == len(body)
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    names = archive.namelist()
     assert names == [f"{task.pk}-0.png", f"{task.pk}-1.png", f"{task.pk}-2.png"]
+    for name, item in zip(names, task.output["images"], strict=True):
+        with default_storage.open(item["file"], "rb") as stored:
+            assert archive.read(name) == stored.read()
 
 
 def test_cancel_from_the_page_stops_a_queued_task(make_task, signed_in, user, catalog, queue_only):
