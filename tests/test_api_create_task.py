@@ -1,5 +1,6 @@
 import base64
 import io
+import json
 
 import pytest
 from PIL import Image
@@ -137,3 +138,16 @@ def test_it_runs_every_catalog_model_with_its_example_input(api, catalog):
         task = api.get(f"/api/v1/tasks/{response.json()['task_id']}").json()
         assert task["status"] == "succeeded", (slug, task["error"])
         assert task["output"][entry.output_key]
+
+
+def test_a_lone_surrogate_in_any_string_is_refused_naming_the_field(api):
+    """JSON allows "\\ud800", which is not text: stored, it would break every page that shows the
+    task (SQLite cannot decode it, a page cannot be encoded)."""
+    body = json.dumps({"model": SEED, "input": {"prompt": "LONE", "n": 1}})
+    response = api.post("/api/v1/tasks", raw=body.replace("LONE", "lone \\ud800 half"))
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "input.prompt"
+    assert response.json()["error"]["code"] == "invalid_text"
+    model = api.post("/api/v1/tasks", raw='{"model": "\\udfff", "input": {}}')
+    assert model.status_code == 422 and model.json()["error"]["field"] == "model"
+    assert not Task.objects.exists()

@@ -79,3 +79,34 @@ def test_a_guest_sees_no_snippet_that_needs_a_key(link, generate):
     task = generate(guest, "no key here")
     html = guest.get(reverse("task", args=[task.pk])).content.decode()
     assert "Authorization: Bearer" not in html and "Copy as curl" not in html
+
+
+def htmx_press(browser, catalog, token, capture, **overrides):
+    data = {**as_form_data(catalog[SEED], seed_input(**overrides)), "form_token": token}
+    with capture(execute=True):
+        return browser.post(PLAY, data, headers={"HX-Request": "true"})
+
+
+def test_a_guest_pressing_with_a_token_another_guest_spent_gets_a_task_of_their_own(
+    link, catalog, django_capture_on_commit_callbacks
+):
+    """Every guest's task belongs to the pass's owner, whose idempotency keys the form tokens are:
+    each guest's tokens must still be their own, or guest B holding guest A's token would be
+    answered with A's task."""
+    first, second = new_guest(link), new_guest(link)
+    htmx_press(first, catalog, "shared-token-1", django_capture_on_commit_callbacks, prompt="same")
+    capture = django_capture_on_commit_callbacks
+    response = htmx_press(second, catalog, "shared-token-1", capture, prompt="same")
+    assert response.status_code == 200
+    assert Task.objects.count() == 2
+    mine = Task.objects.exclude(pk=Task.objects.order_by("created_at").first().pk).get()
+    assert response["HX-Push-Url"] == reverse("task", args=[mine.pk])
+
+    # Without htmx: never a redirect to the other guest's task.
+    data = {**as_form_data(catalog[SEED], seed_input(prompt="same")), "form_token": "shared-token-1"}
+    with django_capture_on_commit_callbacks(execute=True):
+        plain = Client()
+        plain.get(link)
+        answer = plain.post(PLAY, data)
+    earlier = Task.objects.order_by("created_at")[:2]
+    assert answer["Location"] not in {reverse("task", args=[t.pk]) for t in earlier}

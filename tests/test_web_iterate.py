@@ -126,3 +126,23 @@ def test_only_the_priced_fields_reprice_the_button(signed_in):
     assert re.search(r'<input type="number" name="n"[^>]*class="priced"', html)
     assert not re.search(r'<select name="size" class="priced"', html)
     assert 'hx-include=".priced"' in html
+
+
+def test_a_changed_press_with_a_spent_token_resent_is_still_one_task(signed_in, catalog):
+    """A spent token with a changed input is a new task; that press resent (a double click, the
+    back button) replays it."""
+    press_generate(signed_in, catalog, "token-spent-1", prompt="before")
+    first = press_generate(signed_in, catalog, "token-spent-1", prompt="after")
+    again = press_generate(signed_in, catalog, "token-spent-1", prompt="after")
+    assert sorted(t.input["prompt"] for t in Task.objects.all()) == ["after", "before"]
+    assert first["HX-Push-Url"] == again["HX-Push-Url"]
+
+
+def test_the_estimate_never_prices_a_value_the_model_refuses(signed_in):
+    """A value the form keeps on screen but the model refuses (not offered, below its minimum) is
+    not priced: the task would be refused, not charged."""
+    client = signed_in
+    html = client.get(reverse("estimate", args=["kling-v3"]), {"duration": "-10"}, headers=HTMX)
+    assert "-0." not in html.content.decode()
+    html = client.get(reverse("estimate", args=["kling-v3"]), {"duration": "10000"}, headers=HTMX)
+    assert "$151.2" not in html.content.decode()

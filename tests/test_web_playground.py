@@ -1,4 +1,5 @@
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from playground.catalog.schema_forms import as_form_data
@@ -228,3 +229,20 @@ def test_a_refused_value_that_the_model_does_not_offer_stays_selected_and_flagge
     errors = html[html.index('id="field-resolution-errors"') :].split("</div>")[0]
     assert "Must be one of: 1K, 2K, 4K." in errors
     assert not Task.objects.exists()
+
+
+def test_a_model_switch_does_not_echo_more_uploads_than_the_field_takes(client, user, catalog, settings):
+    """The picker's POST never reads uploaded files (the page does not send them; app.js names the
+    fields so the page can ask for them again): files sent anyway cost no memory and are not
+    echoed into the page as data URIs."""
+    settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES = 20_000
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    client.force_login(user)
+    files = [SimpleUploadedFile(f"{i}.png", b"\x89PNG" + b"x" * 19_000, "image/png") for i in range(30)]
+    response = client.post(
+        reverse("pick-model"),
+        {"model": SEED, "switch_from": SEED, "prompt": "x", "image_urls__file": files},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code in (200, 400, 413)
+    assert len(response.content) < 2 * settings.DATA_UPLOAD_MAX_MEMORY_SIZE

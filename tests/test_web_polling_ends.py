@@ -73,3 +73,14 @@ def test_an_htmx_action_on_a_signed_in_page_after_signing_out_navigates_to_sign_
     assert response.status_code == 200
     assert response["HX-Redirect"].startswith("/accounts/login/?next=/keys/new")
     assert response.content == b""
+
+
+def test_access_ended_on_the_model_picker_survives_its_hx_select(client, user, catalog):
+    """The picker swaps with hx-select=".play"; the access-ended panel has none, so it reselects
+    itself (else htmx would select nothing and the panel vanish without a word)."""
+    page = Client()
+    response = page.post(reverse("pick-model"), {"model": SEED, "switch_from": SEED}, headers=HTMX)
+    assert response["HX-Retarget"] == "#task-status"
+    body = response.content.decode()
+    assert response["HX-Reselect"] == "#task-status"
+    assert '<section id="task-status"' in body and "Please sign in again." in body

@@ -54,7 +54,31 @@ def read_json(request: HttpRequest) -> dict:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object with `model` and `input`.")
+    if (where := lone_surrogate_at(data)) is not None:
+        # JSON lets "\ud800" through, but it is not text: no page, file or database could show it.
+        message = "This text holds an unpaired surrogate (\\ud800-\\udfff), which is not a character."
+        raise ApiError(422, "invalid_text", message, where, [FieldError(where, message, "invalid_text")])
     return data
+
+
+def lone_surrogate_at(value, path: str = "") -> str | None:
+    """The path (e.g. `input.prompt`) of the first string or key holding a lone surrogate."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = lone_surrogate_at(key, where) or lone_surrogate_at(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := lone_surrogate_at(item, f"{path}[{index}]"):
+                return found
+    return None
 
 
 def owned_task(request: HttpRequest, task_id: str) -> Task:

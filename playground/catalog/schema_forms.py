@@ -22,7 +22,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from .models import CatalogEntry
 from .pricing import priced_fields
-from .validation import FieldError, validate_input
+from .validation import FieldError, schema_errors, validate_input
 
 MEDIA_ROLES = {
     "reference_images": "image",
@@ -397,7 +397,7 @@ class SchemaForm(forms.Form):
     def pricing_input(self) -> dict[str, Any]:
         """The values the cost depends on, exactly as a submit would send them: what the person
         typed or chose (a bound form, refused or not), else the initial values. A value that does
-        not clean is left out, so its schema default is priced."""
+        not clean, or that the schema refuses, is left out, so its schema default is priced."""
         data: dict[str, Any] = {}
         for spec in self.specs:
             if spec.kind not in PRICED_KINDS:
@@ -408,6 +408,10 @@ class SchemaForm(forms.Form):
                 continue
             if data[spec.name] is None:
                 del data[spec.name]
+        # A value the schema refuses (one not offered but kept on screen, a duration below its
+        # minimum) is never priced: the task would be refused, not charged.
+        for error in schema_errors(self.entry, data):
+            data.pop(error.field.removeprefix("input.").split("[")[0].split(".")[0], None)
         return data
 
     def draft_input(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from zipstream import ZipStream
 from playground.api.auth import client_ip
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
-from playground.catalog.schema_forms import SchemaForm, form_for_input
+from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
 from playground.generations.models import Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, task_etag
@@ -44,6 +44,7 @@ from playground.generations.services import (
     cancel_task,
     check_input,
     engine_for,
+    request_hash,
     submit_task,
 )
 from playground.keys.accounts import clear_login_failures, lockout_remaining, record_login_failure
@@ -104,6 +105,7 @@ def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_
         response = render(request, "web/playground.html#access-ended", context, status=HTMX_STOP_POLLING)
         response["HX-Retarget"] = "#task-status"
         response["HX-Reswap"] = "outerHTML"
+        response["HX-Reselect"] = "#task-status"  # the model picker's request selects `.play`
         return response
     if sign_in:
         return redirect_to_login(request.get_full_path())
@@ -372,13 +374,17 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
         demo_pass=visitor.demo_pass,
         guest=visitor.guest,
     )
-    key = f"web:{token}" if 8 <= len(token) <= 64 else None
+    if not 8 <= len(token) <= 64:
+        return submit()
+    # Guests on one pass share its owner, whose keys these are: each guest's tokens are their own.
+    key = f"web:{visitor.guest}:{token}" if visitor.guest else f"web:{token}"
     try:
         return submit(idempotency_key=key)
     except SubmitError as exc:
         if exc.code != "idempotency_key_reused":
             raise
-        return submit(idempotency_key=f"web:{secrets.token_urlsafe(16)}")
+    # The token was spent on another input: this is a new press, and the same one resent replays.
+    return submit(idempotency_key=f"{key}:{request_hash(entry.slug, form.input_data)[:16]}")
 
 
 def _submitted(request: HttpRequest, entry: CatalogEntry, task: Task, url: str, *, created: bool):
@@ -441,7 +447,9 @@ def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
     tasks = Task.objects.filter(request.visitor.task_scope(), pk=task_id).select_related("model")
     task = tasks.defer("input").annotate(prompt=KT("input__prompt")).first()
     if task is None:
-        return access_ended(request, TASK_GONE, status=404)
+        if request.htmx:  # out of reach now: the item leaves the strip (the panel is not this poll's)
+            return HttpResponse(status=HTMX_STOP_POLLING)
+        raise Http404("No such task.")
     status = HTMX_STOP_POLLING if task.is_terminal else 200
     context = {"item": _strip_item(request, task)}
     return render(request, "web/playground.html#strip-item", context, status=status)
@@ -559,8 +567,16 @@ def pick_model(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("play", args=[entry.slug]) + rerun)
     entry = _visible_entry(request, (request.POST.getlist("model") or [""])[0])
     previous = _visible_entry(request, request.POST.get("switch_from", ""))
-    typed = SchemaForm(previous, request.POST, request.FILES).draft_input()
+    # Files chosen but not sent yet stay in the browser (app.js names their fields): a file input
+    # cannot be filled by the server, so the person is told to choose them again.
+    typed = SchemaForm(previous, request.POST).draft_input()
     form, problems = form_for_input(entry, typed, source=previous)
+    labels = {spec.name: spec.label for spec in field_specs(previous)}
+    for name in dict.fromkeys(n.split("__")[0] for n in request.POST.getlist("dropped_files")):
+        if name in labels:
+            problems.append(
+                f"The files you chose for “{labels[name]}” were not carried over: choose them again."
+            )
     context = _playground_context(request, entry, form, carry_problems=problems, switched_from=previous)
     response = render(request, "web/playground.html", context)
     response["HX-Push-Url"] = reverse("play", args=[entry.slug])

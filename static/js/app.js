@@ -157,6 +157,19 @@
     if (item) htmx.trigger(item, "refresh");
   });
 
+  // Switching model: files chosen in the form are not sent along (the new form cannot hold them);
+  // their fields are named so the page can say which to choose again.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id !== "model-select") return;
+    var form = document.getElementById("run-form");
+    if (!form) return;
+    var dropped = [];
+    form.querySelectorAll("input[type=file]").forEach(function (input) {
+      if (input.files.length) dropped.push(input.name);
+    });
+    if (dropped.length) event.detail.parameters.dropped_files = dropped;
+  });
+
   // The strip item of the task on show in the panel is marked.
   function markCurrentInStrip() {
     var panel = document.getElementById("task-status");

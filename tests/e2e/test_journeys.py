@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from PIL import Image
 
 from playground.generations.models import Task
 from playground.keys.passes import create_pass, pass_token
@@ -156,14 +157,20 @@ def test_rerunning_a_task_into_another_model_flags_every_value_it_does_not_accep
     assert not visible_alerts(page)
 
 
-def test_switching_model_keeps_the_prompt_and_the_shared_fields(page):
+def test_switching_model_keeps_the_prompt_and_the_shared_fields(page, tmp_path):
+    picture = tmp_path / "reference.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture)
     page.goto(SEED_PATH)
     page.fill("textarea[name=prompt]", "typed before switching")
     page.select_option("select[name=size]", "16:9")
+    page.locator("details.advanced > summary").click()
+    page.set_input_files("input[name=image_urls__file]", str(picture))
     page.select_option("#model-select", "doubao-seedream-5-0-lite")
     page.wait_for_url("**/play/doubao-seedream-5-0-lite")
     assert page.locator("textarea[name=prompt]").input_value() == "typed before switching"
     assert page.locator("select[name=size]").input_value() == "16:9"
+    notices = page.locator("#form-notices").inner_text()
+    assert "The files you chose for “Reference images” were not carried over: choose them again." in notices
     page.select_option("#model-select", "minimax-hailuo-02")
     page.wait_for_url("**/play/minimax-hailuo-02")
     assert page.locator("textarea[name=prompt]").input_value() == "typed before switching"
