@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "playground.web.middleware.HtmxHistoryRestoreMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "playground.web.middleware.HtmxSignInRedirectMiddleware",
 ]

@@ -232,6 +232,17 @@ def test_re_sending_the_same_request_with_its_key_replays_the_task(
         pytest.fail(NODE_MISSING)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_request_makes_every_snippet_exit_non_zero_with_the_reason(live_server, catalog, tmp_path):
+    """A script must be able to tell: a wrong key is not a success."""
+    snippets = api_snippets(live_server.url, SEED, seed_input())
+    wrong_key = "pg_live_" + "A" * 38
+    for run in run_snippets(snippets, runnable(list(RUNNERS)), tmp_path, PLAYGROUND_API_KEY=wrong_key):
+        assert run.returncode != 0, f"{run.name}: {run}"
+        assert "invalid_key" in run.stdout + run.stderr, f"{run.name}: {run}"
+    assert not Task.objects.exists()
+
+
 # Without a server: what each snippet sends, for every model's example input in the catalog.
 CATALOG_EXAMPLES = {
     path.stem: json.loads(path.read_text(encoding="utf-8"))["example_input"]

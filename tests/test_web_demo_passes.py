@@ -140,6 +140,15 @@ def test_a_guest_sees_no_api_snippets_they_have_no_key_to_run(
     response = guest_submit(guest, catalog, django_capture_on_commit_callbacks, prompt="guest art")
     html = guest.get(response["Location"]).content.decode()
     assert "gallery" in html
-    assert 'id="api"' not in html and "PLAYGROUND_API_KEY" not in html and "Copy as code" not in html
+    assert 'id="api"' not in html and "PLAYGROUND_API_KEY" not in html and "Show as code" not in html
     html = owner.get(response["Location"]).content.decode()  # the pass's owner, signed in, has keys
-    assert 'id="api"' in html and "PLAYGROUND_API_KEY" in html and "Copy as code" in html
+    assert 'id="api"' in html and "PLAYGROUND_API_KEY" in html and "Show as code" in html
+
+
+def test_revoking_a_pass_cancels_its_guests_unfinished_tasks(
+    guest, owner, demo_pass, catalog, queue_only, django_capture_on_commit_callbacks
+):
+    guest_submit(guest, catalog, django_capture_on_commit_callbacks, prompt="still queued")
+    owner.post(reverse("pass-revoke", args=[demo_pass[0].pk]), headers={"HX-Request": "true"})
+    task = Task.objects.get()
+    assert task.status == "cancelled" and task.cost_actual == 0

@@ -139,10 +139,12 @@ def test_a_changed_press_with_a_spent_token_resent_is_still_one_task(signed_in, 
 
 
 def test_the_estimate_never_prices_a_value_the_model_refuses(signed_in):
-    """A value the form keeps on screen but the model refuses (not offered, below its minimum) is
-    not priced: the task would be refused, not charged."""
-    client = signed_in
-    html = client.get(reverse("estimate", args=["kling-v3"]), {"duration": "-10"}, headers=HTMX)
-    assert "-0." not in html.content.decode()
-    html = client.get(reverse("estimate", args=["kling-v3"]), {"duration": "10000"}, headers=HTMX)
-    assert "$151.2" not in html.content.decode()
+    """A value the form keeps on screen but the model refuses (not offered, out of range) has no
+    price: the task would be refused, not charged."""
+    for duration in ("-10", "0", "10000"):
+        html = signed_in.get(reverse("estimate", args=["kling-v3"]), {"duration": duration}, headers=HTMX)
+        assert "· est. —</span>" in html.content.decode(), duration
+    html = signed_in.get(
+        reverse("estimate", args=["kling-v3"]), {"duration": "10", "mode": "pro"}, headers=HTMX
+    )
+    assert "· est. $0.2117</span>" in html.content.decode()  # 10 s x 0.01512 x 1.4

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -95,7 +97,9 @@ def test_the_estimate_follows_n_and_resolution(signed_in):
     assert "$0.1206" in signed_in.get(url, {"n": "1", "resolution": "1K"}).content.decode()
     assert "$0.3618" in signed_in.get(url, {"n": "3", "resolution": "1K"}).content.decode()
     assert "$0.432" in signed_in.get(url, {"n": "2", "resolution": "4K"}).content.decode()
-    assert "$0.1206" in signed_in.get(url, {"n": "lots"}).content.decode()  # junk ignored, no 500
+    # A form that would be refused has no price (not the price of the defaults), and no 500.
+    for junk in ({"n": "lots"}, {"n": "999999"}, {"n": "0"}, {"resolution": "8K"}):
+        assert "· est. —</span>" in signed_in.get(url, junk).content.decode(), junk
 
 
 def test_rerun_loads_the_inputs_and_flags_what_the_schema_no_longer_accepts(signed_in, user, catalog):
@@ -116,7 +120,7 @@ def test_rerun_loads_the_inputs_and_flags_what_the_schema_no_longer_accepts(sign
     errors = html[html.index('id="field-resolution-errors"') :].split("</div>")[0]
     assert "Must be one of: 1K, 2K, 4K." in errors
     # A field the model no longer has is listed, not silently dropped.
-    assert "style (noir): this model has no such field, so it was left out." in html
+    assert "style: noir — this model has no such field, so it was left out." in html
 
 
 def test_rerun_into_another_model_carries_every_shared_field_and_flags_the_rest(signed_in, user, catalog):
@@ -131,9 +135,42 @@ def test_rerun_into_another_model_carries_every_shared_field_and_flags_the_rest(
     )
     html = signed_in.get(reverse("play", args=["gpt-image-2"]), {"from": task.pk}).content.decode()
     assert "carried</textarea>" in html
-    for name, value in (("size", "4:5"), ("resolution", "4K"), ("n", "3")):
+    for name, value in (("size", "4:5"), ("n", "3")):
         assert f'<option value="{value}" selected>{value} (not accepted)</option>' in html, name
         assert f'id="field-{name}-errors"' in html, name
+    # The same resolution in this model's spelling is carried as it is offered here.
+    assert '<option value="4k" selected>4k</option>' in html
+    assert 'id="field-resolution-errors"' not in html
+
+
+def test_switching_model_moves_a_field_to_the_new_models_name_for_its_role(signed_in):
+    """Gemini calls the aspect ratio `size`, Kling `aspect_ratio`; both are the `aspect` role."""
+    html = signed_in.post(
+        reverse("pick-model"),
+        {"model": "kling-v3", "switch_from": SEED, "prompt": "p", "size": "9:16", "n": "1"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert re.search(r'<select name="aspect_ratio"[^>]*>.*?<option value="9:16" selected>', html, re.S)
+    assert "Aspect ratio (9:16)" not in html  # not listed as left out
+
+
+def test_switching_model_leaves_the_old_models_defaults_behind(signed_in):
+    """Values the person never changed are the old model's defaults: the new model starts from
+    its own (MiniMax's 768p must not come to Gemini flagged as not accepted)."""
+    html = signed_in.post(
+        reverse("pick-model"),
+        {
+            "model": SEED,
+            "switch_from": "minimax-hailuo-02",
+            "prompt": "p",
+            "resolution": "768p",
+            "duration": "10",
+        },
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "768p" not in html
+    assert re.search(r'<select name="resolution"[^>]*>.*?<option value="1K" selected>', html, re.S)
+    assert "Duration (s): 10 — this model has no such field" in html  # chosen, so reported
 
 
 def test_switching_model_keeps_the_prompt_and_every_shared_field(signed_in, catalog):
@@ -144,7 +181,7 @@ def test_switching_model_keeps_the_prompt_and_every_shared_field(signed_in, cata
             "switch_from": SEED,
             "prompt": "a typed prompt",
             "size": "16:9",
-            "resolution": "2K",
+            "resolution": "4K",
             "n": "2",
             "image_urls": "https://example.com/a.png",
         },
@@ -157,19 +194,19 @@ def test_switching_model_keeps_the_prompt_and_every_shared_field(signed_in, cata
     assert '<option value="16:9" selected>' in html
     assert 'name="n" value="2"' in html
     assert "https://example.com/a.png</textarea>" in html
-    # Seedream writes its resolutions in lower case: 2K is kept, visible and flagged.
-    assert '<option value="2K" selected>2K (not accepted)</option>' in html
+    # Seedream spells its resolutions in lower case: 4K arrives as its 4k.
+    assert '<option value="4k" selected>4k</option>' in html
     assert "Carried over from Gemini 3 Pro Image" in html
 
 
 def test_switching_model_lists_the_fields_the_new_model_lacks(signed_in, catalog):
     html = signed_in.post(
         reverse("pick-model"),
-        {"model": "minimax-hailuo-02", "switch_from": SEED, "prompt": "p", "size": "1:1", "n": "1"},
+        {"model": "minimax-hailuo-02", "switch_from": SEED, "prompt": "p", "size": "16:9", "n": "3"},
         headers={"HX-Request": "true"},
     ).content.decode()
-    assert "Aspect ratio (1:1): this model has no such field, so it was left out." in html
-    assert "Images (1): this model has no such field, so it was left out." in html
+    assert "Aspect ratio: 16:9 — this model has no such field, so it was left out." in html
+    assert "Images: 3 — this model has no such field, so it was left out." in html
     assert "a typed prompt" not in html and "p</textarea>" in html
 
 

@@ -172,3 +172,15 @@ def test_a_running_tasks_elapsed_time_is_given_for_the_page_to_tick_on(
     assert re.search(r'data-elapsed="\d+\.\d"', poll(signed_in, task.pk).content.decode())
     cancel_task(task)
     assert "data-elapsed=" not in poll(signed_in, task.pk).content.decode()  # a final, fixed time
+
+
+def test_back_and_forward_get_the_whole_page_not_the_panel(make_task, signed_in, user, catalog):
+    """htmx restores history by asking again with HX-Request and HX-History-Restore-Request, and
+    puts the answer in place of the whole body: it must be the page."""
+    task = make_task(user, catalog)
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    response = signed_in.get(reverse("task", args=[task.pk]), headers=headers)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<header class="top">' in html and 'id="run-form"' in html and f'data-task="{task.pk}"' in html
+    assert "HX-History-Restore-Request" in response["Vary"]

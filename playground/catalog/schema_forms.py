@@ -394,25 +394,27 @@ class SchemaForm(forms.Form):
         self.input_data = data
         return cleaned
 
-    def pricing_input(self) -> dict[str, Any]:
+    def pricing_input(self) -> dict[str, Any] | None:
         """The values the cost depends on, exactly as a submit would send them: what the person
-        typed or chose (a bound form, refused or not), else the initial values. A value that does
-        not clean, or that the schema refuses, is left out, so its schema default is priced."""
+        typed or chose (a bound form, refused or not), else the initial values. None when one of
+        them would be refused (not a number, over its maximum, not offered): such a form cannot
+        run, so it has no price, rather than the price of some other form."""
+        priced = priced_fields(self.entry)
         data: dict[str, Any] = {}
         for spec in self.specs:
-            if spec.kind not in PRICED_KINDS:
+            if spec.name not in priced or spec.kind not in PRICED_KINDS:
                 continue
             try:
-                data[spec.name] = self.fields[spec.name].clean(self[spec.name].value())
+                value = self.fields[spec.name].clean(self[spec.name].value())
             except forms.ValidationError:
-                continue
-            if data[spec.name] is None:
-                del data[spec.name]
-        # A value the schema refuses (one not offered but kept on screen, a duration below its
-        # minimum) is never priced: the task would be refused, not charged.
-        for error in schema_errors(self.entry, data):
-            data.pop(error.field.removeprefix("input.").split("[")[0].split(".")[0], None)
-        return data
+                return None
+            if value is not None:
+                data[spec.name] = value
+        top = (
+            error.field.removeprefix("input.").split("[")[0].split(".")[0]
+            for error in schema_errors(self.entry, data)
+        )
+        return None if any(name in data for name in top) else data
 
     def draft_input(self) -> dict[str, Any]:
         """What the person has filled in so far as an input dict, unchecked: to carry it over to
@@ -510,17 +512,21 @@ def form_for_input(
     entry: CatalogEntry, data: dict, *, source: CatalogEntry | None = None
 ) -> tuple[SchemaForm, list[str]]:
     """The form for `entry` filled from an input dict: a task being re-run, or what a person had
-    typed for another model (`source`, whose field labels name what cannot be carried).
+    typed for another model (`source`).
 
     Every field the schema has is carried over. A value it does not accept stays in its field,
     flagged beside it (a select gains that value as an extra option, so nothing is silently
     swapped for the default); a value for a field this model lacks is listed in `problems`.
+    From another model (see `translate_input`) a field may arrive under this model's name for the
+    same role, a choice in this model's spelling, and the other model's defaults stay behind.
     """
+    if source is not None and source.pk != entry.pk:
+        data = translate_input(source, entry, data)
     specs = {spec.name for spec in field_specs(entry)}
     labels = {spec.name: spec.label for spec in field_specs(source)} if source is not None else {}
     form = SchemaForm(entry, initial=initial_from_input(entry, data))
     problems = [
-        f"{labels.get(name, name)} ({_shown(value)}): this model has no such field, so it was left out."
+        f"{labels.get(name, name)}: {_shown(value)} — this model has no such field, so it was left out."
         for name, value in data.items()
         if name not in specs
     ]
@@ -534,6 +540,52 @@ def form_for_input(
         else:
             problems.append(f"{error.field.removeprefix('input.')}: {error.message}")
     return form, problems
+
+
+def _same_shape(one: dict, other: dict) -> bool:
+    def shape(schema: dict) -> tuple:
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return schema.get("type"), items.get("type")
+
+    return shape(one) == shape(other)
+
+
+def translate_input(source: CatalogEntry, entry: CatalogEntry, data: dict) -> dict:
+    """Input written for `source`, as `entry` would take it.
+
+    - A value equal to the source schema's default is the source model's choice, not the
+      person's: it stays behind, and `entry` starts from its own default.
+    - A field playing a role (aspect, count, resolution, …) under another name here moves to this
+      model's field for that role (Gemini's `size` is Kling's `aspect_ratio`), when both hold the
+      same kind of value.
+    - A choice written in other letters than this model offers (`4K` for `4k`, `720p` for `720P`)
+      takes this model's spelling: it is the same value (prices match it the same way).
+    """
+    source_props = source.input_schema.get("properties") or {}
+    props = entry.input_schema.get("properties") or {}
+    renamed = {}
+    for role, field_name in (source.roles or {}).items():
+        target = (entry.roles or {}).get(role)
+        movable = target and target != field_name and target not in source_props and field_name not in props
+        if (
+            movable
+            and isinstance(props.get(target), dict)
+            and _same_shape(source_props[field_name], props[target])
+        ):
+            renamed[field_name] = target
+    translated = {}
+    for name, value in data.items():
+        prop = source_props.get(name) if isinstance(source_props.get(name), dict) else {}
+        # What the form starts from: the schema default, or off for a switch without one.
+        start = prop.get("default", False if prop.get("type") == "boolean" else ...)
+        if value == start and type(value) is type(start):
+            continue
+        name = renamed.get(name, name)
+        offered = props.get(name, {}).get("enum") if isinstance(props.get(name), dict) else None
+        if offered and value not in offered and isinstance(value, str):
+            value = next((o for o in offered if isinstance(o, str) and o.lower() == value.lower()), value)
+        translated[name] = value
+    return translated
 
 
 def initial_from_input(entry: CatalogEntry, data: dict) -> dict[str, Any]:

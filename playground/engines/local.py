@@ -2,8 +2,9 @@
 
 Every input plays its part, found through the model's roles so no model is special-cased:
 count (`n`), aspect (`size`/`aspect_ratio`, `auto` = the first reference image's), resolution
-(`1K` = long side 1024, `720p` = short side 720), the prompt (drawn on the image, and the seed of a
-deterministic composition), seed, reference images (blended in) and a mask (only the white part of
+(`1K` = long side 1024, `720p` = short side 720), the prompt (drawn on the image) and the seed (the
+two decide the composition; without a seed each task is a new take), reference images (blended
+in) and a mask (only the white part of
 the mask changes; the rest is the first reference image). References are data URIs or hosted URLs,
 fetched under `fetch.py`'s address, size and time rules.
 """
@@ -131,7 +132,7 @@ def pause() -> None:
         time.sleep(delay)
 
 
-def composition(prompt: str, seed: int | None, index: int) -> tuple[list[tuple[int, int, int]], list[Shape]]:
+def composition(prompt: str, seed: int | str, index: int) -> tuple[list[tuple[int, int, int]], list[Shape]]:
     """A palette and shapes derived only from the prompt, seed and image index (deterministic)."""
     digest = hashlib.sha256(f"{prompt}\x00{seed}\x00{index}".encode()).digest()
     rng = random.Random(digest)
@@ -165,7 +166,7 @@ class Scene:
     """One composition at one size. Video frames share its background and caption and only move
     the shapes, so a frame costs a few draw calls."""
 
-    def __init__(self, size: tuple[int, int], prompt: str, seed: int | None, index: int):
+    def __init__(self, size: tuple[int, int], prompt: str, seed: int | str, index: int):
         self.size = size
         palette, self.shapes = composition(prompt, seed, index)
         gradient = Image.linear_gradient("L").resize(size)
@@ -226,7 +227,9 @@ class LocalEngine:
         masks = self._images(job, "mask")
         prompt = str(job.role("prompt", "") or "")
         seed = job.role("seed")
-        seed = seed if isinstance(seed, int) and seed >= 0 else None
+        # Like a real model: a given seed repeats its picture; without one (or -1) every run of
+        # the same prompt is a new take, varied by the task.
+        seed = seed if isinstance(seed, int) and seed >= 0 else job.task_id
         count = int(job.role("count", 1) or 1)
         video = job.kind == "video"
         ratio = parse_ratio(

@@ -6,6 +6,7 @@ by its row count, so two writers racing (a cancel and a completion) leave exactl
 
 import hashlib
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -307,3 +308,13 @@ def cancel_task(task: Task) -> Task:
         raise TaskConflict(f"The task has already {Task.objects.get(pk=task.pk).status}.")
     task.refresh_from_db()
     return task
+
+
+def cancel_unfinished(tasks) -> int:
+    """Cancel every task of `tasks` that has not ended (e.g. a revoked demo pass's): how many."""
+    cancelled = 0
+    for task in tasks.exclude(status__in=TERMINAL).only("pk"):
+        with suppress(TaskConflict):  # it ended meanwhile
+            cancel_task(task)
+            cancelled += 1
+    return cancelled

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from playground.catalog.models import CatalogEntry
 from playground.engines.mindvideo import check_key
+from playground.generations.services import cancel_unfinished
 from playground.generations.usage import usage_for
 from playground.keys.credentials import store_upstream_key, upstream_key_for
 from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
@@ -66,6 +67,7 @@ class DemoPassForm(forms.Form):
     hours = forms.IntegerField(min_value=1, max_value=24 * 30, initial=24, label="Valid for (hours)")
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "pass_%s")  # the API key form on the same page has a `name` too
         super().__init__(*args, **kwargs)
         entries = CatalogEntry.objects.filter(is_active=True).order_by("kind", "title")
         self.fields["models"].choices = [(e.slug, e.title) for e in entries]
@@ -85,8 +87,14 @@ def _pass_rows(request: HttpRequest):
         .annotate(uses=Count("tasks"), spend=SPEND, last_use=Max("tasks__created_at"))
         .order_by("-created_at")
     )
+    titles = dict(CatalogEntry.objects.values_list("slug", "title"))
     return [
-        {"pass": p, "link": request.build_absolute_uri(reverse("demo", args=[pass_token(p)]))} for p in rows
+        {
+            "pass": p,
+            "link": request.build_absolute_uri(reverse("demo", args=[pass_token(p)])),
+            "models": [titles.get(slug, slug) for slug in p.model_slugs],
+        }
+        for p in rows
     ]
 
 
@@ -221,6 +229,7 @@ def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
     if demo_pass is None:
         raise Http404("No such pass.")
     revoke_pass(demo_pass)
+    cancel_unfinished(demo_pass.tasks.all())  # the guests' running tasks stop spending too
     return _after_change(request, "demo-passes")
 
 

@@ -63,6 +63,8 @@ while [ -n "$task_id" ]; do
   esac
   sleep 1
 done
+[ "$state" = succeeded ]  # the exit status: 0 only for a task that succeeded (no `exit`: pasted
+                         # into a terminal, it would close it)
 """
 
 

@@ -283,6 +283,7 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
         "estimate": _safe_estimate(entry, form.pricing_input()),
         "form_token": secrets.token_urlsafe(16),
         "visit": _visit_strip(request),
+        "nav": "play",
         **extra,
     }
 
@@ -322,9 +323,9 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
         context = _playground_context(request, entry, SchemaForm(entry))
-        latest = (
-            Task.objects.filter(request.visitor.task_scope(), model=entry).order_by("-created_at").first()
-        )
+        # The panel shows this visit's latest result for this model (the strip has the others);
+        # the rest of one's work is in History, and a guest's on the pass is not one's own.
+        latest = next((item["task"] for item in context["visit"] if item["task"].model_id == entry.pk), None)
         if latest is not None:
             task, events = owned_task_with_events(request, latest.pk)
             context.update(_status_context(request, task, events))
@@ -525,8 +526,9 @@ def history(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "filters": filters,
             "entries": CatalogEntry.objects.filter(is_active=True).only("slug", "title").order_by("title"),
-            "statuses": Status.values,
+            "statuses": Status.choices,
             "query": query.urlencode(),
+            "nav": "history",
         },
     )
 

@@ -122,8 +122,34 @@
     }
     lastPress = Date.now();
   }, true);
+  // A refused try: the form comes back with its errors. The next press is a new try; the files
+  // chosen before stay chosen (a new file input would be empty); the first error comes into view
+  // (it may be in the collapsed Advanced section, or under the sticky Generate bar).
+  var chosenFiles = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "run-form") return;
+    chosenFiles = {};
+    target.querySelectorAll("input[type=file]").forEach(function (input) {
+      if (input.files.length) chosenFiles[input.name] = input.files;
+    });
+  });
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target.id === "run-form") lastPress = 0;  // refused: the next press is a new try
+    var target = event.detail.target;
+    if (!target || target.id !== "run-form") return;
+    lastPress = 0;
+    var form = document.getElementById("run-form");
+    form.querySelectorAll("input[type=file]").forEach(function (input) {
+      if (!chosenFiles[input.name]) return;
+      input.files = chosenFiles[input.name];
+      if (input.closest("[data-upload]")) showPreviews(input);
+    });
+    var error = form.querySelector(".has-error, [data-form-error]");
+    if (error) {
+      error.scrollIntoView({ block: "center" });
+      var field = error.querySelector("input:not([type=hidden]), select, textarea");
+      if (field) field.focus({ preventScroll: true });
+    }
   });
 
   // After a task was made: the errors of earlier tries are stale, and on a narrow screen the
@@ -255,7 +281,8 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     var etag = event.detail.xhr.getResponseHeader("ETag");
-    if (etag && event.detail.target.dataset.etag === etag) event.detail.shouldSwap = false;
+    var target = event.detail.target;
+    if (etag && target && target.dataset.etag === etag) event.detail.shouldSwap = false;
   });
 
   if (window.htmx) {

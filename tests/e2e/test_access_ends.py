@@ -6,6 +6,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from playground.generations.models import Task
 from playground.keys.passes import create_pass, pass_token
 
 from ..conftest import WORKER
@@ -55,10 +56,13 @@ def test_revoking_a_pass_while_a_guest_watches_a_task_shows_the_guest_why(new_pa
     owner = new_page()
     sign_in(owner, person)
     owner.goto("/keys")
-    owner.locator("#demo-passes tr", has_text="Friday demo").get_by_role("button", name="Revoke").click()
+    row = owner.locator("#demo-passes tr", has_text="Friday demo")
+    row.get_by_text("Revoke", exact=True).click()  # asks first
+    row.get_by_role("button", name="Revoke for good").click()
     owner.locator("#demo-passes .badge", has_text="revoked").wait_for()
 
     assert_ended_cleanly(guest, "This demo pass was revoked by its owner.", polls)
+    assert Task.objects.get().status == "cancelled"  # the guest's running task stopped spending
     guest.reload()
     assert "revoked by its owner" in guest.content()  # and it keeps saying so, in words for a guest
     assert guest.locator("input[name=password]").count() == 0

@@ -45,9 +45,9 @@ def test_a_key_created_in_the_dashboard_works_shows_its_use_and_stops_when_disab
 def test_a_demo_pass_lets_a_guest_generate_until_it_is_revoked(page, browser, live_server):
     page.goto("/keys")
     passes = page.locator("#demo-passes")
-    passes.locator("#id_name").fill("Team demo")
+    passes.get_by_label("Name").fill("Team demo")  # its own label, not the API key form's
     passes.get_by_label("Gemini 3 Pro Image").check()
-    passes.locator("#id_spend_cap").fill("1")
+    passes.locator("#pass_spend_cap").fill("1")
     passes.get_by_role("button", name="Create pass").click()
     link = page.locator("#demo-passes code.link-code").first
     link.wait_for()
@@ -67,7 +67,9 @@ def test_a_demo_pass_lets_a_guest_generate_until_it_is_revoked(page, browser, li
     page.goto("/history")
     assert "a guest's lighthouse" in page.content() and "demo: Team demo" in page.content()
     page.goto("/keys")
-    page.locator("#demo-passes tr", has_text="Team demo").get_by_role("button", name="Revoke").click()
+    row = page.locator("#demo-passes tr", has_text="Team demo")
+    row.get_by_text("Revoke", exact=True).click()  # asks first
+    row.get_by_role("button", name="Revoke for good").click()
     page.locator("#demo-passes .badge", has_text="revoked").wait_for()
 
     guest.reload()

@@ -30,7 +30,7 @@ def test_the_code_copied_from_a_task_page_runs_it_again(page, live_server, perso
     page.click("button.generate")
     page.wait_for_selector("#task-status .badge[data-status=succeeded]")
     first = Task.objects.get()
-    page.get_by_role("link", name="Copy as code").click()
+    page.get_by_role("link", name="Show as code").click()
     page.wait_for_url(re.compile(rf"/tasks/{first.pk}\?code#api$"))
     page.set_viewport_size({"width": 360, "height": 740})
     assert page.evaluate("document.documentElement.scrollWidth") <= 360, "long code widens the page"

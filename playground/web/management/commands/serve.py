@@ -96,9 +96,8 @@ class Command(BaseCommand):
         children.append(Child("reaper", [python, "manage.py", "reap_tasks", "--loop"]))
         if not get_user_model().objects.exists():
             self.stdout.write(
-                "No account yet. In another terminal:\n"
-                f"  {python} manage.py createsuperuser\n"
-                f"  {python} manage.py issue_key USERNAME   # an API key for /api/v1\n"
+                f"No account yet: open http://{host}:{port}/ and create the first one there (it is the\n"
+                f"administrator), or run `{python} manage.py createsuperuser` in another terminal.\n"
             )
         stopping = False
 
