@@ -86,13 +86,14 @@ def test_compare_shows_parameters_side_by_side_with_differences_marked(make_task
     b = make_task(user, catalog, prompt="same", size="16:9")
     html = signed_in.get(reverse("compare"), {"ids": [a.pk, b.pk]}).content.decode()
     rows = {
-        re.search(r'<th scope="row">(\w+)', row).group(1): row
+        re.search(r'<th scope="row">([^<]+?)(?: <span|</th>)', row).group(1): row
         for row in html.split("<tr")[1:]
         if 'scope="row"' in row
     }
-    assert rows["size"].startswith(' class="differs"')
-    assert "<td>1:1</td><td>16:9</td>" in rows["size"]
-    assert not rows["prompt"].startswith(' class="differs"')
+    assert rows["Aspect ratio"].startswith(' class="differs"')  # by the form's labels, not field names
+    assert "<td>1:1</td><td>16:9</td>" in rows["Aspect ratio"]
+    assert not rows["Prompt"].startswith(' class="differs"')
+    assert "<td>Gemini 3 Pro Image</td>" in rows["Model"]
     assert html.count('<img src="http://testserver/files/') == 2
 
 

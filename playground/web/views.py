@@ -540,15 +540,20 @@ def compare(request: HttpRequest) -> HttpResponse:
     tasks = list(Task.objects.filter(owner=request.user, pk__in=ids).select_related("model"))
     tasks.sort(key=lambda t: ids.index(t.pk))
     keys = ["model", *sorted({k for t in tasks for k in t.input})]
+    # Fields by their labels in the models' forms (the first model that has the field names it).
+    labels = {"model": "Model"}
+    for model in {t.model_id: t.model for t in tasks}.values():
+        for spec in field_specs(model):
+            labels.setdefault(spec.name, spec.label)
     rows = []
     for key in keys:
-        values = [t.model.slug if key == "model" else t.input.get(key, None) for t in tasks]
+        values = [t.model.title if key == "model" else t.input.get(key, None) for t in tasks]
         shown = [
             "—" if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
             for v in values
         ]
         differs = len({json.dumps(v, sort_keys=True) for v in values}) > 1
-        rows.append({"key": key, "values": shown, "differs": differs})
+        rows.append({"key": key, "label": labels.get(key, key), "values": shown, "differs": differs})
     columns = [{"task": t, "outputs": _outputs(request, t)} for t in tasks]
     return render(request, "web/compare.html", {"rows": rows, "columns": columns, "too_few": len(tasks) < 2})
 
