@@ -110,7 +110,7 @@ def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
         (f"/tasks/{video.pk}", "This request through the API"),
         (f"/tasks/{failed.pk}", LONG_URL),
         ("/history", "a fox, watercolour"),
-        (f"/compare?ids={fox.pk}&ids={watercolour.pk}&ids={video.pk}", "image_urls"),
+        (f"/compare?ids={fox.pk}&ids={watercolour.pk}&ids={video.pk}", "Reference images"),
         ("/usage", "Per model"),
         ("/accounts/password/", "Change password"),
         ("/no/such/page", "Page not found"),
