@@ -52,7 +52,7 @@ def test_it_lists_every_active_model_with_its_fields_and_no_other(signed_in, cat
 
 def test_its_snippets_for_a_model_are_the_snippets_module_s(signed_in, catalog):
     html = signed_in.get(PAGE).content.decode()
-    entry = catalog["wan2-7-r2v"]
+    entry = CatalogEntry.objects.get(slug="wan2-7-r2v")  # as the page reads it (PostgreSQL orders JSON keys)
     snippets = api_snippets("http://testserver", entry.slug, entry.example_input)
     assert set(snippets) == {"curl", "python", "javascript"}
     for language, code in snippets.items():
