@@ -157,9 +157,6 @@ PLAYGROUND_SUBMIT_DNS_TIMEOUT = env.float("PLAYGROUND_SUBMIT_DNS_TIMEOUT", defau
 # Webhooks are signed (Standard Webhooks) with the task owner's own secret (Keys page). After a
 # rotation the old secret keeps signing beside the new one for this many seconds (0: stops at once).
 PLAYGROUND_WEBHOOK_SECRET_GRACE = env.int("PLAYGROUND_WEBHOOK_SECRET_GRACE", default=24 * 3600)
-# Webhook bodies are signed with HMAC-SHA256 under this secret; empty: derived from SECRET_KEY
-# (`manage.py webhook_secret` prints the one in use, for receivers to verify with).
-PLAYGROUND_WEBHOOK_SECRET = env.str("PLAYGROUND_WEBHOOK_SECRET", default="")
 PLAYGROUND_WEBHOOK_TIMEOUT = env.float("PLAYGROUND_WEBHOOK_TIMEOUT", default=10.0)  # seconds per attempt
 
 # --- Playground ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Webhook signing secrets: one per owner, Standard Webhooks format, encrypted at rest, rotated with
-a grace period, re-encrypted with the stored upstream keys."""
+a grace period, re-encrypted with the stored upstream keys, printed by `manage.py webhook_secret`."""
 
 import base64
 import io
@@ -135,3 +135,27 @@ def test_the_fernet_rotation_names_webhook_secrets_it_cannot_read(user, settings
     with pytest.raises(CommandError, match=ids):
         call_command("rotate_upstream_keys", stdout=io.StringIO())
 
+
+# --- manage.py webhook_secret ---------------------------------------------------------------------
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command("webhook_secret", *args, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_the_command_prints_the_users_secret_and_rotates_it(user, other_user):
+    printed = run("alice")
+    assert printed == current_webhook_secret(user.pk) and WHSEC.fullmatch(printed)
+    assert run("bob") == current_webhook_secret(other_user.pk) != printed
+
+    rotated = run("alice", "--rotate")
+
+    assert rotated != printed and signing_secrets(user.pk) == [rotated, printed]
+    assert run("alice") == rotated
+
+
+def test_the_command_refuses_an_unknown_user(db):
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        run("nobody")
