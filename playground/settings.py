@@ -154,9 +154,9 @@ PLAYGROUND_FETCH_TIMEOUT = env.float("PLAYGROUND_FETCH_TIMEOUT", default=20.0)  
 # At submit, a hosted input's name is looked up (to refuse private addresses early) for at most this
 # long; a name that does not answer in time is accepted and checked again when the task runs.
 PLAYGROUND_SUBMIT_DNS_TIMEOUT = env.float("PLAYGROUND_SUBMIT_DNS_TIMEOUT", default=2.0)
-# Webhook bodies are signed with HMAC-SHA256 under this secret; empty: derived from SECRET_KEY
-# (`manage.py webhook_secret` prints the one in use, for receivers to verify with).
-PLAYGROUND_WEBHOOK_SECRET = env.str("PLAYGROUND_WEBHOOK_SECRET", default="")
+# Webhooks are signed (Standard Webhooks) with the task owner's own secret (Keys page). After a
+# rotation the old secret keeps signing beside the new one for this many seconds (0: stops at once).
+PLAYGROUND_WEBHOOK_SECRET_GRACE = env.int("PLAYGROUND_WEBHOOK_SECRET_GRACE", default=24 * 3600)
 PLAYGROUND_WEBHOOK_TIMEOUT = env.float("PLAYGROUND_WEBHOOK_TIMEOUT", default=10.0)  # seconds per attempt
 
 # --- Playground ------------------------------------------------------------------------------------
@@ -197,9 +197,9 @@ MINDVIDEO_POLL_INTERVAL = env.float("MINDVIDEO_POLL_INTERVAL", default=0.5)
 MINDVIDEO_MAX_WAIT = env.float("MINDVIDEO_MAX_WAIT", default=3600.0)  # give up (and cancel upstream)
 MINDVIDEO_MAX_DOWNLOAD_BYTES = env.int("MINDVIDEO_MAX_DOWNLOAD_BYTES", default=512 * 1024 * 1024)
 MINDVIDEO_DOWNLOAD_TIMEOUT = env.float("MINDVIDEO_DOWNLOAD_TIMEOUT", default=600.0)  # per output file
-# Fernet keys for stored upstream keys: the first encrypts, all decrypt (rotation: prepend a new key,
-# run `manage.py rotate_upstream_keys`, then drop the old one). Empty: derived from SECRET_KEY (and
-# SECRET_KEY_FALLBACKS) with HKDF.
+# Fernet keys for stored upstream keys and webhook secrets: the first encrypts, all decrypt
+# (rotation: prepend a new key, run `manage.py rotate_upstream_keys`, which re-encrypts both, then
+# drop the old one). Empty: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS) with HKDF.
 PLAYGROUND_FERNET_KEYS = env.list("PLAYGROUND_FERNET_KEYS", default=[])
 
 # --- Accounts ---------------------------------------------------------------------------------

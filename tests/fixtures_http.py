@@ -76,10 +76,11 @@ class Received:
 
 class LocalHttpServer:
     """A threaded HTTP/1.0 server on 127.0.0.1. `route(path, *replies)`: answers for a path, given
-    in order to successive requests (the last one repeats); any other path is 404."""
+    in order to successive requests (the last one repeats); any other path is 404. A reply may be a
+    function of the `Received` request returning the `Reply`."""
 
     def __init__(self, tls: ssl.SSLContext | None = None):
-        self.routes: dict[str, list[Reply]] = {}
+        self.routes: dict[str, list[Reply | Callable[[Received], Reply]]] = {}
         self.requests: list[Received] = []
         self.bytes_sent = 0
         self.lock = threading.Lock()
@@ -99,7 +100,7 @@ class LocalHttpServer:
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         return f"{self.scheme}://{host}:{self.port}{path}"
 
-    def route(self, path: str, *replies: Reply) -> str:
+    def route(self, path: str, *replies: Reply | Callable[[Received], Reply]) -> str:
         self.routes[path] = list(replies)
         return self.url(path)
 
@@ -110,7 +111,7 @@ class LocalHttpServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def _next_reply(self, path: str) -> Reply:
+    def _next_reply(self, path: str) -> Reply | Callable[[Received], Reply]:
         with self.lock:
             replies = self.routes.get(path.split("?")[0])
             if not replies:
@@ -133,9 +134,12 @@ class LocalHttpServer:
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                received = Received(self.command, self.path, dict(self.headers), body)
                 with server.lock:
-                    server.requests.append(Received(self.command, self.path, dict(self.headers), body))
+                    server.requests.append(received)
                 reply = server._next_reply(self.path)
+                if callable(reply):  # a receiver that decides from the request, e.g. by its signature
+                    reply = reply(received)
                 try:
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():

@@ -125,7 +125,7 @@ def test_rotation_reencrypts_so_the_old_key_can_be_dropped(settings, user):
     settings.PLAYGROUND_FERNET_KEYS = [KEY_B, KEY_A]  # a new key first; the old one still decrypts
     out = io.StringIO()
     call_command("rotate_upstream_keys", stdout=out)
-    assert out.getvalue() == "Re-encrypted 1 upstream key(s).\n"
+    assert out.getvalue() == "Re-encrypted 1 upstream key(s).\nRe-encrypted 0 webhook secret(s).\n"
     after = UpstreamCredential.objects.get(user=user).secret_encrypted
     assert after != before
     assert Fernet(KEY_B).decrypt(after.encode()).decode() == SECRET

@@ -1,36 +1,41 @@
-"""Webhooks: a task submitted with `webhook_url` POSTs its final state there, signed, retried with
-backoff, and only ever to a target the address rules allow.
+"""Webhooks: a task submitted with `webhook_url` POSTs its final state there, signed the Standard
+Webhooks way with its owner's own secret, retried with backoff, and only ever to a target the
+address rules allow.
 
-Receivers are local 127.0.0.1 servers (tests/fixtures_http.py). Tasks and deliveries run on the
-immediate backend, except where the test is about the real queue's delay between attempts.
+Receivers are local 127.0.0.1 servers (tests/fixtures_http.py); the ones built by `verifying` do
+what the README tells a receiver to do: verify with the Standard Webhooks library and refuse (401)
+what does not verify, so "Webhook delivered" in the events means the receiver accepted the
+signature. Tasks and deliveries run on the immediate backend, except where the test is about the
+real queue's delay between attempts.
 """
 
+import base64
 import hashlib
 import hmac
-import io
 import json
+import logging
 import socket
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
+from cryptography.fernet import Fernet
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from playground.api.openapi import openapi_document
 from playground.generations.models import Task, TaskEvent
-from playground.generations.webhooks import deliver_webhook
+from playground.generations.webhooks import deliver_webhook, signed_headers
+from playground.keys.models import WebhookSecret
+from playground.keys.webhook_secrets import current_webhook_secret, rotate_webhook_secret
 
-from .fixtures_http import Reply
+from .fixtures_http import Received, Reply
 from .helpers import SEED, seed_input
-
-SECRET = "whsec_test_secret"
 
 
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
-    settings.PLAYGROUND_WEBHOOK_SECRET = SECRET
     settings.PLAYGROUND_PUBLIC_URL = "https://play.example.com"  # absolute output URLs in bodies
 
 
@@ -39,12 +44,22 @@ def submit(api, webhook_url, headers=None, **overrides):
     return api.post("/api/v1/tasks", body, headers=headers)
 
 
-def verifies(signature_header: str, body: bytes, secret: str = SECRET) -> bool:
-    """What a receiver does: recompute the HMAC over `t` and the raw body; refuse a stale `t`."""
-    fields = dict(part.split("=", 1) for part in signature_header.split(","))
-    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
-    fresh = abs(time.time() - int(fields["t"])) < 300
-    return fresh and hmac.compare_digest(expected, fields["v1"])
+def verifies(delivery: Received, secret: str) -> bool:
+    """The Standard Webhooks reference verifier's verdict on a received POST."""
+    try:
+        Webhook(secret).verify(delivery.body, delivery.headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+def verifying(secret: str, status: int = 204):
+    """A receiver's answer: `status` when the POST verifies with `secret`, else 401."""
+    return lambda delivery: Reply(status) if verifies(delivery, secret) else Reply(401, b"bad signature")
+
+
+def signatures(delivery: Received) -> list[str]:
+    return delivery.headers["webhook-signature"].split(" ")
 
 
 def webhook_messages(task_id: str) -> list[str]:
@@ -55,33 +70,115 @@ def webhook_messages(task_id: str) -> list[str]:
     )
 
 
-def test_a_receiver_gets_exactly_one_signed_post_of_the_task_body(api, http_server):
-    hook = http_server.route("/hook", Reply(200, b"thanks"))
+def test_a_receiver_verifies_exactly_one_post_of_the_task_body_with_its_owners_secret(api, user, http_server):
+    secret = current_webhook_secret(user.pk)  # what the owner copies from the Keys page
+    hook = http_server.route("/hook", verifying(secret))
 
     created = submit(api, hook)
 
     assert created.status_code == 201
     task_id = created.json()["task_id"]
+    assert webhook_messages(task_id) == ["Webhook delivered (204)."]  # the receiver verified it
     [delivery] = http_server.requests_to("/hook")
     assert delivery.method == "POST"
     assert delivery.headers["Content-Type"] == "application/json"
-    assert verifies(delivery.headers["X-Playground-Signature"], delivery.body)
-    assert not verifies(delivery.headers["X-Playground-Signature"], delivery.body + b" ")
+    assert delivery.headers["webhook-id"] == f"msg_{task_id}"
+    assert abs(int(delivery.headers["webhook-timestamp"]) - time.time()) < 60
+    assert len(signatures(delivery)) == 1 and signatures(delivery)[0].startswith("v1,")
+    assert "X-Playground-Signature" not in delivery.headers
+    tampered = Received(delivery.method, delivery.path, delivery.headers, delivery.body + b" ")
+    assert not verifies(tampered, secret)
     body = json.loads(delivery.body)
     assert body == api.get(f"/api/v1/tasks/{task_id}").json()
     assert body["status"] == "succeeded"
     assert body["output"]["images"][0]["url"].startswith("https://play.example.com/files/")
-    assert webhook_messages(task_id) == ["Webhook delivered (200)."]
 
 
-def test_a_receiver_answering_500_is_retried_until_it_accepts(api, http_server):
-    hook = http_server.route("/hook", Reply(500, b"oops"), Reply(200, b"ok"))
+def test_the_first_webhook_makes_its_owners_secret(api, user, http_server):
+    hook = http_server.route("/hook", Reply(200))
+    assert not WebhookSecret.objects.exists()
+
+    submit(api, hook)
+
+    [delivery] = http_server.requests_to("/hook")
+    assert WebhookSecret.objects.filter(owner=user).count() == 1
+    assert verifies(delivery, current_webhook_secret(user.pk))
+
+
+def test_one_owners_secret_does_not_verify_another_owners_webhook(
+    api, other_api, user, other_user, http_server
+):
+    alices, bobs = current_webhook_secret(user.pk), current_webhook_secret(other_user.pk)
+    alices_receiver = http_server.route("/alice", verifying(alices))
+
+    from_alice = submit(api, alices_receiver).json()["task_id"]
+    from_bob = submit(other_api, alices_receiver).json()["task_id"]  # Bob knows Alice's URL
+
+    assert alices != bobs
+    assert webhook_messages(from_alice) == ["Webhook delivered (204)."]
+    assert webhook_messages(from_bob)[-1] == (
+        "Webhook failed (attempt 5 of 5, giving up): the receiver answered 401."
+    )
+    [alice_post, *bob_posts] = http_server.requests_to("/alice")
+    assert len(bob_posts) == 5
+    assert all(verifies(post, bobs) and not verifies(post, alices) for post in bob_posts)
+    assert verifies(alice_post, alices) and not verifies(alice_post, bobs)
+
+
+def test_after_a_rotation_old_and_new_secrets_verify_until_the_grace_period_ends(
+    api, user, http_server, settings
+):
+    settings.PLAYGROUND_WEBHOOK_SECRET_GRACE = 24 * 3600
+    old = current_webhook_secret(user.pk)
+    new = rotate_webhook_secret(user.pk)
+    old_receiver = http_server.route("/old", verifying(old))
+    new_receiver = http_server.route("/new", verifying(new))
+
+    during = [submit(api, old_receiver).json()["task_id"], submit(api, new_receiver).json()["task_id"]]
+
+    assert [webhook_messages(task_id) for task_id in during] == [["Webhook delivered (204)."]] * 2
+    [to_old] = http_server.requests_to("/old")
+    assert len(signatures(to_old)) == 2  # one per secret, space-separated
+    retired = WebhookSecret.objects.get(owner=user, expires_at__isnull=False)
+    assert abs(retired.expires_at - (timezone.now() + timedelta(hours=24))) < timedelta(seconds=10)
+
+    # A day later: the old secret's grace period is over.
+    WebhookSecret.objects.filter(pk=retired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    after = [submit(api, old_receiver).json()["task_id"], submit(api, new_receiver).json()["task_id"]]
+
+    assert webhook_messages(after[0])[-1] == (
+        "Webhook failed (attempt 5 of 5, giving up): the receiver answered 401."
+    )
+    assert webhook_messages(after[1]) == ["Webhook delivered (204)."]
+    last = http_server.requests_to("/new")[-1]
+    assert len(signatures(last)) == 1 and verifies(last, new) and not verifies(last, old)
+
+
+def test_without_a_grace_period_only_the_new_secret_signs_at_once(api, user, http_server, settings):
+    settings.PLAYGROUND_WEBHOOK_SECRET_GRACE = 0
+    old = current_webhook_secret(user.pk)
+    new = rotate_webhook_secret(user.pk)
+    hook = http_server.route("/hook", Reply(200))
+
+    submit(api, hook)
+
+    [delivery] = http_server.requests_to("/hook")
+    assert verifies(delivery, new) and not verifies(delivery, old)
+
+
+def test_a_receiver_answering_500_is_retried_with_the_same_webhook_id_until_it_accepts(
+    api, user, http_server
+):
+    secret = current_webhook_secret(user.pk)
+    hook = http_server.route("/hook", Reply(500, b"oops"), verifying(secret, 200))
 
     task_id = submit(api, hook).json()["task_id"]
+    another = submit(api, hook).json()["task_id"]
 
     deliveries = http_server.requests_to("/hook")
-    assert len(deliveries) == 2
-    assert all(verifies(d.headers["X-Playground-Signature"], d.body) for d in deliveries)
+    assert len(deliveries) == 3
+    assert [d.headers["webhook-id"] for d in deliveries] == [f"msg_{task_id}"] * 2 + [f"msg_{another}"]
+    assert all(verifies(d, secret) for d in deliveries)
     assert webhook_messages(task_id) == [
         "Webhook failed (attempt 1 of 5, retry in 10 s): the receiver answered 500.",
         "Webhook delivered (200).",
@@ -202,7 +299,7 @@ def test_a_target_resolving_to_a_private_address_by_delivery_time_is_not_contact
     assert outbound_connections == []
 
 
-# --- idempotency, the secret, the document --------------------------------------------------------
+# --- idempotency, the signature, the document -----------------------------------------------------
 
 
 def test_the_webhook_url_is_part_of_the_idempotent_request(api, queue_only):
@@ -216,24 +313,45 @@ def test_the_webhook_url_is_part_of_the_idempotent_request(api, queue_only):
     assert first.status_code == 201
 
 
-def test_without_a_configured_secret_receivers_verify_with_the_one_the_command_prints(
-    api, http_server, settings
-):
-    settings.PLAYGROUND_WEBHOOK_SECRET = ""
-    printed = io.StringIO()
-    call_command("webhook_secret", stdout=printed)
-    secret = printed.getvalue().strip()
+def test_an_unreadable_secret_sends_nothing_and_says_to_rotate(api, user, http_server, settings, caplog):
+    settings.PLAYGROUND_FERNET_KEYS = [Fernet.generate_key().decode()]
+    secret = current_webhook_secret(user.pk)
+    settings.PLAYGROUND_FERNET_KEYS = [Fernet.generate_key().decode()]  # the old key dropped unrotated
     hook = http_server.route("/hook", Reply(200))
+    caplog.set_level(logging.DEBUG)
 
-    submit(api, hook)
+    task_id = submit(api, hook).json()["task_id"]
 
-    [delivery] = http_server.requests_to("/hook")
-    assert secret.startswith("whsec_") and secret != SECRET
-    assert verifies(delivery.headers["X-Playground-Signature"], delivery.body, secret)
+    assert http_server.requests_to("/hook") == []
+    assert webhook_messages(task_id) == [
+        "Webhook failed (attempt 1 of 5, giving up): Your webhook signing secret cannot be decrypted "
+        "with the server's encryption keys: rotate it on the Keys page (and give the new one to your "
+        "receiver)."
+    ]
+    assert "cannot be decrypted" in caplog.text and secret not in caplog.text
+
+
+def test_the_signature_is_the_standard_webhooks_one():
+    """The spec's example (secret, id, timestamp, body -> signature), and the spec's recipe done by
+    hand: HMAC-SHA256, keyed by the base64-decoded secret, over "<id>.<timestamp>.<body>"."""
+    secret, msg_id = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek"
+    body, sent_at = b'{"test": 2432232314}', datetime.fromtimestamp(1614265330, UTC)
+    rotated_in = "whsec_" + base64.b64encode(b"another secret of 32 bytes here!").decode()
+
+    headers = signed_headers(msg_id, body, [secret, rotated_in], sent_at)
+
+    assert headers["webhook-id"] == msg_id
+    assert headers["webhook-timestamp"] == "1614265330"
+    first, second = headers["webhook-signature"].split(" ")
+    assert first == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    key = base64.b64decode(rotated_in.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.1614265330.".encode() + body, hashlib.sha256).digest()
+    assert second == "v1," + base64.b64encode(digest).decode()
 
 
 def test_the_openapi_document_describes_webhook_url():
     create = openapi_document()["components"]["schemas"]["CreateTask"]["properties"]
 
     assert create["webhook_url"]["type"] == "string"
-    assert "X-Playground-Signature" in create["webhook_url"]["description"]
+    assert "webhook-signature" in create["webhook_url"]["description"]
+    assert "Standard Webhooks" in create["webhook_url"]["description"]

@@ -138,9 +138,11 @@ SCHEMAS = {
                 "format": "uri",
                 "maxLength": 2000,
                 "description": "Optional. When the task ends, its final state (the body of GET "
-                "/api/v1/tasks/{task_id}) is POSTed here, signed in `X-Playground-Signature: "
-                't=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`; retried with backoff up to '
-                "5 attempts. Must be a public http(s) address on port 80/443.",
+                "/api/v1/tasks/{task_id}) is POSTed here, signed the Standard Webhooks way "
+                "(https://www.standardwebhooks.com: headers `webhook-id`, `webhook-timestamp`, "
+                "`webhook-signature`) with the task owner's webhook signing secret (`whsec_…`, on the "
+                "Keys page); retried with backoff up to 5 attempts, with the same `webhook-id`. Must be "
+                "a public http(s) address on port 80/443.",
             },
         },
     },

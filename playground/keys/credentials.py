@@ -2,7 +2,8 @@
 
 Secrets are encrypted with MultiFernet. `PLAYGROUND_FERNET_KEYS` is a comma list of Fernet keys: the
 first encrypts, all of them decrypt, so a rotation is: prepend a new key, run
-`manage.py rotate_upstream_keys` (every row re-encrypted under the first key), drop the old key.
+`manage.py rotate_upstream_keys` (every row re-encrypted under the first key; the webhook signing
+secrets of `keys.webhook_secrets`, encrypted with the same keys, too), drop the old key.
 Keys derived from SECRET_KEY and SECRET_KEY_FALLBACKS (HKDF-SHA256) always decrypt too, and encrypt
 when `PLAYGROUND_FERNET_KEYS` is empty: rotating SECRET_KEY the Django way (the old one moved to
 SECRET_KEY_FALLBACKS), then running `rotate_upstream_keys`, keeps every stored key readable.

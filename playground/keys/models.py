@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -65,6 +66,36 @@ class UpstreamCredential(models.Model):
 
     def __str__(self) -> str:
         return f"upstream key …{self.last4}" + (f" ({self.label})" if self.label else "")
+
+
+class WebhookSecret(models.Model):
+    """A secret the webhooks of one owner's tasks are signed with (Standard Webhooks, `whsec_…`),
+    encrypted at rest with the same MultiFernet as upstream keys.
+
+    The owner's current secret has no `expires_at`; a rotated-out one keeps signing beside it until
+    `expires_at` (the grace period). `owner` is one foreign key so that it can become a workspace.
+    Only `last4` is ever shown unasked; `__str__` never contains the secret. See
+    `keys.webhook_secrets`.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secrets"
+    )
+    secret_encrypted = models.TextField()  # a Fernet token; see keys.credentials
+    last4 = models.CharField(max_length=4)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"], condition=Q(expires_at__isnull=True), name="one_current_webhook_secret"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook secret …{self.last4}"
 
 
 class DemoPass(models.Model):

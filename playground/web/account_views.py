@@ -1,8 +1,10 @@
-"""Keys & access pages: API keys we issue, the user's MindVideo key, demo passes, usage.
+"""Keys & access pages: API keys we issue, the user's MindVideo key, their webhook signing secret,
+demo passes, usage.
 
 Every action is a POST that answers with the affected section (htmx swaps it in place) or, without
-JavaScript, redirects back to the page. Secrets are shown once, right after creation, and never
-rendered again.
+JavaScript, redirects back to the page. Issued API keys are shown once, right after creation, and
+never rendered again; the webhook signing secret is rendered only in the answer to a Reveal or a
+Rotate, which is never cached (Cache-Control: no-store).
 """
 
 import csv
@@ -17,12 +19,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.catalog.models import CatalogEntry
 from playground.engines.mindvideo import check_key
 from playground.generations.services import cancel_unfinished
 from playground.generations.usage import usage_for
+from playground.keys import webhook_secrets
 from playground.keys.credentials import store_upstream_key, upstream_key_for
 from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
 from playground.keys.passes import create_pass, pass_token, revoke_pass
@@ -99,12 +103,16 @@ def _pass_rows(request: HttpRequest):
 
 
 def _context(request: HttpRequest, **extra) -> dict:
+    signing = webhook_secrets.webhook_secret_rows(request.user.pk)
     return {
         "keys": _key_rows(request.user),
         "new_key_form": NewKeyForm(),
         "credential": UpstreamCredential.objects.filter(user=request.user).first(),
         "operator_key": bool(settings.MINDVIDEO_API_KEY),
         "upstream_form": UpstreamKeyForm(),
+        "webhook_secret": next((row for row in signing if row.expires_at is None), None),
+        "retired_webhook_secrets": [row for row in signing if row.expires_at is not None],
+        "webhook_grace": webhook_secrets.grace_period(),
         "passes": _pass_rows(request),
         "pass_form": DemoPassForm(),
         "nav": "keys",
@@ -209,6 +217,34 @@ def test_upstream_key(request: HttpRequest) -> HttpResponse:
 def delete_upstream_key(request: HttpRequest) -> HttpResponse:
     UpstreamCredential.objects.filter(user=request.user).delete()
     return _section(request, "upstream-key", upstream_result={"ok": True, "message": "Key deleted."})
+
+
+@sensitive_variables("secret")
+def _webhook_secret_section(request: HttpRequest, secret: str, **extra) -> HttpResponse:
+    response = _section(request, "webhook-secret", revealed_secret=secret, **extra)
+    response["Cache-Control"] = "no-store"  # the secret must not linger in any cache
+    return response
+
+
+@login_required
+@require_POST
+@sensitive_variables("secret")
+def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
+    """Show the user's webhook signing secret (made now if they have none yet)."""
+    try:
+        secret = webhook_secrets.current_webhook_secret(request.user.pk)
+    except webhook_secrets.WebhookSecretUnreadable as exc:
+        return _section(request, "webhook-secret", webhook_problem=str(exc))
+    return _webhook_secret_section(request, secret)
+
+
+@login_required
+@require_POST
+@sensitive_variables("secret")
+def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
+    """Make a new webhook signing secret and show it; the old one keeps signing for the grace period."""
+    secret = webhook_secrets.rotate_webhook_secret(request.user.pk)
+    return _webhook_secret_section(request, secret, rotated=True)
 
 
 @login_required

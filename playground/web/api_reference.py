@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from playground.api.openapi import openapi_document
 from playground.catalog.models import CatalogEntry
 from playground.generations.outputs import public_base
+from playground.keys.webhook_secrets import grace_period
 
 from .snippets import api_snippets
 
@@ -241,5 +242,6 @@ def api_reference(request: HttpRequest) -> HttpResponse:
                 (name, schema_fields(schema)) for name, schema in document["components"]["schemas"].items()
             ],
             "models": models,
+            "webhook_grace": grace_period(),
         },
     )

@@ -1,11 +1,22 @@
 import re
+import time
 
 import httpx
 import pytest
+from django.contrib.auth import get_user_model
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from playground.generations.models import TaskEvent
+from playground.keys.services import issue_key
+
+from ..conftest import WORKER
+from ..fixtures_http import Reply
+from .conftest import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SEED = "gemini-3-pro-image-preview-official"
+WHSEC = re.compile(r"whsec_[A-Za-z0-9+/]{32}")
 
 
 def test_a_key_created_in_the_dashboard_works_shows_its_use_and_stops_when_disabled(page, live_server):
@@ -75,3 +86,85 @@ def test_a_demo_pass_lets_a_guest_generate_until_it_is_revoked(page, browser, li
     guest.reload()
     assert "revoked by its owner" in guest.content()
     guest_context.close()
+
+
+def verifying(secret: str):
+    """A receiver that verifies with `secret` (the Standard Webhooks library) and refuses (401) the rest."""
+
+    def answer(delivery):
+        try:
+            Webhook(secret).verify(delivery.body, delivery.headers)
+        except WebhookVerificationError:
+            return Reply(401, b"bad signature")
+        return Reply(204)
+
+    return answer
+
+
+def webhook_outcome(task_id: str, timeout: float = 60) -> str:
+    """The first "Webhook …" event of the task, once there is one."""
+    deadline = time.monotonic() + timeout
+    while not (found := TaskEvent.objects.filter(task_id=task_id, message__startswith="Webhook").first()):
+        assert time.monotonic() < deadline, "no webhook was sent in time"
+        time.sleep(0.1)
+    return found.message
+
+
+def test_a_webhook_secret_is_revealed_copied_verified_rotated_and_only_its_owners(
+    new_page, person, spawn, start_http_server, live_server
+):
+    receiver = start_http_server()  # allow-listed here (the submit check) and for the worker below
+    spawn(*WORKER, PLAYGROUND_FETCH_ALLOWED_HOSTS=receiver.netloc)
+    api = httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {issue_key(person).secret}"}, timeout=30
+    )
+
+    def submit(path: str) -> str:
+        body = {"model": SEED, "input": {"prompt": "tell me"}, "webhook_url": receiver.url(path)}
+        created = api.post("/api/v1/tasks", json=body)
+        assert created.status_code == 201, created.text
+        return created.json()["task_id"]
+
+    page = new_page()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    sign_in(page, person)
+    page.goto("/keys")
+    section = page.locator("#webhook-secret")
+    assert "None yet" in section.inner_text()
+
+    section.get_by_role("button", name="Reveal").click()
+    section.get_by_role("button", name="Copy").click()
+    page.wait_for_function("document.querySelector('#webhook-secret [data-copy]').textContent === 'Copied'")
+    first = page.evaluate("navigator.clipboard.readText()")
+    assert WHSEC.fullmatch(first) and first == page.locator("#webhook-secret-value").inner_text()
+    receiver.route("/first", verifying(first))
+    assert webhook_outcome(submit("/first")) == "Webhook delivered (204)."
+
+    section.get_by_role("link", name="Hide").click()
+    page.locator("#webhook-secret-value").wait_for(state="detached")
+    assert first not in page.content() and f"whsec_…{first[-4:]}" in section.inner_text()
+
+    section.get_by_text("Rotate", exact=True).click()  # asks first
+    section.get_by_role("button", name="Rotate now").click()
+    section.get_by_text("New secret made.").wait_for()
+    second = page.locator("#webhook-secret-value").inner_text()
+    assert WHSEC.fullmatch(second) and second != first
+    assert "keeps signing beside it for 1\xa0day" in section.inner_text()
+    assert f"whsec_…{first[-4:]}" in section.locator("dl").inner_text()  # the previous one, until…
+    receiver.route("/old", verifying(first))
+    receiver.route("/new", verifying(second))
+    assert webhook_outcome(submit("/old")) == "Webhook delivered (204)."  # the grace period
+    assert webhook_outcome(submit("/new")) == "Webhook delivered (204)."
+
+    page.reload()
+    assert first not in page.content() and second not in page.content()
+
+    dave = get_user_model().objects.create_user("dave", password=PASSWORD)
+    other = new_page(width=360, height=780)  # another person, on a phone
+    sign_in(other, dave)
+    other.goto("/keys")
+    other.locator("#webhook-secret").get_by_role("button", name="Reveal").click()
+    theirs = other.locator("#webhook-secret-value").inner_text()
+    assert WHSEC.fullmatch(theirs) and theirs not in (first, second)
+    assert first not in other.content() and second not in other.content()
+    assert other.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

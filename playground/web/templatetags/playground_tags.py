@@ -2,6 +2,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timeuntil
 
 register = template.Library()
 
@@ -16,6 +18,13 @@ def duration(value: timedelta | None) -> str:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes} min {rest} s"
+
+
+@register.filter
+def in_words(value: timedelta) -> str:
+    """A span of time as people say it: 1 day, 2 hours, 30 minutes."""
+    now = timezone.now()
+    return timeuntil(now + value, now)
 
 
 @register.filter
