@@ -31,6 +31,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	@echo "SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 	@echo "Created .env with a new local SECRET_KEY."
 
+# migrate also creates the database cache's table, where the rate limits count (createcachetable).
 setup: $(VENV)/.installed .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_catalog

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "playground.access",
     "playground.catalog",
     "playground.generations",
     "playground.keys",
@@ -239,10 +240,11 @@ SECURE_CSP = {
 }
 
 # --- Caches and rate limits --------------------------------------------------------------------
-# The rate limiter counts in the cache. The default (per-process memory) is right for one process;
-# with several (gunicorn workers, hosts) point CACHE_URL at a shared cache (e.g. dbcache://
-# playground_cache after `manage.py createcachetable`, or redis://…) so limits hold across them.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://playground")}
+# The rate limiter counts in the cache, which must be shared by every process and host, or each
+# would count alone: by default Django's database cache (its table is made by `migrate`, see
+# access/apps.py), never the per-process memory cache. CACHE_URL=redis://… moves the counting off
+# the database.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://playground_cache")}
 PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
 PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from playground.keys.ratelimit import Limit, over_limit
+from playground.access.ratelimit import Limit, over_limit
 from playground.keys.services import KeyRejected, authenticate_key
 
 from .errors import ApiError, error_response

@@ -31,6 +31,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from zipstream import ZipStream
 
+from playground.access.ratelimit import Limit, over_limit
 from playground.api.auth import client_ip
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
@@ -51,7 +52,6 @@ from playground.keys.accounts import clear_login_failures, lockout_remaining, re
 from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
 from playground.keys.passes import PassRefused, pass_for_token, usable_pass
-from playground.keys.ratelimit import Limit, over_limit
 
 from .forms import FirstAccountForm, SignUpForm
 from .snippets import api_snippets

@@ -1,0 +1,1 @@
+# No tables yet; the module makes Django send this app post_migrate (see apps.py).
