@@ -4,6 +4,7 @@ Local defaults are safe and need nothing: SQLite in WAL mode, the offline `local
 Production turns on the HTTPS set with `PLAYGROUND_HTTPS=true` (see the README's configuration table).
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "playground.access.middleware.TrustedProxyMiddleware",
     "playground.api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -208,6 +210,22 @@ PLAYGROUND_SIGNUP = env.bool("PLAYGROUND_SIGNUP", default=True)
 PLAYGROUND_LOGIN_MAX_FAILURES = env.int("PLAYGROUND_LOGIN_MAX_FAILURES", default=5)
 PLAYGROUND_LOGIN_LOCKOUT_SECONDS = env.int("PLAYGROUND_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 
+# --- Client address ----------------------------------------------------------------------------
+# The reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are
+# believed; from anyone else both headers are dropped. Empty: the peer is the client (no proxy).
+PLAYGROUND_TRUSTED_PROXIES = env.list("PLAYGROUND_TRUSTED_PROXIES", default=[])
+try:
+    [ipaddress.ip_network(entry.strip(), strict=False) for entry in PLAYGROUND_TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"PLAYGROUND_TRUSTED_PROXIES: {exc}; give addresses or networks such as 172.16.0.0/12."
+    ) from exc
+if env.bool("PLAYGROUND_BEHIND_PROXY", default=False) and not PLAYGROUND_TRUSTED_PROXIES:
+    raise ImproperlyConfigured(
+        "PLAYGROUND_BEHIND_PROXY is replaced by PLAYGROUND_TRUSTED_PROXIES: set it to your reverse proxy's "
+        "address or network (e.g. PLAYGROUND_TRUSTED_PROXIES=10.0.0.5) and remove PLAYGROUND_BEHIND_PROXY."
+    )
+
 # --- Security ---------------------------------------------------------------------------------------
 HTTPS = env.bool("PLAYGROUND_HTTPS", default=False)
 SECURE_SSL_REDIRECT = HTTPS
@@ -216,7 +234,7 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
-if env.bool("PLAYGROUND_BEHIND_PROXY", default=False):
+if PLAYGROUND_TRUSTED_PROXIES:  # the header itself is dropped unless a trusted proxy sent it
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -31,8 +31,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from zipstream import ZipStream
 
+from playground.access.addresses import client_address
 from playground.access.ratelimit import Limit, over_limit
-from playground.api.auth import client_ip
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
@@ -603,7 +603,7 @@ class SignInView(LoginView):
 
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")
-        ip = client_ip(request)
+        ip = client_address(request)
         remaining = lockout_remaining(username, ip)
         wait = over_limit(f"signin:{ip}", Limit.parse(settings.PLAYGROUND_SIGNIN_RATE_LIMIT))
         if remaining is not None or wait is not None:
@@ -621,7 +621,7 @@ class SignInView(LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        record_login_failure(self.request.POST.get("username", ""), client_ip(self.request))
+        record_login_failure(self.request.POST.get("username", ""), client_address(self.request))
         return super().form_invalid(form)
 
     def form_valid(self, form):
