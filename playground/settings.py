@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "playground.access.middleware.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -207,6 +208,8 @@ PLAYGROUND_FERNET_KEYS = env.list("PLAYGROUND_FERNET_KEYS", default=[])
 
 # --- Accounts ---------------------------------------------------------------------------------
 PLAYGROUND_SIGNUP = env.bool("PLAYGROUND_SIGNUP", default=True)
+# Sign-in lockout of the pair (username, client address): this many failures within the window lock
+# that username out from that address only (see playground/access/signin.py); 0 turns it off.
 PLAYGROUND_LOGIN_MAX_FAILURES = env.int("PLAYGROUND_LOGIN_MAX_FAILURES", default=5)
 PLAYGROUND_LOGIN_LOCKOUT_SECONDS = env.int("PLAYGROUND_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 

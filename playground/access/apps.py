@@ -9,6 +9,8 @@ class AccessConfig(AppConfig):
     label = "access"
 
     def ready(self) -> None:
+        from . import signin  # noqa: F401 (connects the sign-in receivers)
+
         post_migrate.connect(create_cache_tables, sender=self)
 
 

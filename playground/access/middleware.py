@@ -22,3 +22,18 @@ class TrustedProxyMiddleware:
                     request.META.pop(header, None)
         return self.get_response(request)
 
+
+class SignInThrottleMiddleware:
+    """A sign-in form refused by the throttle (`signin.ThrottledSignIn`) is answered 429 with
+    `Retry-After`: the page itself, with the message beside the form, is the view's own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        refused = getattr(request, "sign_in_refused", None)
+        if refused is not None and response.status_code == 200:
+            response.status_code = 429
+            response["Retry-After"] = str(refused.seconds)
+        return response
