@@ -31,6 +31,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	@echo "SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 	@echo "Created .env with a new local SECRET_KEY."
 
+# migrate also creates the database cache's table, where the rate limits count (createcachetable).
 setup: $(VENV)/.installed .env
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_catalog
@@ -65,7 +66,7 @@ format: setup-test
 
 # `manage.py check --deploy` with the production environment documented in the README.
 check-deploy: $(VENV)/.installed
-	DEBUG=false PLAYGROUND_HTTPS=true ALLOWED_HOSTS=playground.example.com \
+	DEBUG=false PLAYGROUND_HTTPS=true ALLOWED_HOSTS=playground.example.com PLAYGROUND_TRUSTED_PROXIES=10.0.0.5 \
 	SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 

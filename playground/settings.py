@@ -4,6 +4,7 @@ Local defaults are safe and need nothing: SQLite in WAL mode, the offline `local
 Production turns on the HTTPS set with `PLAYGROUND_HTTPS=true` (see the README's configuration table).
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "playground.access",
     "playground.catalog",
     "playground.generations",
     "playground.keys",
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "playground.access.middleware.TrustedProxyMiddleware",
     "playground.api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -53,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "playground.access.middleware.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -204,8 +208,26 @@ PLAYGROUND_FERNET_KEYS = env.list("PLAYGROUND_FERNET_KEYS", default=[])
 
 # --- Accounts ---------------------------------------------------------------------------------
 PLAYGROUND_SIGNUP = env.bool("PLAYGROUND_SIGNUP", default=True)
+# Sign-in lockout of the pair (username, client address): this many failures within the window lock
+# that username out from that address only (see playground/access/signin.py); 0 turns it off.
 PLAYGROUND_LOGIN_MAX_FAILURES = env.int("PLAYGROUND_LOGIN_MAX_FAILURES", default=5)
 PLAYGROUND_LOGIN_LOCKOUT_SECONDS = env.int("PLAYGROUND_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+
+# --- Client address ----------------------------------------------------------------------------
+# The reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are
+# believed; from anyone else both headers are dropped. Empty: the peer is the client (no proxy).
+PLAYGROUND_TRUSTED_PROXIES = env.list("PLAYGROUND_TRUSTED_PROXIES", default=[])
+try:
+    [ipaddress.ip_network(entry.strip(), strict=False) for entry in PLAYGROUND_TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"PLAYGROUND_TRUSTED_PROXIES: {exc}; give addresses or networks such as 172.16.0.0/12."
+    ) from exc
+if env.bool("PLAYGROUND_BEHIND_PROXY", default=False) and not PLAYGROUND_TRUSTED_PROXIES:
+    raise ImproperlyConfigured(
+        "PLAYGROUND_BEHIND_PROXY is replaced by PLAYGROUND_TRUSTED_PROXIES: set it to your reverse proxy's "
+        "address or network (e.g. PLAYGROUND_TRUSTED_PROXIES=10.0.0.5) and remove PLAYGROUND_BEHIND_PROXY."
+    )
 
 # --- Security ---------------------------------------------------------------------------------------
 HTTPS = env.bool("PLAYGROUND_HTTPS", default=False)
@@ -215,7 +237,7 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
-if env.bool("PLAYGROUND_BEHIND_PROXY", default=False):
+if PLAYGROUND_TRUSTED_PROXIES:  # the header itself is dropped unless a trusted proxy sent it
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -239,10 +261,11 @@ SECURE_CSP = {
 }
 
 # --- Caches and rate limits --------------------------------------------------------------------
-# The rate limiter counts in the cache. The default (per-process memory) is right for one process;
-# with several (gunicorn workers, hosts) point CACHE_URL at a shared cache (e.g. dbcache://
-# playground_cache after `manage.py createcachetable`, or redis://…) so limits hold across them.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://playground")}
+# The rate limiter counts in the cache, which must be shared by every process and host, or each
+# would count alone: by default Django's database cache (its table is made by `migrate`, see
+# access/apps.py), never the per-process memory cache. CACHE_URL=redis://… moves the counting off
+# the database.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://playground_cache")}
 PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
 PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address
 

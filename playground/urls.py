@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from playground.access.signin import AdminSignInForm
 from playground.api import views as api_views
+
+# The admin's sign-in is throttled like ours (playground/access/signin.py).
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

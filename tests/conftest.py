@@ -48,10 +48,24 @@ def queue_only(settings):
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    """Rate-limit counters live in the cache: every test starts with none."""
-    from django.core.cache import cache
+def fresh_cache(request):
+    """Rate-limit counters live in the cache: every test starts with none. The default cache is a
+    table in the database, so it is cleared once the test's database is set up (a test without
+    the database cannot count anything there)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
 
+    cache = caches["default"]
+    if isinstance(cache, DatabaseCache):
+        marker = request.node.get_closest_marker("django_db")
+        if {"transactional_db", "live_server"} & set(request.fixturenames) or (
+            marker and marker.kwargs.get("transaction")
+        ):
+            request.getfixturevalue("transactional_db")
+        elif "db" in request.fixturenames or marker:
+            request.getfixturevalue("db")
+        else:
+            return
     cache.clear()
 
 

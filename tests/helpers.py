@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SEED = "gemini-3-pro-image-preview-official"
 
+# Statements of one hit on an API key's rate counter in the default (database) cache: the read,
+# then the cache's write (its row count, a savepoint, a read, the update, the release).
+RATE_COUNTER_QUERIES = 6
+
 
 def seed_input(**overrides):
     return {"prompt": "月光下的竹林小径", "size": "1:1", "resolution": "1K", "n": 1, **overrides}

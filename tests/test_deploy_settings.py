@@ -1,4 +1,5 @@
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ PRODUCTION = {
     "DEBUG": "false",
     "PLAYGROUND_HTTPS": "true",
     "ALLOWED_HOSTS": "playground.example.com",
+    "PLAYGROUND_TRUSTED_PROXIES": "10.0.0.5",
     "SECRET_KEY": "x7Hq2-production-like-secret-key-with-plenty-of-entropy-91kz0pQ",
 }
 
@@ -44,3 +46,26 @@ def test_a_missing_secret_key_stops_start_up_with_a_clear_message(tmp_path):
     result = manage("check", env=env)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_a_malformed_trusted_proxy_stops_start_up_with_a_clear_message():
+    result = manage("check", env={**PRODUCTION, "PLAYGROUND_TRUSTED_PROXIES": "10.0.0.5,caddy"})
+    assert result.returncode != 0
+    assert "PLAYGROUND_TRUSTED_PROXIES: 'caddy' does not appear to be an IPv4" in result.stderr
+
+
+def test_the_old_proxy_switch_alone_says_what_replaced_it():
+    env = {**PRODUCTION, "PLAYGROUND_TRUSTED_PROXIES": "", "PLAYGROUND_BEHIND_PROXY": "true"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "PLAYGROUND_BEHIND_PROXY is replaced by PLAYGROUND_TRUSTED_PROXIES" in result.stderr
+
+
+def test_migrate_creates_the_cache_table_the_rate_limits_count_in(tmp_path):
+    database = tmp_path / "fresh.sqlite3"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "PLAYGROUND_DATA_DIR": str(tmp_path)}
+    result = manage("migrate", "--no-input", env={**PRODUCTION, **env})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "playground_cache" in tables

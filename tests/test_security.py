@@ -2,6 +2,7 @@
 
 import base64
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -98,7 +99,7 @@ def test_a_data_uri_over_the_limit_is_413_naming_the_field(api, settings):
 def test_a_malformed_rate_limit_setting_is_a_clear_configuration_error(api, settings):
     from django.core.exceptions import ImproperlyConfigured
 
-    from playground.keys.ratelimit import Limit
+    from playground.access.ratelimit import Limit
 
     with pytest.raises(ImproperlyConfigured, match="600/60"):
         Limit.parse("lots")
@@ -108,3 +109,22 @@ def test_keys_still_work_without_a_limit(client, user, catalog, settings, django
     settings.PLAYGROUND_API_RATE_LIMIT = "0/60"
     api = Api(client, issue_key(user).secret, django_capture_on_commit_callbacks)
     assert all(api.get("/api/v1/models").status_code == 200 for _ in range(5))
+
+
+def test_a_long_windows_count_lasts_to_its_end_in_the_database_cache(db):
+    import time
+
+    from django.db import connection
+
+    from playground.access.ratelimit import Limit, over_limit
+
+    limit = Limit.parse("3/10000000")
+    for _ in range(3):
+        assert over_limit("long", limit) is None
+    ends_in = int((time.time() // limit.seconds + 1) * limit.seconds - time.time())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT expires FROM playground_cache WHERE cache_key LIKE %s", ["%ratelimit:long:%"])
+        (expires,) = cursor.fetchone()
+    expires = expires if not isinstance(expires, str) else datetime.fromisoformat(expires)
+    assert expires.replace(tzinfo=UTC).timestamp() >= time.time() + ends_in - 5
+    assert over_limit("long", limit) is not None

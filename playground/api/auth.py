@@ -5,7 +5,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from playground.keys.ratelimit import Limit, over_limit
+from playground.access.addresses import client_address
+from playground.access.ratelimit import Limit, over_limit
 from playground.keys.services import KeyRejected, authenticate_key
 
 from .errors import ApiError, error_response
@@ -14,10 +15,6 @@ from .errors import ApiError, error_response
 def bearer_token(request: HttpRequest) -> str | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def api_endpoint(*methods: str) -> Callable:
@@ -37,7 +34,7 @@ def api_endpoint(*methods: str) -> Callable:
                         headers={"Allow": ", ".join(methods)},
                     )
                 try:
-                    key = authenticate_key(bearer_token(request), ip=client_ip(request))
+                    key = authenticate_key(bearer_token(request), ip=client_address(request))
                 except KeyRejected as exc:
                     raise ApiError(
                         401, exc.code, exc.message, headers={"WWW-Authenticate": 'Bearer realm="api"'}

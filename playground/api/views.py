@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from playground.access.addresses import client_address
 from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError
 from playground.generations.models import Status, Task
@@ -22,7 +23,7 @@ from playground.generations.presenters import BODY_FIELDS, conditional_response,
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
 from playground.keys.services import KeyRejected, authenticate_key
 
-from .auth import api_endpoint, bearer_token, client_ip
+from .auth import api_endpoint, bearer_token
 from .errors import ApiError
 from .openapi import openapi_document
 
@@ -240,7 +241,7 @@ def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
         owner_id = request.user.pk if request.user.is_authenticated else None
         if owner_id is None and bearer_token(request):
             try:
-                owner_id = authenticate_key(bearer_token(request), ip=client_ip(request)).user_id
+                owner_id = authenticate_key(bearer_token(request), ip=client_address(request)).user_id
             except KeyRejected:
                 owner_id = None
         allowed = owner_id == task.owner_id

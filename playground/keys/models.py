@@ -126,14 +126,3 @@ class DemoPass(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
-
-
-class LoginFailure(models.Model):
-    """A failed sign-in, kept for a while to rate-limit guessing per username and per address."""
-
-    username = models.CharField(max_length=150, db_index=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    def __str__(self) -> str:
-        return f"{self.username} from {self.ip}"

@@ -31,7 +31,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from zipstream import ZipStream
 
-from playground.api.auth import client_ip
+from playground.access.signin import SignInForm
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
@@ -47,11 +47,9 @@ from playground.generations.services import (
     request_hash,
     submit_task,
 )
-from playground.keys.accounts import clear_login_failures, lockout_remaining, record_login_failure
 from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
 from playground.keys.passes import PassRefused, pass_for_token, usable_pass
-from playground.keys.ratelimit import Limit, over_limit
 
 from .forms import FirstAccountForm, SignUpForm
 from .snippets import api_snippets
@@ -591,8 +589,10 @@ def pick_model(request: HttpRequest) -> HttpResponse:
 
 
 class SignInView(LoginView):
-    """Django's sign-in, rate limited: after PLAYGROUND_LOGIN_MAX_FAILURES failures for a username
-    or from an address within the lockout window, attempts are refused (429) with the wait time."""
+    """Django's sign-in, throttled (access.signin): too many attempts are refused with a 429 and
+    the wait beside the form, which stays open for anyone else signing in from here."""
+
+    authentication_form = SignInForm
 
     def get_context_data(self, **kwargs):
         return {
@@ -600,33 +600,6 @@ class SignInView(LoginView):
             "first_account_needed": first_account_needed(),
             "signup_open": settings.PLAYGROUND_SIGNUP,
         }
-
-    def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")
-        ip = client_ip(request)
-        remaining = lockout_remaining(username, ip)
-        wait = over_limit(f"signin:{ip}", Limit.parse(settings.PLAYGROUND_SIGNIN_RATE_LIMIT))
-        if remaining is not None or wait is not None:
-            seconds = remaining.total_seconds() if remaining is not None else wait
-            minutes = max(1, round(seconds / 60))
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(
-                None,
-                f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            )
-            response = self.render_to_response(self.get_context_data(form=form), status=429)
-            response["Retry-After"] = str(int(seconds) + 1)
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        record_login_failure(self.request.POST.get("username", ""), client_ip(self.request))
-        return super().form_invalid(form)
-
-    def form_valid(self, form):
-        clear_login_failures(form.get_user().get_username())
-        return super().form_valid(form)
 
 
 @require_http_methods(["GET", "POST"])

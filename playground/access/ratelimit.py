@@ -1,9 +1,10 @@
-"""Fixed-window rate limits counted in Django's cache (see CACHE_URL in the README)."""
+"""Fixed-window rate limits counted in Django's cache: by default the database cache, so a limit
+holds across every process and host on the same database (see CACHE_URL in the README)."""
 
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -28,13 +29,19 @@ def over_limit(scope: str, limit: Limit, now: float | None = None) -> int | None
         return None
     now = time.time() if now is None else now
     window = int(now // limit.seconds)
+    cache = caches["default"]
     key = f"ratelimit:{scope}:{window}"
-    cache.add(key, 0, timeout=limit.seconds + 1)
-    try:
-        hits = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=limit.seconds + 1)
-        hits = 1
+    ends_in = int((window + 1) * limit.seconds - now) + 1
+    if type(cache).incr is BaseCache.incr:
+        # No counter of its own (the database cache): its incr() is this same read and write,
+        # but would also move the expiry to the cache's default, cutting short a longer window.
+        hits = cache.get(key, 0) + 1
+        cache.set(key, hits, timeout=ends_in)
+    else:
+        try:  # atomic where the cache has counters (Redis, memcached, memory)
+            hits = cache.incr(key)
+        except ValueError:  # the window's first hit
+            hits = 1 if cache.add(key, 1, timeout=ends_in) else cache.incr(key)
     if hits <= limit.requests:
         return None
-    return max(1, int((window + 1) * limit.seconds - now) + 1)
+    return max(1, ends_in)

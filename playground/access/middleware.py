@@ -1,0 +1,39 @@
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from .addresses import FORWARDED_HEADERS, is_trusted_proxy, parse_address
+
+
+class TrustedProxyMiddleware:
+    """`X-Forwarded-For` and `X-Forwarded-Proto` count only from a trusted proxy
+    (PLAYGROUND_TRUSTED_PROXIES): from anyone else they are dropped before any other code reads
+    them, so a client cannot claim another address, nor HTTPS (SECURE_PROXY_SSL_HEADER), by
+    sending them itself. First in MIDDLEWARE."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any(header in request.META for header in FORWARDED_HEADERS):
+            peer = parse_address(request.META.get("REMOTE_ADDR") or "")
+            if peer is None or not is_trusted_proxy(peer):
+                for header in FORWARDED_HEADERS:
+                    request.META.pop(header, None)
+        return self.get_response(request)
+
+
+class SignInThrottleMiddleware:
+    """A sign-in form refused by the throttle (`signin.ThrottledSignIn`) is answered 429 with
+    `Retry-After`: the page itself, with the message beside the form, is the view's own."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        refused = getattr(request, "sign_in_refused", None)
+        if refused is not None and response.status_code == 200:
+            response.status_code = 429
+            response["Retry-After"] = str(refused.seconds)
+        return response
