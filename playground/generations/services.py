@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -225,7 +225,12 @@ def submit_task(
     cost_estimate = estimate_cost(entry, data)
     try:
         with transaction.atomic():
-            check_spend_limits(cost_estimate, api_key=api_key, demo_pass=demo_pass)
+            limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
+            # Under the same lock as the budget check: a repeat of a request that was created while
+            # this one waited replays it (200), never counts it against itself (402).
+            if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
+                return replayed
+            check_spend_limits(cost_estimate, limits=limits)
             task = Task.objects.create(
                 owner=owner,
                 api_key=api_key,
@@ -257,13 +262,12 @@ def committed_spend(tasks) -> Decimal:
     return Decimal(total or 0).quantize(Decimal("0.0001"))
 
 
-def check_spend_limits(cost_estimate: Decimal, *, api_key=None, demo_pass=None) -> None:
-    """Refuse (402 budget_exceeded) a task that would take a key or a demo pass over its limit.
+SpendLimit = tuple[str, Decimal, QuerySet]  # (what, limit, the tasks that count against it)
 
-    Runs inside the submit transaction with the key / pass row locked (SELECT … FOR UPDATE on
-    PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers), so concurrent
-    submits cannot all slip under the limit together.
-    """
+
+def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
+    """The limits a submit must fit in, their rows locked until the transaction ends (SELECT … FOR
+    UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers)."""
     limits = []
     if api_key is not None and api_key.budget is not None:
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
@@ -271,6 +275,19 @@ def check_spend_limits(cost_estimate: Decimal, *, api_key=None, demo_pass=None) 
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
         limits.append(("demo pass", locked.spend_cap, Task.objects.filter(demo_pass=locked)))
+    return limits
+
+
+def check_spend_limits(
+    cost_estimate: Decimal, *, api_key=None, demo_pass=None, limits: list[SpendLimit] | None = None
+) -> None:
+    """Refuse (402 budget_exceeded) a task that would take a key or a demo pass over its limit.
+
+    Runs inside the submit transaction with the key / pass row locked (`lock_spend_limits`, or the
+    `limits` it returned), so concurrent submits cannot all slip under the limit together.
+    """
+    if limits is None:
+        limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
     for what, limit, tasks in limits:
         spent = committed_spend(tasks)
         if spent + cost_estimate > limit:
