@@ -80,3 +80,44 @@ def test_ten_concurrent_submits_against_a_budget_for_three_create_at_most_three(
     assert Task.objects.count() == statuses.count(201) <= 3
     assert statuses.count(201) == 3
     assert statuses.count(402) == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_identical_submits_with_one_idempotency_key_at_the_budget_edge_all_get_the_one_task(
+    catalog, user, queue_only
+):
+    """The budget covers exactly one task. Every repeat of the request (same Idempotency-Key, same
+    body, sent at once from its own thread and connection) replays the task the first one made:
+    the replay check runs under the lock of the budget check, so a repeat that waited for the lock
+    never counts the original against itself (which would be a 402)."""
+    secret = issue_key(user, budget=Decimal("0.1206")).secret  # one 1K image
+    threads_count = 8
+    barrier = threading.Barrier(threads_count)
+    answers, errors = [], []
+
+    def submit():
+        try:
+            client = Client()
+            barrier.wait()
+            response = client.post(
+                "/api/v1/tasks",
+                {"model": SEED, "input": seed_input(prompt="edge")},
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "edge-1"},
+            )
+            answers.append((response.status_code, response.json().get("task_id")))
+        except Exception as exc:  # a thread's failure must fail the test
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] * (threads_count - 1) + [201], answers
+    [task] = Task.objects.all()
+    assert {task_id for _, task_id in answers} == {task.pk}

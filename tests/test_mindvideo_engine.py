@@ -215,9 +215,12 @@ def test_it_never_makes_a_second_upstream_task_when_a_run_crashed_after_submitti
 class RecordingContext:
     """The runner's side of the contract, recorded: reports, outputs, upstream ids, a stop switch."""
 
-    def __init__(self, *, crash_on_save: bool = False, stop_after_checks: int | None = None):
+    def __init__(
+        self, *, crash_on_save: bool = False, stop_after_checks: int | None = None, cancelled: bool = True
+    ):
         self.reports, self.outputs, self.upstream_ids = [], [], []
         self.crash_on_save, self.stop_after_checks, self.checks = crash_on_save, stop_after_checks, 0
+        self.cancelled = cancelled  # why it stops: the user cancelled, or another attempt took over
 
     def report(self, message: str) -> None:
         self.reports.append(message)
@@ -225,6 +228,9 @@ class RecordingContext:
     def should_stop(self) -> bool:
         self.checks += 1
         return self.stop_after_checks is not None and self.checks > self.stop_after_checks
+
+    def was_cancelled(self) -> bool:
+        return self.cancelled
 
     def save_output(self, name, content, content_type, **meta) -> None:
         self.outputs.append({"name": name, "content": content, "content_type": content_type, **meta})
@@ -335,7 +341,10 @@ def test_it_fails_and_marks_the_key_when_upstream_rejects_it(api, user, mindvide
             "The MindVideo platform rejected your MindVideo key: check or replace it on the Keys page."
         ),
     }
-    assert body["cost_actual"] == 0 and body["output"] is None
+    assert body["output"] is None
+    # Refused before the platform had done the work: nothing billed. Refused the download of work it
+    # had finished: its charge stands.
+    assert money(body["cost_actual"]) == (money(mindvideo.cost_actual) if route == "file" else 0)
     assert len(mindvideo.seen(route)) == 1  # a refused key is not retried
     credential = UpstreamCredential.objects.get(user=user)
     assert credential.failing_since is not None
@@ -600,11 +609,14 @@ def test_an_output_slower_than_the_time_cap_fails(api, settings, mindvideo):
 def test_an_output_that_cannot_be_had_fails_the_task(api, mindvideo, reply, code):
     mindvideo.files["/files/task_up1/0.png"] = reply
 
-    body, _ = run_through_api(api)
+    body, task = run_through_api(api)
 
     assert body["status"] == "failed"
     assert body["error"]["code"] == code
-    assert body["cost_actual"] == 0
+    assert money(body["cost_actual"]) == money(mindvideo.cost_actual)  # the platform had billed it
+    assert messages(task)[-1] == (
+        "MindVideo had billed the task before it failed here: its charge of $0.0987 stands."
+    )
 
 
 @pytest.mark.parametrize(
@@ -654,11 +666,41 @@ def test_a_cancel_here_cancels_upstream_and_stops(fake):
     fake.plan = ["processing"] * 50
     context = RecordingContext(stop_after_checks=3)
 
-    with pytest.raises(EngineStopped):
+    with pytest.raises(EngineStopped) as stopped:
         MindVideoEngine(config_for(fake)).run(plain_job(), context)
 
     assert len(fake.seen("cancel")) == 1
     assert fake.tasks["task_up1"]["status"] == "cancelled"
+    assert (stopped.value.reason, stopped.value.cost_actual) == ("Cancelled on MindVideo too", 0)
+
+
+def test_a_takeover_leaves_the_upstream_task_running_for_the_new_attempt(fake):
+    fake.plan = ["processing"] * 50
+    context = RecordingContext(stop_after_checks=3, cancelled=False)  # another attempt has the task
+
+    with pytest.raises(EngineStopped) as stopped:
+        MindVideoEngine(config_for(fake)).run(plain_job(), context)
+
+    assert fake.seen("cancel") == []
+    assert fake.tasks["task_up1"]["status"] == "processing"
+    assert stopped.value.cost_actual is None  # not this attempt's to say
+
+    fake.tasks["task_up1"]["plan"] = ["succeeded"]
+    context = RecordingContext()
+    result = MindVideoEngine(config_for(fake)).run(plain_job(upstream_id="task_up1", attempt=2), context)
+    assert result.cost_actual == Decimal("0.0987")  # the new attempt carried it on
+
+
+def test_a_cancel_after_the_platform_finished_keeps_its_charge(fake):
+    fake.plan = ["succeeded"]
+    context = RecordingContext(stop_after_checks=2)  # before submitting, while waiting, then stop
+
+    with pytest.raises(EngineStopped) as stopped:
+        MindVideoEngine(config_for(fake)).run(plain_job(), context)
+
+    assert stopped.value.reason == "Cancelled after MindVideo had finished the task"
+    assert stopped.value.cost_actual == Decimal("0.0987")
+    assert fake.seen("cancel") == [] and fake.seen("file") == []  # nothing left to cancel or fetch
 
 
 def test_a_crash_between_submit_and_save_never_makes_a_second_upstream_task(fake):

@@ -5,6 +5,7 @@ import zipfile
 import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from playground.generations.models import Task
@@ -72,6 +73,37 @@ def test_a_failed_task_explains_itself_in_plain_words(make_task, signed_in, user
     )
     html = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"}).content.decode()
     assert "It failed." in html and "nothing was charged" in html
+
+
+def test_a_failure_after_the_work_was_billed_says_the_charge_stands(make_task, signed_in, user, catalog):
+    task = make_task(user, catalog)
+    Task.objects.filter(pk=task.pk).update(
+        status="failed",
+        output=None,
+        cost_actual="0.0987",
+        error={"code": "upstream_output_unavailable", "message": "Output 1 could not be downloaded."},
+    )
+    html = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"}).content.decode()
+    assert "It had already been billed, so its charge of $0.0987 stands." in html
+    assert "<dt>Charged</dt><dd>$0.0987</dd>" in html
+
+
+def test_a_task_cancelled_before_its_charge_is_known_says_so_and_polls_until_it_is(
+    make_task, signed_in, user, catalog
+):
+    task = make_task(user, catalog)
+    Task.objects.filter(pk=task.pk).update(status="cancelled", output=None, cost_actual=None)
+    response = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200 and 'hx-trigger="every 1s"' in html.split(">", 1)[0]
+    assert "It may have been billed before the cancel reached it" in html
+    assert "Nothing was charged" not in html
+    assert '<dt>Charged</dt><dd><span class="muted">not known yet</span></dd>' in html
+
+    Task.objects.filter(pk=task.pk).update(cost_actual="0.0987", updated_at=timezone.now())
+    response = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"})
+    assert response.status_code == 286
+    assert "its charge of $0.0987 stands." in response.content.decode()
 
 
 def test_another_users_task_page_is_404(make_task, signed_in, other_user, catalog):

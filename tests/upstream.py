@@ -232,3 +232,20 @@ def route_of(method: str, path: str) -> str:
     if method == "GET" and re.fullmatch(r"/api/v1/tasks/[^/]+", path):
         return "poll"
     return "other"
+
+
+def billed(fake: FakeUpstream) -> float:
+    """What the fake platform has charged in all: the cost of every task it finished."""
+    with fake.lock:
+        return round(sum(t["cost_actual"] or 0 for t in fake.tasks.values() if t["status"] == "succeeded"), 4)
+
+
+def worker_env(fake: FakeUpstream) -> dict:
+    """The environment of a real worker (or reaper) process running tasks on `fake`."""
+    return {
+        "PLAYGROUND_ENGINE": "mindvideo",
+        "MINDVIDEO_BASE_URL": fake.base_url,
+        "MINDVIDEO_POLL_INTERVAL": 0.02,
+        "MINDVIDEO_TIMEOUT": 5,
+        "MINDVIDEO_MAX_RETRIES": 2,
+    }

@@ -59,7 +59,17 @@ SCHEMAS = {
             "status": {"type": "string", "enum": list(Status.values)},
             "model": {"type": "string"},
             "cost_estimate": {"type": "number"},
-            "cost_actual": {**NULLABLE_NUMBER, "description": "Set when the task ends; 0 if it failed."},
+            "cost_actual": {
+                **NULLABLE_NUMBER,
+                "description": (
+                    "What the task was charged, set when it ends: the model's charge, which stands "
+                    "even if the task is then cancelled or fails (say, a platform had finished it "
+                    "before a cancel arrived); 0 when nothing was billed. Null before it ends, and "
+                    "for a task cancelled or failed while an upstream platform had it until that "
+                    "platform's charge is known (its events say why); meanwhile it counts against "
+                    "budgets at `cost_estimate`."
+                ),
+            },
             "output": {
                 "type": ["object", "null"],
                 "description": "`images` for image models, `videos` for video models.",

@@ -4,6 +4,16 @@ An engine receives an `EngineJob` (plain data: nothing from Django's ORM) and a 
 runner implements; it saves each output file through the context as soon as it exists, so memory
 stays bounded, and returns an `EngineResult`. It signals a failure the user should read with
 `EngineError`, and stops early (raising `EngineStopped`) when `context.should_stop()` says so.
+
+`should_stop()` is true for two different reasons, which `context.was_cancelled()` tells apart: the
+user cancelled (the work is unwanted: an engine cancels any upstream work it started), or another
+attempt took the task over after this one lost its lease (the work is still wanted: an engine leaves
+upstream work alone, for the new attempt to carry on).
+
+Money: an engine that pays an upstream platform says what the work was billed, also when it stops or
+fails after the platform billed it (`cost_actual` on `EngineStopped` and `EngineError`): 0 when
+nothing was billed, None when it cannot tell yet (the task then counts at its estimate until the
+charge is known; see `generations.reaper.settle_charges`).
 """
 
 from dataclasses import dataclass, field
@@ -56,23 +66,41 @@ class EngineResult:
     messages: list[str] = field(default_factory=list)
 
 
-class EngineError(Exception):
-    """A failure to show the user: `code` for programs, `message` in plain words."""
+NOTHING = Decimal(0)
 
-    def __init__(self, code: str, message: str):
+
+class EngineError(Exception):
+    """A failure to show the user: `code` for programs, `message` in plain words. `cost_actual`:
+    what the work was billed before it failed (0: nothing; None: not known)."""
+
+    def __init__(self, code: str, message: str, *, cost_actual: Decimal | None = NOTHING):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.cost_actual = cost_actual
 
 
 class EngineStopped(Exception):
-    """The task was cancelled while the engine ran."""
+    """The engine stopped because `context.should_stop()` said so: the user cancelled, or another
+    attempt took the task over. `cost_actual`: what the work was billed (0: nothing; None: not
+    known); `reason`: why it stopped where it did, in words, e.g. "Cancelled after MindVideo had
+    finished the task"."""
+
+    def __init__(self, reason: str = "", *, cost_actual: Decimal | None = NOTHING):
+        super().__init__(reason)
+        self.reason = reason
+        self.cost_actual = cost_actual
 
 
 class RunContext(Protocol):
     def report(self, message: str) -> None: ...
 
     def should_stop(self) -> bool: ...
+
+    def was_cancelled(self) -> bool:
+        """Why `should_stop()` is true: the user cancelled (True), or another attempt took the task
+        over (False: leave upstream work running for it)."""
+        ...
 
     def save_output(self, name: str, content: bytes, content_type: str, **meta: Any) -> None: ...
 
@@ -81,8 +109,15 @@ class RunContext(Protocol):
 
 class Engine(Protocol):
     name: str
+    title: str  # the name people read: "MindVideo"
 
     def run(self, job: EngineJob, context: RunContext) -> EngineResult: ...
+
+    def settle(self, job: EngineJob) -> Decimal | None:
+        """What the job's upstream work was billed, for a task that ended here without knowing
+        (cancelled or failed while the platform still had it): None while the platform cannot
+        tell yet. Upstream work still running is cancelled first: nobody will collect it."""
+        ...
 
 
 def get_engine(name: str) -> Engine:

@@ -18,6 +18,7 @@ import re
 import textwrap
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -221,6 +222,10 @@ def cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 class LocalEngine:
     name = "local"
+    title = "the local engine"
+
+    def settle(self, job: EngineJob) -> Decimal:
+        return Decimal(0)  # offline: a run that did not finish bills nothing
 
     def run(self, job: EngineJob, context: RunContext) -> EngineResult:
         references = self._images(job, "reference_images")

@@ -17,8 +17,14 @@ backoff up to MINDVIDEO_MAX_RETRIES times per request, then fail as `upstream_ra
 upstream by someone else fails as `upstream_cancelled` rather than raising EngineStopped: our user
 did not cancel it, and EngineStopped would leave our task processing with nobody to end it.
 
-Cancelling our task (`context.should_stop()`) asks the platform to cancel too, then raises
-EngineStopped. No Django ORM here: settings are read in `MindVideoConfig.from_settings`.
+When `context.should_stop()` says stop, `context.was_cancelled()` says why. The user cancelled: ask
+the platform to cancel too, read back what it billed (a task it had already finished keeps its
+charge), and raise EngineStopped with that charge. Another attempt took our task over (this one lost
+its lease): raise EngineStopped and leave the upstream task alone, for that attempt to carry on.
+
+Money: `cost_actual` is what the platform billed, on success and also when we stop or fail after it
+billed (a download that fails, a cancel that came too late); None when it cannot be read yet, for
+`settle` to find out later. No Django ORM here: settings are read in `MindVideoConfig.from_settings`.
 """
 
 import logging
@@ -205,8 +211,21 @@ def _cost(value: Any) -> Decimal | None:
     return cost if cost.is_finite() and cost >= 0 else None
 
 
+def charge_of(body: dict | None) -> Decimal | None:
+    """What the platform billed for a task it has ended: its `cost_actual` (a task that failed or was
+    cancelled without one cost nothing, as the contract has it; one that succeeded without one, its
+    `cost_estimate`). None while it has not ended, or when that cannot be read."""
+    if not body or body.get("status") not in TERMINAL:
+        return None
+    cost = _cost(body.get("cost_actual"))
+    if cost is None:
+        cost = Decimal(0) if body["status"] != "succeeded" else _cost(body.get("cost_estimate"))
+    return cost
+
+
 class MindVideoEngine:
     name = "mindvideo"
+    title = "MindVideo"
 
     def __init__(self, config: MindVideoConfig | None = None):
         self.config = config or MindVideoConfig.from_settings()
@@ -217,11 +236,28 @@ class MindVideoEngine:
         with httpx.Client(timeout=self.config.timeout, follow_redirects=False) as client:
             return UpstreamRun(self.config, client, job, context).run()
 
+    def settle(self, job: EngineJob) -> Decimal | None:
+        """What the platform billed for `job.upstream_id`, for a task of ours that ended without
+        knowing; a task still running there is cancelled first (nobody will collect it). None while
+        the platform cannot tell. No upstream id: nothing was ever submitted, so nothing billed."""
+        if not job.upstream_id:
+            return Decimal(0)
+        if not job.upstream_key:
+            return None
+        with httpx.Client(timeout=min(self.config.timeout, 10.0), follow_redirects=False) as client:
+            run = UpstreamRun(self.config, client, job, context=None)
+            body = run.read_task(job.upstream_id)
+            if body is not None and body["status"] not in TERMINAL:
+                body = run.cancel_upstream(job.upstream_id)
+            return charge_of(body)
+
 
 class UpstreamRun:
     """One run of one task against the platform."""
 
-    def __init__(self, config: MindVideoConfig, client: httpx.Client, job: EngineJob, context: RunContext):
+    def __init__(
+        self, config: MindVideoConfig, client: httpx.Client, job: EngineJob, context: RunContext | None
+    ):
         self.config, self.client, self.job, self.context = config, client, job, context
         self.origin = config.origin
         self.auth = {"Authorization": f"Bearer {job.upstream_key}"}
@@ -233,7 +269,7 @@ class UpstreamRun:
             self.context.report(f"Resuming MindVideo task {upstream_id} (attempt {self.job.attempt}).")
         else:
             if self.context.should_stop():
-                raise EngineStopped
+                raise EngineStopped("Cancelled before it reached MindVideo")
             upstream_id = self.submit()
             self.context.save_upstream_id(upstream_id)
             self.context.report(f"Submitted to MindVideo as {upstream_id}.")
@@ -243,9 +279,14 @@ class UpstreamRun:
             error = body.get("error") if isinstance(body.get("error"), dict) else {}
             code = str(error.get("code") or "upstream_failed")[:64]
             message = str(error.get("message") or "The task failed on the MindVideo platform.")[:500]
-            raise EngineError("upstream_failed" if code in OWN_KEY_CODES else code, message)
+            code = "upstream_failed" if code in OWN_KEY_CODES else code
+            raise EngineError(code, message, cost_actual=charge_of(body))
         if status == "cancelled":
-            raise EngineError("upstream_cancelled", "The task was cancelled on the MindVideo platform.")
+            raise EngineError(
+                "upstream_cancelled",
+                "The task was cancelled on the MindVideo platform.",
+                cost_actual=charge_of(body),
+            )
         return self.collect(body)
 
     # --- The API ------------------------------------------------------------------------------------
@@ -263,13 +304,13 @@ class UpstreamRun:
         return body["task_id"]
 
     def wait(self, upstream_id: str) -> dict:
-        """Poll until the upstream task ends; cancel it upstream if ours is stopped or takes too long."""
+        """Poll until the upstream task ends; cancel it upstream if ours is cancelled or takes too
+        long, and leave it running if another attempt has taken ours over."""
         deadline = time.monotonic() + self.config.max_wait
         delay, last_status = self.config.poll_interval, None
         while True:
             if self.context.should_stop():
-                self.cancel_upstream(upstream_id)
-                raise EngineStopped
+                raise self.stopped_while_waiting(upstream_id)
             body = self.with_retries(
                 "report the task's status", lambda: self.call("GET", f"tasks/{upstream_id}")
             )
@@ -280,13 +321,36 @@ class UpstreamRun:
             if last_status in TERMINAL:
                 return body
             if time.monotonic() + delay > deadline:
-                self.cancel_upstream(upstream_id)
+                final = self.cancel_upstream(upstream_id)
                 raise EngineError(
                     "upstream_wait_exceeded",
                     f"MindVideo did not finish within {self.config.max_wait:g} s; the task was cancelled.",
+                    cost_actual=charge_of(final),
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, self.config.poll_interval * BACKOFF_CAP_FACTOR)
+
+    def stopped_while_waiting(self, upstream_id: str) -> EngineStopped:
+        """Our task stopped while the platform has it. Cancelled by the user: cancel it there too;
+        the charge is what the platform billed (it may have finished meanwhile). Taken over by another
+        attempt: the work is still wanted, so it keeps running there for that attempt."""
+        if not self.context.was_cancelled():
+            return EngineStopped("Taken over by another attempt", cost_actual=None)
+        final = self.cancel_upstream(upstream_id)
+        reason = {
+            "succeeded": "Cancelled after MindVideo had finished the task",
+            "failed": "Cancelled after the task had failed on MindVideo",
+            "cancelled": "Cancelled on MindVideo too",
+        }.get((final or {}).get("status"), "Cancelled while MindVideo had the task")
+        return EngineStopped(reason, cost_actual=charge_of(final))
+
+    def read_task(self, upstream_id: str) -> dict | None:
+        """The upstream task as the platform has it now (one try), or None if it could not be read."""
+        try:
+            return self.call("GET", f"tasks/{upstream_id}")
+        except (Retryable, EngineError) as failure:
+            logger.warning("could not read MindVideo task %s: %s", upstream_id, failure)
+            return None
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict:
         """One request to the API: the task object of a 2xx answer, or Retryable / EngineError."""
@@ -342,8 +406,10 @@ class UpstreamRun:
                 self.context.report(f"MindVideo: {str(event['message'])[:400]}")
         self.events_relayed = len(events)
 
-    def cancel_upstream(self, upstream_id: str) -> None:
-        """Ask the platform to stop (best effort, one try): our task no longer wants the result."""
+    def cancel_upstream(self, upstream_id: str) -> dict | None:
+        """Ask the platform to stop (best effort, one try): our task no longer wants the result.
+        Returns the upstream task as it is afterwards, which may have ended otherwise meanwhile (a
+        cancel of an ended task is refused), or None if that could not be read."""
         try:
             response = self.client.post(
                 self.config.api_url(f"tasks/{upstream_id}/cancel"),
@@ -353,10 +419,30 @@ class UpstreamRun:
             logger.info("cancel of MindVideo task %s: HTTP %s", upstream_id, response.status_code)
         except httpx.HTTPError as exc:
             logger.warning("could not cancel MindVideo task %s: %s", upstream_id, type(exc).__name__)
+        else:
+            if response.status_code == 200:
+                try:
+                    body = _task_body(response)
+                except Retryable:
+                    body = None
+                if body is not None and body["status"] in TERMINAL:
+                    return body
+        return self.read_task(upstream_id)
 
     # --- Outputs ------------------------------------------------------------------------------------
 
     def collect(self, body: dict) -> EngineResult:
+        """Download the outputs of a task the platform has finished, and so billed: that charge
+        stands whatever happens here (a failed download, a cancel)."""
+        charge = charge_of(body)
+        try:
+            self.download_outputs(body, charge)
+        except EngineError as failure:
+            failure.cost_actual = charge
+            raise
+        return EngineResult(cost_actual=charge)
+
+    def download_outputs(self, body: dict, charge: Decimal | None) -> None:
         key = self.job.output_key
         items = (body.get("output") or {}).get(key) if isinstance(body.get("output"), dict) else None
         if not isinstance(items, list) or not items:
@@ -366,13 +452,16 @@ class UpstreamRun:
             if not isinstance(url, str) or not url:
                 raise EngineError("upstream_bad_output", f"MindVideo's output {index + 1} has no URL.")
             if self.context.should_stop():
-                raise EngineStopped  # the upstream task has ended: nothing to cancel there
+                # The upstream task has ended: nothing to cancel there. Taken over: the new attempt
+                # downloads the outputs itself.
+                if self.context.was_cancelled():
+                    raise EngineStopped("Cancelled after MindVideo had finished the task", cost_actual=charge)
+                raise EngineStopped("Taken over by another attempt", cost_actual=None)
             self.context.report(f"Downloading output {index + 1} of {len(items)}.")
             content, content_type = self.with_retries(
                 f"deliver output {index + 1}", lambda url=url, index=index: self.download(url, index)
             )
             self.save(index, url, content, content_type)
-        return EngineResult(cost_actual=_cost(body.get("cost_actual")))
 
     def download(self, url: str, index: int) -> tuple[bytes, str]:
         """The file's bytes and content type. On the platform's own origin (which the operator chose)

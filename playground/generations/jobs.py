@@ -7,12 +7,20 @@ Each start of a task is an attempt (`Task.attempts`) holding a lease (`Task.leas
 heartbeat thread renews while the engine runs. A worker killed outright stops renewing, and the reaper
 (`reaper.py`) re-queues or fails the task once the lease runs out. Every later write of the run is
 fenced by its attempt, so a worker that was presumed dead but wakes up cannot finish a task that has
-since started again elsewhere.
+since started again elsewhere. Such a stale attempt is told to stop, like a cancelled one, but
+`TaskRunContext.was_cancelled()` tells the engine it was taken over: it leaves upstream work running
+for the new attempt, and writes nothing.
+
+Money: a run records what its work was billed (`cost_actual`): the engine's charge on success, and
+also when the task was cancelled or failed after an upstream platform billed it; 0 when nothing was
+billed; left unknown (NULL, counted at the estimate by spend checks) when the engine cannot tell,
+for the reaper to settle.
 """
 
 import logging
 import threading
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -28,7 +36,7 @@ from playground.engines.base import EngineError, EngineJob, EngineStopped, get_e
 from playground.keys.credentials import mark_upstream_failure, mark_upstream_used, upstream_key_for
 
 from .models import Status, Task
-from .services import record_message, transition
+from .services import charge_sentence, record_charge, record_message, transition
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +124,11 @@ class TaskRunContext:
     def should_stop(self) -> bool:
         return not Task.objects.filter(self.current, pk=self.task.pk).exists()
 
+    def was_cancelled(self) -> bool:
+        """Why `should_stop()` is true: the user cancelled the task (or a revoked demo pass did), as
+        opposed to this attempt having lost its lease to another one (or to the reaper)."""
+        return Task.objects.filter(pk=self.task.pk, status=Status.CANCELLED).exists()
+
     def discard_outputs(self) -> None:
         """Delete this run's files: the task ended without them (cancelled, failed, taken over)."""
         discard_files([item["file"] for item in self.outputs])
@@ -166,37 +179,32 @@ def run_task(task_id: str) -> str:
     if task.attempts > 1:
         discard_task_outputs(task_id)
     context = TaskRunContext(task)
+    engine_title = task.engine
     try:
+        engine = get_engine(task.engine)
+        engine_title = engine.title
         with LeaseHeartbeat(task_id, task.attempts):
-            result = get_engine(task.engine).run(job_for(task), context)
-    except EngineStopped:
+            result = engine.run(job_for(task), context)
+    except EngineStopped as stop:
         context.discard_outputs()
+        if not context.was_cancelled():
+            # Taken over: the attempt that holds the task now carries the work on and records it.
+            return "taken over"
+        record_charge(task_id, stop.cost_actual, stop.reason or "Cancelled")
         return Status.CANCELLED
     except EngineError as exc:
         context.discard_outputs()
         if exc.code == "upstream_key_rejected":
             mark_upstream_failure(task.owner_id, exc.message)
-        transition(
-            task_id,
-            Status.FAILED,
-            where=context.current,
-            message=exc.message,
-            error={"code": exc.code, "message": exc.message},
-            cost_actual=0,
-        )
+        fail_attempt(task, context, exc.code, exc.message, exc.cost_actual, engine_title)
         return Status.FAILED
     except Exception:
         logger.exception("engine %s crashed on %s", task.engine, task_id)
         context.discard_outputs()
-        message = "The engine failed unexpectedly; nothing was charged."
-        transition(
-            task_id,
-            Status.FAILED,
-            where=context.current,
-            message=message,
-            error={"code": "engine_crashed", "message": message},
-            cost_actual=0,
-        )
+        # Work an upstream platform had may have been billed: that is found out later (reaper).
+        billed = None if context.task.upstream_id else Decimal(0)
+        message = "The engine failed unexpectedly" + ("." if billed is None else "; nothing was charged.")
+        fail_attempt(task, context, "engine_crashed", message, billed, engine_title)
         return Status.FAILED
     if task.engine == "mindvideo":
         mark_upstream_used(task.owner_id)
@@ -212,7 +220,29 @@ def run_task(task_id: str) -> str:
         cost_actual=cost,
     )
     if not finished:
-        # Cancelled (or taken over) while the last file was made: nothing refers to the files.
+        # Cancelled (or taken over) while the last file was made: nothing refers to the files. A
+        # cancel that came after an upstream platform finished the work does not undo its charge.
         context.discard_outputs()
+        if not context.was_cancelled():
+            return "taken over"
+        record_charge(task_id, cost, f"Cancelled after {engine_title} had finished the task")
         return Status.CANCELLED
     return Status.SUCCEEDED
+
+
+def fail_attempt(
+    task: Task, context: TaskRunContext, code: str, message: str, cost: Decimal | None, engine: str
+) -> None:
+    """End this attempt's task as failed, charged `cost` (None: not known yet), saying why when
+    something was (or may have been) charged."""
+    failed = transition(
+        task.pk,
+        Status.FAILED,
+        where=context.current,
+        message=message,
+        error={"code": code, "message": message},
+        cost_actual=cost,
+    )
+    if failed and cost != 0:
+        reason = f"{engine} had billed the task before it failed here" if cost else f"{engine} had the task"
+        record_message(task.pk, Status.FAILED, charge_sentence(reason, cost, task.cost_estimate))

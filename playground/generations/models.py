@@ -78,6 +78,12 @@ class Task(models.Model):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def is_settled(self) -> bool:
+        """Ended, with what it cost known: nothing about it changes any more. A task cancelled or
+        failed while an upstream platform had it ends before its charge is known."""
+        return self.status in TERMINAL and self.cost_actual is not None
+
 
 class TaskEvent(models.Model):
     """Something that happened to a task, in order: a status change or an engine message."""

@@ -4,7 +4,9 @@ A worker killed outright (SIGKILL, out of memory, a lost machine) stops renewing
 leaves the task `processing` (and its django-tasks-db row RUNNING) forever. An enqueue lost between
 the submit's commit and its on-commit hook leaves a task `queued` with no job. `reap_expired_tasks`
 puts both right: it re-queues a lapsed task for another attempt, or fails it once it has been started
-PLAYGROUND_TASK_MAX_ATTEMPTS times, and enqueues a stranded queued task again.
+PLAYGROUND_TASK_MAX_ATTEMPTS times, and enqueues a stranded queued task again. `settle_charges`
+finds out what an upstream platform billed for tasks that ended without knowing (cancelled or failed
+while the platform had them, and nobody left to ask it), cancelling upstream work nobody will collect.
 
 Any number of reapers may run at once: every change is a conditional UPDATE checked by its row count,
 so of two reapers acting on one task, one acts and the other changes nothing. `manage.py reap_tasks
@@ -15,19 +17,26 @@ work, and a reaper inside a worker would die with the very worker it should repl
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case, DecimalField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from .jobs import discard_task_outputs, run_task
-from .models import Status, Task
-from .services import enqueue_task, record_message, transition
+from playground.engines.base import EngineError, get_engine
+
+from .jobs import discard_task_outputs, job_for, run_task
+from .models import TERMINAL, Status, Task
+from .services import enqueue_task, record_charge, record_message, transition
 
 logger = logging.getLogger(__name__)
+
+# How long after a task ended the reaper keeps asking its platform what it charged; after that it
+# stays counted at its estimate.
+SETTLE_FOR = timedelta(days=7)
 
 
 class WorkerLost(Exception):
@@ -39,23 +48,39 @@ class ReapReport:
     requeued: list[str] = field(default_factory=list)  # lease lapsed: queued for another attempt
     failed: list[str] = field(default_factory=list)  # lease lapsed on the last allowed attempt
     reenqueued: list[str] = field(default_factory=list)  # queued, but the queue had no job for it
+    settled: list[str] = field(default_factory=list)  # ended with an unknown charge, now known
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.reenqueued)
+        return bool(self.requeued or self.failed or self.reenqueued or self.settled)
 
     def __str__(self) -> str:
+        settled = f" Settled {len(self.settled)} charge(s)." if self.settled else ""
         return (
             f"Re-queued {len(self.requeued)}, failed {len(self.failed)}, "
-            f"re-enqueued {len(self.reenqueued)} task(s)."
+            f"re-enqueued {len(self.reenqueued)} task(s).{settled}"
         )
 
 
-def worker_lost_message(attempts: int) -> str:
+def worker_lost_message(attempts: int, upstream: bool = False) -> str:
+    """Why the task failed; `upstream`: it had an upstream task, whose charge is checked later."""
     retried = attempts - 1
+    charged = (
+        "What the platform charged for its work is recorded once it is known."
+        if upstream
+        else "Nothing was charged."
+    )
     return (
         f"The worker running this task stopped; it was retried {retried} "
-        f"{'time' if retried == 1 else 'times'}. Nothing was charged."
+        f"{'time' if retried == 1 else 'times'}. {charged}"
     )
+
+
+# A task that reached an upstream platform may have been billed there: not known yet (NULL).
+CHARGE_IF_NO_UPSTREAM = Case(
+    When(upstream_id="", then=Value(Decimal(0))),
+    default=Value(None),
+    output_field=DecimalField(max_digits=12, decimal_places=4),
+)
 
 
 def lease_lapsed(now: datetime) -> Q:
@@ -71,18 +96,19 @@ def reap_expired_tasks(now: datetime | None = None) -> ReapReport:
     """Re-queue or fail tasks whose worker died; re-enqueue queued tasks the queue has lost."""
     now = now or timezone.now()
     report = ReapReport()
-    for task_id, attempts in Task.objects.filter(lease_lapsed(now)).values_list("pk", "attempts"):
+    lapsed = Task.objects.filter(lease_lapsed(now)).values_list("pk", "attempts", "upstream_id")
+    for task_id, attempts, upstream_id in lapsed:
         # Still this attempt and still lapsed: another reaper, or a worker waking up, may have won.
         unchanged = Q(attempts=attempts) & lease_lapsed(now)
         if attempts >= settings.PLAYGROUND_TASK_MAX_ATTEMPTS:
-            message = worker_lost_message(attempts)
+            message = worker_lost_message(attempts, upstream=bool(upstream_id))
             if transition(
                 task_id,
                 Status.FAILED,
                 where=unchanged,
                 message=message,
                 error={"code": "worker_lost", "message": message},
-                cost_actual=0,
+                cost_actual=CHARGE_IF_NO_UPSTREAM,
             ):
                 close_abandoned_jobs(task_id)
                 discard_task_outputs(task_id)
@@ -98,14 +124,44 @@ def reap_expired_tasks(now: datetime | None = None) -> ReapReport:
             enqueue_task(task_id)
             report.requeued.append(task_id)
     report.reenqueued = reenqueue_stranded_tasks(now)
+    report.settled = settle_charges(now)
     if report:
         logger.warning(
-            "reaper: re-queued %s, failed %s, re-enqueued %s",
+            "reaper: re-queued %s, failed %s, re-enqueued %s, settled %s",
             report.requeued,
             report.failed,
             report.reenqueued,
+            report.settled,
         )
     return report
+
+
+def settle_charges(now: datetime) -> list[str]:
+    """Ask the platform what it billed for each task that ended with its charge unknown, once a
+    lease has passed since the task last changed (its own run, if alive, records the charge first).
+
+    Such a task was cancelled or failed while an upstream platform had it, and nobody could tell
+    what it cost: its worker died, or the platform did not answer. Upstream work still running is
+    cancelled (nobody will collect it). A task the platform cannot tell about yet is asked again a
+    lease later; it counts at its estimate meanwhile, and for good after SETTLE_FOR.
+    """
+    quiet = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
+    unknown = Task.objects.filter(
+        status__in=TERMINAL, cost_actual__isnull=True, updated_at__lt=quiet, finished_at__gte=now - SETTLE_FOR
+    )
+    settled = []
+    for task in unknown.select_related("model"):
+        try:
+            engine = get_engine(task.engine)
+            cost = engine.settle(job_for(task))
+        except EngineError as exc:
+            logger.warning("could not settle the charge of %s: %s", task.pk, exc.message)
+            cost = None
+        if cost is None:
+            Task.objects.filter(pk=task.pk, cost_actual__isnull=True).update(updated_at=now)  # ask later
+        elif record_charge(task.pk, cost, f"Checked with {engine.title} after the task ended"):
+            settled.append(task.pk)
+    return settled
 
 
 def reenqueue_stranded_tasks(now: datetime) -> list[str]:

@@ -2,6 +2,11 @@
 
 No transaction here spans engine work or network I/O. `transition` is a conditional UPDATE checked
 by its row count, so two writers racing (a cancel and a completion) leave exactly one end state.
+
+Money: `cost_actual` is what a task really cost. It is set when the task ends (the engine's charge;
+0 when nothing was billed), except for a task cancelled or failed while an upstream platform had it:
+that one keeps NULL until the platform's charge is known (`record_charge`), and spend checks count
+it at its estimate meanwhile, like a running task.
 """
 
 import hashlib
@@ -13,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Case, DecimalField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -35,6 +40,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.FAILED: frozenset(),
     Status.CANCELLED: frozenset(),
 }
+# Engines whose work an upstream platform bills: a task of theirs that reached the platform may be
+# charged even if it is then cancelled or fails here.
+UPSTREAM_BILLED_ENGINES = frozenset({"mindvideo"})
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_WEBHOOK_URL_LENGTH = 2000  # Task.webhook_url's max_length
 
@@ -99,6 +107,34 @@ def transition(
 
 def record_message(task_id: str, status: str, message: str) -> None:
     TaskEvent.objects.create(task_id=task_id, kind="message", status=status, message=message[:500])
+
+
+def charge_sentence(reason: str, cost: Decimal | None, estimate: Decimal) -> str:
+    """ "<reason>: its charge of $0.0987 stands." / ": nothing was charged." / not known yet."""
+    if cost is None:
+        return (
+            f"{reason}: what it was charged is not known yet, so its estimate of {dollars(estimate)} "
+            "counts against budgets until it is."
+        )
+    if cost == 0:
+        return f"{reason}: nothing was charged."
+    return f"{reason}: its charge of {dollars(cost)} stands."
+
+
+def record_charge(task_id: str, cost: Decimal | None, reason: str) -> bool:
+    """Record what an ended task whose charge was not known yet (cancelled or failed while an
+    upstream platform had it) was billed, with the reason in its events. Only the first answer
+    counts: a task whose charge is known already is left alone. `cost` None: still not known (the
+    event says so, and spend checks go on counting the estimate). Returns whether it recorded a cost."""
+    unknown = Task.objects.filter(pk=task_id, status__in=TERMINAL, cost_actual__isnull=True)
+    with transaction.atomic():
+        row = unknown.values("status", "cost_estimate").first()
+        if row is None:
+            return False
+        if cost is not None and not unknown.update(cost_actual=cost, updated_at=timezone.now()):
+            return False  # another settled it first
+        record_message(task_id, row["status"], charge_sentence(reason, cost, row["cost_estimate"]))
+    return cost is not None
 
 
 def request_hash(model_slug: str, data: Any, webhook_url: Any = "") -> str:
@@ -225,7 +261,12 @@ def submit_task(
     cost_estimate = estimate_cost(entry, data)
     try:
         with transaction.atomic():
-            check_spend_limits(cost_estimate, api_key=api_key, demo_pass=demo_pass)
+            limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
+            # Under the same lock as the budget check: a repeat of a request that was created while
+            # this one waited replays it (200), never counts it against itself (402).
+            if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
+                return replayed
+            check_spend_limits(cost_estimate, limits=limits)
             task = Task.objects.create(
                 owner=owner,
                 api_key=api_key,
@@ -251,19 +292,19 @@ def submit_task(
 
 
 def committed_spend(tasks) -> Decimal:
-    """Money a set of tasks has spent or holds: the charge of ended tasks (0 if they failed or
-    were cancelled) plus the estimate of running ones."""
+    """Money a set of tasks has spent or holds: what each was charged, and the estimate of each
+    whose charge is not known yet (running, or cancelled or failed while an upstream platform had
+    it and may still bill it)."""
     total = tasks.aggregate(total=Sum(Coalesce("cost_actual", "cost_estimate")))["total"]
     return Decimal(total or 0).quantize(Decimal("0.0001"))
 
 
-def check_spend_limits(cost_estimate: Decimal, *, api_key=None, demo_pass=None) -> None:
-    """Refuse (402 budget_exceeded) a task that would take a key or a demo pass over its limit.
+SpendLimit = tuple[str, Decimal, QuerySet]  # (what, limit, the tasks that count against it)
 
-    Runs inside the submit transaction with the key / pass row locked (SELECT … FOR UPDATE on
-    PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers), so concurrent
-    submits cannot all slip under the limit together.
-    """
+
+def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
+    """The limits a submit must fit in, their rows locked until the transaction ends (SELECT … FOR
+    UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers)."""
     limits = []
     if api_key is not None and api_key.budget is not None:
         locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
@@ -271,6 +312,19 @@ def check_spend_limits(cost_estimate: Decimal, *, api_key=None, demo_pass=None) 
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
         limits.append(("demo pass", locked.spend_cap, Task.objects.filter(demo_pass=locked)))
+    return limits
+
+
+def check_spend_limits(
+    cost_estimate: Decimal, *, api_key=None, demo_pass=None, limits: list[SpendLimit] | None = None
+) -> None:
+    """Refuse (402 budget_exceeded) a task that would take a key or a demo pass over its limit.
+
+    Runs inside the submit transaction with the key / pass row locked (`lock_spend_limits`, or the
+    `limits` it returned), so concurrent submits cannot all slip under the limit together.
+    """
+    if limits is None:
+        limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
     for what, limit, tasks in limits:
         spent = committed_spend(tasks)
         if spent + cost_estimate > limit:
@@ -303,8 +357,20 @@ def enqueue_webhook(task_id: str) -> None:
 
 
 def cancel_task(task: Task) -> Task:
-    """Cancel a queued or processing task (the engine stops at its next check); 409 if it ended."""
-    if not transition(task.pk, Status.CANCELLED, message="Cancelled by the user.", cost_actual=Decimal(0)):
+    """Cancel a queued or processing task (the engine stops at its next check); 409 if it ended.
+
+    Nothing is charged for a task that never reached an upstream platform. One that may have (a
+    processing task of an upstream-billed engine, or one with an upstream task already) keeps its
+    charge unknown: the engine stops, cancels the upstream task and records what the platform
+    billed, which stands if it had finished (`record_charge`; the reaper settles it if nobody can).
+    """
+    may_be_billed = Q(engine__in=UPSTREAM_BILLED_ENGINES) & (Q(status=Status.PROCESSING) | ~Q(upstream_id=""))
+    cost = Case(
+        When(may_be_billed, then=Value(None)),
+        default=Value(Decimal(0)),
+        output_field=DecimalField(max_digits=12, decimal_places=4),
+    )
+    if not transition(task.pk, Status.CANCELLED, message="Cancelled by the user.", cost_actual=cost):
         raise TaskConflict(f"The task has already {Task.objects.get(pk=task.pk).status}.")
     task.refresh_from_db()
     return task

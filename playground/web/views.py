@@ -218,22 +218,24 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         "elapsed_seconds": f"{elapsed.total_seconds():.1f}",  # app.js ticks it on between polls
         "outputs": _outputs(request, task),
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
-        # _status_panel); a finished task's panel is never polled again.
-        "etag": "" if task.is_terminal else task_etag(request, task, events[-1].pk, task.model.updated_at),
+        # _status_panel); a settled task's panel is never polled again.
+        "etag": "" if task.is_settled else task_etag(request, task, events[-1].pk, task.model.updated_at),
     }
 
 
 def _status_panel(request: HttpRequest, task: Task, events: list[TaskEvent]) -> HttpResponse:
     """The status panel for an htmx poll.
 
-    A finished task answers 286 (htmx stops polling) with the final panel, never a 304, so the last
-    poll always shows the end. A running task's panel has an ETag (the task row, its newest event,
-    the model's title): a poll that finds nothing new gets 304 and nothing is rendered. The browser
-    sends If-None-Match by itself and hands htmx its cached copy; app.js then keeps the panel on
-    screen, whose elapsed time it ticks on, rather than swap in that older copy.
+    A settled task (ended, its charge known) answers 286 (htmx stops polling) with the final panel,
+    never a 304, so the last poll always shows the end; one that ended before its charge was known
+    (cancelled while an upstream platform had it) is polled on until it is. Any other panel has an
+    ETag (the task row, its newest event, the model's title): a poll that finds nothing new gets 304
+    and nothing is rendered. The browser sends If-None-Match by itself and hands htmx its cached
+    copy; app.js then keeps the panel on screen, whose elapsed time it ticks on, rather than swap in
+    that older copy.
     """
     context = _status_context(request, task, events)
-    if task.is_terminal:
+    if task.is_settled:
         response = render(request, "web/playground.html#task-status", context, status=HTMX_STOP_POLLING)
     else:
         response = conditional_response(
@@ -468,7 +470,7 @@ def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
     if request.htmx:
         task, events = owned_task_with_events(request, task_id)
         response = render(request, "web/playground.html#task-status", _status_context(request, task, events))
-        response.status_code = HTMX_STOP_POLLING if task.is_terminal else 200
+        response.status_code = HTMX_STOP_POLLING if task.is_settled else 200
         return response
     return redirect("task", task_id=task_id)
 
