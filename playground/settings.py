@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "playground.web.middleware.HtmxHistoryRestoreMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "playground.web.middleware.HtmxSignInRedirectMiddleware",
+    "playground.api.middleware.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -140,8 +141,10 @@ STORAGES = {
 
 # --- Request limits --------------------------------------------------------------------------------
 # Data URIs travel inside JSON bodies, so Django's 2.5 MB default is too small: 14 reference images
-# of ~1.5 MB each fit in the default 32 MB. Over it -> 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# of ~1.5 MB each fit in the default 32 MB. A body over it, uploads included, is refused (413) by
+# BodyLimitMiddleware before any of it is read (or, sent chunked, as soon as it goes over).
+PLAYGROUND_MAX_BODY_BYTES = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PLAYGROUND_MAX_BODY_BYTES
 PLAYGROUND_MAX_INPUT_IMAGE_BYTES = env.int("PLAYGROUND_MAX_INPUT_IMAGE_BYTES", default=20 * 1024 * 1024)
 PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS", default=50_000_000)
 
