@@ -89,7 +89,9 @@ def buffer_chunked_body(request: HttpRequest, limit: int) -> int:
 
 
 def megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.3g} MB"
+    """0.1 MB, 2.5 MB, 32 MB, 200 MB (as app.js writes them too)."""
+    value = size / (1024 * 1024)
+    return f"{value:.1f} MB" if value < 10 else f"{value:.0f} MB"
 
 
 def body_too_large(request: HttpRequest, size: int | None, limit: int) -> HttpResponse:
