@@ -200,6 +200,10 @@ MINDVIDEO_POLL_INTERVAL = env.float("MINDVIDEO_POLL_INTERVAL", default=0.5)
 MINDVIDEO_MAX_WAIT = env.float("MINDVIDEO_MAX_WAIT", default=3600.0)  # give up (and cancel upstream)
 MINDVIDEO_MAX_DOWNLOAD_BYTES = env.int("MINDVIDEO_MAX_DOWNLOAD_BYTES", default=512 * 1024 * 1024)
 MINDVIDEO_DOWNLOAD_TIMEOUT = env.float("MINDVIDEO_DOWNLOAD_TIMEOUT", default=600.0)  # per output file
+# Input files (uploads, data URIs) go to the platform as signed URLs it fetches from us when
+# PLAYGROUND_PUBLIC_URL is set; inline as data URIs when it is not, or when this is true (a public
+# URL the platform cannot reach, e.g. on an internal network).
+MINDVIDEO_INLINE_INPUTS = env.bool("MINDVIDEO_INLINE_INPUTS", default=False)
 # Fernet keys for stored upstream keys: the first encrypts, all decrypt (rotation: prepend a new key,
 # run `manage.py rotate_upstream_keys`, then drop the old one). Empty: derived from SECRET_KEY (and
 # SECRET_KEY_FALLBACKS) with HKDF.

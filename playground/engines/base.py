@@ -6,9 +6,23 @@ stays bounded, and returns an `EngineResult`. It signals a failure the user shou
 `EngineError`, and stops early (raising `EngineStopped`) when `context.should_stop()` says so.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class StoredInput:
+    """An input file this server keeps, which the job's input references by URL: the engine reads
+    it with `read()` rather than fetching it over HTTP. `shared_url` is a signed URL anyone can
+    fetch, when this server has a public address (else "")."""
+
+    name: str
+    content_type: str
+    size: int
+    read: Callable[[], bytes]
+    shared_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,8 @@ class EngineJob:
     upstream_key: str | None = None  # the owner's platform key, for engines that call one
     upstream_id: str = ""  # set when a retried task already has an upstream task
     attempt: int = 1
+    # Our own input files the input references, by the URL written there.
+    stored_inputs: dict[str, StoredInput] = field(default_factory=dict)
 
     def role(self, name: str, default: Any = None) -> Any:
         """The input value playing `name`, else the schema default, else `default`."""
