@@ -118,11 +118,10 @@ def decode_data_uri(value: str, max_bytes: int) -> tuple[str, bytes]:
     return (match.group("mime") or "").lower(), content
 
 
-def open_image(content: bytes | IO[bytes], max_pixels: int) -> Image.Image:
-    """Decode `content` (bytes or a binary file) as an image of a known format, refusing
-    decompression bombs."""
+def _opened_image(source: IO[bytes], max_pixels: int) -> Image.Image:
+    """`source` opened as an image of a known format within the pixel cap, read from its header:
+    no pixel is decoded yet."""
     try:
-        source = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
         image = Image.open(source, formats=IMAGE_FORMATS)
     except Image.DecompressionBombError as exc:  # over Pillow's own hard cap, before ours
         raise MediaError("The image has more pixels than allowed.", "too_many_pixels") from exc
@@ -133,19 +132,52 @@ def open_image(content: bytes | IO[bytes], max_pixels: int) -> Image.Image:
         raise MediaError(
             f"The image is {width}x{height} pixels, more than the {max_pixels:,} allowed.", "too_many_pixels"
         )
+    return image
+
+
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombWarning,
+    Image.DecompressionBombError,
+)
+
+
+def open_image(content: bytes | IO[bytes], max_pixels: int) -> Image.Image:
+    """Decode `content` (bytes or a binary file) as an image of a known format, refusing
+    decompression bombs."""
+    source = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
+    image = _opened_image(source, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombWarning,
-        Image.DecompressionBombError,
-    ) as exc:
+    except DECODE_ERRORS as exc:
         raise MediaError("The image could not be decoded.", "not_an_image") from exc
     return image
+
+
+def check_image(source: IO[bytes], max_pixels: int) -> str:
+    """Refuse what is not a whole image of a known format within the pixel cap, without holding
+    its pixels (a submit checks images this way; the engine decodes them when it runs): a JPEG is
+    decoded at an eighth of its size, a PNG's chunks are read to the end with their checksums, other
+    formats are decoded. Returns the format."""
+    image = _opened_image(source, max_pixels)
+    image_format = image.format or ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if image_format == "JPEG":
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+                image.load()
+            elif image_format == "PNG":
+                image.verify()
+            else:
+                image.load()
+    except DECODE_ERRORS as exc:
+        raise MediaError("The image could not be decoded.", "not_an_image") from exc
+    return image_format
 
 
 def container_of(head: bytes) -> str | None:
@@ -405,9 +437,7 @@ def check_payload(kind: str, payload: MediaPayload, *, max_bytes: int, max_pixel
         if kind != "image" and mime and not mime.startswith(kind + "/"):
             raise MediaError(f"This should be a {kind} file, but it is {mime}.", "wrong_media_type")
         if kind == "image":
-            image = open_image(opened.file, max_pixels)
-            content_type, extension = IMAGE_TYPES[image.format or "PNG"]
-            del image  # not close(): Pillow would close the file, which is still to be stored
+            content_type, extension = IMAGE_TYPES[check_image(opened.file, max_pixels)]
         else:
             head = opened.file.read(16)
             check_media_content(kind, head, max_pixels)
