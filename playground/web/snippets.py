@@ -23,7 +23,7 @@ def api_snippets(base_url: str, model_slug: str, task_input: dict) -> dict[str, 
     """`{"curl": ..., "python": ..., "javascript": ...}`: programs that submit `task_input` to
     `model_slug` at `base_url` (e.g. `https://play.example.com`), wait for the task and print
     its output URLs. Input files stored here go in as signed URLs under `base_url`, so the code
-    stays small and its submit can read them (the key's owner reads their own without the token)."""
+    stays small and runs anywhere (its submit keeps one's own input file as it is)."""
     base_url = base_url.rstrip("/")
     task_input = shared_input(task_input, base_url)
     return {
