@@ -355,3 +355,33 @@ def test_a_submit_holds_no_second_copy_of_its_data_uris(rf, key, catalog, queue_
     assert response.status_code == 201, response.content
     assert len(body) > 5_000_000 and InputFile.objects.count() == 5
     assert peak < 0.5 * len(body), f"the submit held {peak / len(body):.2f}x its body more"
+
+
+# --- Guests on a demo pass -------------------------------------------------------------------------
+
+
+def test_a_guests_upload_is_the_pass_owners_file_and_re_runs_for_the_guest(
+    user, catalog, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    from playground.keys.passes import create_pass, pass_token
+
+    demo = create_pass(user, "Team demo", [SEED], spend_cap=5, hours=2)
+    guest, other_guest = Client(), Client()
+    for browser in (guest, other_guest):
+        assert browser.get(reverse("demo", args=[pass_token(demo)])).status_code == 302
+    guest.capture = django_capture_on_commit_callbacks
+    task = upload_through_the_form(guest, solid_png())
+    row = stored_file(task.input["image_urls"][0])
+    assert row.owner == user and task.demo_pass == demo
+
+    page = guest.get(reverse("play", args=[SEED]) + f"?from={task.pk}")
+    form = BrowserForm(page.content.decode(), "run-form")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = guest.post(reverse("play", args=[SEED]), form.submission())
+    assert response.status_code == 302
+    assert Task.objects.exclude(pk=task.pk).get().input["image_urls"] == task.input["image_urls"]
+    # Only the pass's owner reads the file itself (or a signed link): not a guest, not another one.
+    assert guest.get(input_url("", row.pk, row.name)).status_code == 404
+    assert other_guest.get(input_url("", row.pk, row.name)).status_code == 404
