@@ -126,6 +126,19 @@ def test_a_replay_with_the_same_data_uri_is_the_same_task(api):
     assert other.status_code == 409
 
 
+def test_a_resent_form_with_the_same_upload_is_the_same_task(signed_in):
+    page = signed_in.get(reverse("play", args=[SEED]))
+    form = BrowserForm(page.content.decode(), "run-form")
+    form.type("prompt", "twice")
+    content = noise_png()
+    form.attach("image_urls__file", SimpleUploadedFile("photo.png", content, "image/png"))
+    first = signed_in.post(reverse("play", args=[SEED]), form.submission())
+    form.control("image_urls__file").files = [SimpleUploadedFile("photo.png", content, "image/png")]
+    again = signed_in.post(reverse("play", args=[SEED]), form.submission())  # the same form token
+    assert first.status_code == again.status_code == 302 and first.url == again.url
+    assert Task.objects.count() == 1 and InputFile.objects.count() == 1
+
+
 def test_a_refused_submit_stores_nothing(api):
     good, bad = data_uri(solid_png()), data_uri(b"<!doctype html>", "image/png")
     response = api.submit(image_urls=[good, bad])
