@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "playground.web.middleware.HtmxHistoryRestoreMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "playground.web.middleware.HtmxSignInRedirectMiddleware",
+    "playground.api.middleware.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -144,8 +145,10 @@ STORAGES = {
 
 # --- Request limits --------------------------------------------------------------------------------
 # Data URIs travel inside JSON bodies, so Django's 2.5 MB default is too small: 14 reference images
-# of ~1.5 MB each fit in the default 32 MB. Over it -> 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+# of ~1.5 MB each fit in the default 32 MB. A body over it, uploads included, is refused (413) by
+# BodyLimitMiddleware before any of it is read (or, sent chunked, as soon as it goes over).
+PLAYGROUND_MAX_BODY_BYTES = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PLAYGROUND_MAX_BODY_BYTES
 PLAYGROUND_MAX_INPUT_IMAGE_BYTES = env.int("PLAYGROUND_MAX_INPUT_IMAGE_BYTES", default=20 * 1024 * 1024)
 PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS", default=50_000_000)
 
@@ -201,6 +204,10 @@ MINDVIDEO_POLL_INTERVAL = env.float("MINDVIDEO_POLL_INTERVAL", default=0.5)
 MINDVIDEO_MAX_WAIT = env.float("MINDVIDEO_MAX_WAIT", default=3600.0)  # give up (and cancel upstream)
 MINDVIDEO_MAX_DOWNLOAD_BYTES = env.int("MINDVIDEO_MAX_DOWNLOAD_BYTES", default=512 * 1024 * 1024)
 MINDVIDEO_DOWNLOAD_TIMEOUT = env.float("MINDVIDEO_DOWNLOAD_TIMEOUT", default=600.0)  # per output file
+# Input files (uploads, data URIs) go to the platform as signed URLs it fetches from us when
+# PLAYGROUND_PUBLIC_URL is set; inline as data URIs when it is not, or when this is true (a public
+# URL the platform cannot reach, e.g. on an internal network).
+MINDVIDEO_INLINE_INPUTS = env.bool("MINDVIDEO_INLINE_INPUTS", default=False)
 # Fernet keys for stored upstream keys and webhook secrets: the first encrypts, all decrypt
 # (rotation: prepend a new key, run `manage.py rotate_upstream_keys`, which re-encrypts both, then
 # drop the old one). Empty: derived from SECRET_KEY (and SECRET_KEY_FALLBACKS) with HKDF.

@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("playground.api.urls")),
     path("files/<str:task_id>/<str:name>", api_views.task_file, name="task-file"),
+    path("inputs/<str:input_id>/<str:name>", api_views.input_file, name="input-file"),
     path("", include("playground.web.urls")),
 ]
 

@@ -1,17 +1,22 @@
 """Unit tests of playground/engines/media.py: finding media in an input and decoding it safely."""
 
 import base64
+import hashlib
 import io
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from playground.catalog.loading import ENTRIES_DIR, read_entry_file, validate_entry
 from playground.engines import media
 from playground.engines.media import (
+    DataUri,
     MediaError,
     MediaValue,
+    UploadedMedia,
     check_media_value,
+    check_payload,
     decode_data_uri,
     iter_media_values,
     open_image,
@@ -332,3 +337,90 @@ def test_it_refuses_an_oversize_data_uri():
         check(encode(b"\0" * (2 * 1024 * 1024)))
 
     assert caught.value.code == "too_large"
+
+
+# --- check_payload: media that came with a request, checked on its bytes --------------------------
+
+
+def noise(size=(120, 90), fmt="PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 80).convert("RGB").save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def check_bytes(content: bytes, mime: str = "image/png", kind: str = "image"):
+    return check_payload(kind, DataUri(encode(content, mime)), max_bytes=1024 * 1024, max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "extension"),
+    [
+        ("PNG", "image/png", "png"),
+        ("JPEG", "image/jpeg", "jpg"),
+        ("WEBP", "image/webp", "webp"),
+        ("GIF", "image/gif", "gif"),
+    ],
+)
+def test_a_payload_is_stored_as_the_format_it_is_whatever_it_was_called(fmt, content_type, extension):
+    content = noise(fmt=fmt)
+    checked = check_bytes(content, "application/octet-stream")
+    assert (checked.content_type, checked.extension) == (content_type, extension)
+    assert checked.opened.file.read() == content and checked.opened.size == len(content)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_truncated_image_payload_is_refused(fmt):
+    content = noise(fmt=fmt)
+    with pytest.raises(MediaError) as caught:
+        check_bytes(content[: len(content) * 2 // 3])
+    assert caught.value.code == "not_an_image"
+
+
+def test_a_png_payload_with_a_damaged_chunk_is_refused():
+    content = bytearray(noise())
+    content[len(content) // 2] ^= 0xFF
+    with pytest.raises(MediaError) as caught:
+        check_bytes(bytes(content))
+    assert caught.value.code == "not_an_image"
+
+
+def test_a_decompression_bomb_payload_is_refused_from_its_header(huge_png):
+    with pytest.raises(MediaError) as caught:
+        check_bytes(huge_png)
+    assert caught.value.code == "too_many_pixels"
+
+
+def test_a_payload_is_decoded_in_steps_and_hashed(monkeypatch):
+    monkeypatch.setattr(media, "DECODE_STEP", 8)
+    content = bytes(range(256)) * 3
+    opened = DataUri(encode(content)).open(10_000)
+    assert opened.file.read() == content
+    assert opened.sha256 == hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.parametrize("payload", ["QUJD=", "QU=JD", "QUJD!", "QUJ"])
+def test_a_damaged_payload_is_refused(payload, monkeypatch):
+    monkeypatch.setattr(media, "DECODE_STEP", 4)
+    with pytest.raises(MediaError) as caught:
+        DataUri("data:image/png;base64," + payload).open(10_000)
+    assert "damaged" in caught.value.message
+
+
+def test_an_oversize_payload_is_refused_before_it_is_read():
+    upload = SimpleUploadedFile("big.png", b"\0" * 2048, "image/png")
+    with pytest.raises(MediaError) as caught:
+        UploadedMedia(upload).open(1024)
+    assert (caught.value.code, caught.value.message) == ("too_large", "big.png is larger than 0 MB.")
+
+
+@pytest.mark.parametrize(
+    ("mime", "kind", "stored_as"),
+    [
+        ("video/webm", "video", ("video/webm", "webm")),
+        ("video/x-matroska", "video", ("video/x-matroska", "mkv")),
+        ("audio/webm", "audio", ("audio/webm", "weba")),
+    ],
+)
+def test_video_and_audio_are_stored_as_their_container(mime, kind, stored_as):
+    checked = check_bytes(b"\x1a\x45\xdf\xa3" + bytes(40), mime, kind)
+    assert (checked.content_type, checked.extension) == stored_as

@@ -1,6 +1,6 @@
 """The schema -> form mapping, for every type and hint, and the round trip back to the input."""
 
-import base64
+import hashlib
 import io
 import json
 
@@ -10,7 +10,8 @@ from PIL import Image
 
 from playground.catalog.models import CatalogEntry
 from playground.catalog.schema_forms import SchemaForm, field_specs, initial_from_input
-from playground.generations.models import Task
+from playground.engines.media import UploadedMedia
+from playground.generations.models import InputFile, Task
 
 from .helpers import ROOT
 from .html_forms import BrowserForm
@@ -131,20 +132,21 @@ def test_upload_kinds_video_and_audio_set_their_accept():
     assert 'accept="audio/*"' in widget_html(audio, "a__file")
 
 
-def test_uploads_become_data_uris_and_pasted_urls_are_kept():
+def test_uploads_stay_files_until_submitted_and_pasted_urls_are_kept():
     props = {
         "refs": {"type": "array", "items": {"type": "string"}, "x-playground": {"widget": "file-upload"}},
     }
+    upload = png_upload()
     form = SchemaForm(
         entry_for(props),
         data={"refs": "https://example.com/a.png\n\n"},
-        files={"refs__file": png_upload()},
+        files={"refs__file": upload},
     )
     assert form.is_valid(), form.errors
     first, second = form.input_data["refs"]
     assert first == "https://example.com/a.png"
-    assert second.startswith("data:image/png;base64,")
-    assert Image.open(io.BytesIO(base64.b64decode(second.split(",", 1)[1]))).size == (30, 20)
+    assert isinstance(second, UploadedMedia) and second.upload is upload
+    assert second.placeholder() == "data:image/png;base64,"
 
 
 def test_a_media_role_without_hints_still_gets_a_file_input():
@@ -278,8 +280,10 @@ def meant(entry, example: dict) -> dict:
     return {**untouched, **example}
 
 
-def data_uri(upload) -> str:
-    return f"data:{upload.content_type};base64,{base64.b64encode(upload.file.getvalue()).decode()}"
+def stored(upload) -> str:
+    """The reference a submit made of `upload`: the input file holding its bytes."""
+    row = InputFile.objects.get(sha256=hashlib.sha256(upload.file.getvalue()).hexdigest())
+    return f"http://testserver/inputs/{row.pk}/{row.name}"
 
 
 def test_the_examples_cover_the_whole_catalog(catalog):
@@ -313,7 +317,7 @@ def test_it_submits_the_switches_a_person_flips(client, user, catalog, queue_onl
     assert submitted_input(client, slug, form) == expected
 
 
-def test_it_turns_a_file_uploaded_in_a_row_into_a_data_uri_beside_a_pasted_url(
+def test_it_turns_a_file_uploaded_in_a_row_into_an_input_file_beside_a_pasted_url(
     client, user, catalog, queue_only
 ):
     client.force_login(user)
@@ -323,12 +327,14 @@ def test_it_turns_a_file_uploaded_in_a_row_into_a_data_uri_beside_a_pasted_url(
     upload = png_upload("character.png")
     form.attach("image_with_roles__1__url__file", upload)  # row 2: an uploaded image
     form.choose("image_with_roles__1__role", "reference_image")
+    submitted = submitted_input(client, "wan2-7-r2v", form)
     expected = meant(entry, entry.example_input)
     expected["image_with_roles"] = [
         *entry.example_input["image_with_roles"],
-        {"url": data_uri(upload), "role": "reference_image"},
+        {"url": stored(upload), "role": "reference_image"},
     ]
-    assert submitted_input(client, "wan2-7-r2v", form) == expected
+    assert submitted == expected
+    assert stored(upload).endswith("/character.png")
 
 
 def test_it_adds_uploaded_files_after_the_pasted_urls(client, user, catalog, queue_only):
@@ -339,11 +345,12 @@ def test_it_adds_uploaded_files_after_the_pasted_urls(client, user, catalog, que
     first, second = png_upload("one.png"), png_upload("two.png", size=(8, 8))
     form.attach("image_urls__file", first)
     form.attach("image_urls__file", second)
+    submitted = submitted_input(client, entry.slug, form)
     expected = {
         **meant(entry, entry.example_input),
-        "image_urls": ["https://example.com/a.png", data_uri(first), data_uri(second)],
+        "image_urls": ["https://example.com/a.png", stored(first), stored(second)],
     }
-    assert submitted_input(client, entry.slug, form) == expected
+    assert submitted == expected
 
 
 @pytest.mark.django_db

@@ -17,10 +17,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from playground.catalog.loading import ENTRIES_DIR
-from playground.generations.models import Task
+from playground.generations.inputs import map_strings, parse_reference
+from playground.generations.models import InputFile, Task
 from playground.keys.services import issue_key
 from playground.web.snippets import NEW_IDEMPOTENCY_KEY, api_snippets, python_literal
 
@@ -174,6 +176,21 @@ def same_json(a, b) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
+def with_data_uris(task_input):
+    """A task's input with each input file it references (a data URI sent is stored as one) back
+    as the data URI of its bytes: what the snippet sent."""
+
+    def back(value: str) -> str:
+        reference = parse_reference(value)
+        if reference is None:
+            return value
+        row = InputFile.objects.get(pk=reference.id, name=reference.name)
+        with default_storage.open(row.file, "rb") as handle:
+            return f"data:{row.content_type};base64,{base64.b64encode(handle.read()).decode()}"
+
+    return map_strings(task_input, back)
+
+
 def runnable(names: list[str]) -> list[str]:
     return [name for name in names if shutil.which(RUNNERS[name][1][0])]
 
@@ -194,7 +211,7 @@ def test_it_runs_each_snippet_to_a_new_succeeded_task_with_exactly_that_input(
         assert run.returncode == 0, f"{run.name}: {run}"
         task = Task.objects.select_related("model").get(pk=run.task_id)
         assert task.status == "succeeded", f"{run.name}: {task.error}\n{run}"
-        assert same_json(task.input, task_input), f"{run.name} sent another input"
+        assert same_json(with_data_uris(task.input), task_input), f"{run.name} sent another input"
         files = [item["file"].rsplit("/", 1)[-1] for item in task.output[task.model.output_key]]
         assert [urlsplit(url).path for url in run.urls] == [f"/files/{task.pk}/{name}" for name in files], run
         download = httpx.get(run.urls[0], timeout=10)  # signed: no key needed
@@ -204,6 +221,33 @@ def test_it_runs_each_snippet_to_a_new_succeeded_task_with_exactly_that_input(
         )
     if not shutil.which("node"):
         pytest.fail(NODE_MISSING)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_code_of_a_task_with_an_uploaded_file_sends_the_same_file_again(
+    live_server, worker, user, catalog, tmp_path, django_capture_on_commit_callbacks
+):
+    """Shown as code, a task's input files are signed links, not base64: the code stays small,
+    and running it makes a task with the very same input file (no copy)."""
+    from playground.generations.services import submit_task
+
+    with django_capture_on_commit_callbacks(execute=True):
+        original = submit_task(
+            user, SEED, seed_input(image_urls=[BIG_PNG]), request_id="req_1", base_url=live_server.url
+        ).task
+    snippets = api_snippets(live_server.url, SEED, original.input)
+    assert all("base64" not in code and "?token=" in code for code in snippets.values())
+
+    key = issue_key(user, name="snippets").secret
+    runs = run_snippets(snippets, runnable(["bash", "python"]), tmp_path, PLAYGROUND_API_KEY=key)
+
+    for run in runs:
+        assert run.returncode == 0, f"{run.name}: {run}"
+        task = Task.objects.get(pk=run.task_id)
+        assert task.status == "succeeded", f"{run.name}: {task.error}\n{run}"
+        assert task.input == original.input  # the same reference, kept without its token
+    assert InputFile.objects.count() == 1
 
 
 @pytest.mark.worker

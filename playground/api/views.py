@@ -3,7 +3,6 @@ call one service and present the result; the rules live in `generations.services
 
 import base64
 import binascii
-import json
 from datetime import datetime
 
 from django.core.exceptions import RequestDataTooBig
@@ -17,14 +16,16 @@ from django.views.decorators.http import require_GET
 from playground.access.addresses import client_address
 from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError
-from playground.generations.models import Status, Task
-from playground.generations.outputs import token_is_valid
+from playground.generations.inputs import input_token_is_valid
+from playground.generations.models import InputFile, Status, Task
+from playground.generations.outputs import public_base, token_is_valid
 from playground.generations.presenters import BODY_FIELDS, conditional_response, task_body, task_etag
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
 from playground.keys.services import KeyRejected, authenticate_key
 
 from .auth import api_endpoint, bearer_token
 from .errors import ApiError
+from .json_body import parse_task_body
 from .openapi import openapi_document
 
 MAX_PAGE_SIZE = 100
@@ -50,7 +51,7 @@ def read_json(request: HttpRequest) -> dict:
     except RequestDataTooBig as exc:
         raise ApiError(413, "body_too_large", "The request body is larger than this server accepts.") from exc
     try:
-        data = json.loads(raw or b"null")
+        data = parse_task_body(raw or b"null")  # data URIs stay in `raw`, uncopied
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
     if not isinstance(data, dict):
@@ -109,6 +110,7 @@ def create_task(request: HttpRequest) -> JsonResponse:
             idempotency_key=request.headers.get("Idempotency-Key"),
             api_key=request.api_key,
             webhook_url=data.get("webhook_url", ""),
+            base_url=public_base(request),
         )
     except SubmitError as exc:
         field = exc.field or ("Idempotency-Key" if exc.code == "invalid_idempotency_key" else None)
@@ -236,15 +238,9 @@ def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
     """An output file: with a valid signed token for anyone holding the URL, otherwise only for its
     owner (session or Bearer key). Everyone else gets 404, as for a file that does not exist."""
     task = get_object_or_404(Task.objects.only("id", "owner_id", "output"), pk=task_id)
-    allowed = token_is_valid(task_id, name, request.GET.get("token", ""))
-    if not allowed:
-        owner_id = request.user.pk if request.user.is_authenticated else None
-        if owner_id is None and bearer_token(request):
-            try:
-                owner_id = authenticate_key(bearer_token(request), ip=client_address(request)).user_id
-            except KeyRejected:
-                owner_id = None
-        allowed = owner_id == task.owner_id
+    allowed = (
+        token_is_valid(task_id, name, request.GET.get("token", "")) or _caller_id(request) == task.owner_id
+    )
     item = next(
         (i for items in (task.output or {}).values() for i in items if i["file"].rsplit("/", 1)[-1] == name),
         None,
@@ -254,4 +250,36 @@ def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
     response = FileResponse(default_storage.open(item["file"], "rb"), content_type=item["content_type"])
     response["Cache-Control"] = "private, max-age=86400"
     response["Content-Disposition"] = f'inline; filename="{task_id}-{name}"'
+    return response
+
+
+def _caller_id(request: HttpRequest) -> int | None:
+    """Who is asking, for files: the signed-in user, else the owner of a valid Bearer key."""
+    if request.user.is_authenticated:
+        return request.user.pk
+    if bearer_token(request):
+        try:
+            return authenticate_key(bearer_token(request), ip=client_address(request)).user_id
+        except KeyRejected:
+            return None
+    return None
+
+
+@require_GET
+def input_file(request: HttpRequest, input_id: str, name: str) -> FileResponse:
+    """An input file (an upload or data URI stored at submit): with a valid signed token for
+    anyone holding the URL (copy-as-code, the upstream platform), otherwise only for its owner
+    (session or Bearer key). Everyone else gets 404, as for a file that does not exist. Served as
+    the type its content was checked to be, in a sandbox: it came from a user."""
+    row = InputFile.objects.filter(pk=input_id, name=name).first()
+    allowed = row is not None and (
+        input_token_is_valid(input_id, name, request.GET.get("token", ""))
+        or _caller_id(request) == row.owner_id
+    )
+    if not allowed or not default_storage.exists(row.file):
+        raise Http404("No such file.")
+    response = FileResponse(default_storage.open(row.file, "rb"), content_type=row.content_type)
+    response["Cache-Control"] = "private, max-age=86400"
+    response["Content-Disposition"] = f'inline; filename="{row.name}"'
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

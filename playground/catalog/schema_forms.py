@@ -4,13 +4,13 @@ The form is generated from the schema and its `x-playground` hints (textarea row
 with accept / multiple / uploadKind, advanced). After the form cleans, the assembled input goes
 through the same checks as the API (one rule, one place: the web passes the API's `check_input`;
 without one, the schema and cross-field rules of `validate_input`) and each error is put beside the
-field it names. Unknown hints fall back to the type's plain widget; unknown keywords are ignored.
+field it names. Uploads stay files (`UploadedMedia`) until the task is submitted, which stores
+them. Unknown hints fall back to the type's plain widget; unknown keywords are ignored.
 
 Form field names: a property `size` is the field `size`; a file-upload property also has
 `size__file`; an array of objects has `name__<row>__<sub>` fields.
 """
 
-import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +19,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+
+from playground.engines.media import UploadedMedia, placeholders
 
 from .models import CatalogEntry
 from .pricing import priced_fields
@@ -238,17 +240,24 @@ def _file_field(spec: FieldSpec) -> forms.Field:
     return forms.FileField(required=False, label=spec.label, widget=forms.ClearableFileInput(attrs=attrs))
 
 
-def upload_to_data_uri(upload: UploadedFile) -> str:
-    """Browser uploads travel to the engine as data URIs, checked like any other data URI."""
+def uploaded(upload: UploadedFile) -> UploadedMedia:
+    """A browser upload in the input: checked like a data URI on its bytes (read from the file
+    Django spooled it to, never copied into memory whole), then stored as an input file when the
+    task is submitted, which references it by URL."""
     limit = settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES
     if upload.size and upload.size > limit:
         raise forms.ValidationError(f"{upload.name} is larger than {limit // (1024 * 1024)} MB.")
-    mime = upload.content_type or "application/octet-stream"
-    return f"data:{mime};base64,{base64.b64encode(upload.read()).decode()}"
+    return UploadedMedia(upload)
 
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def check_schema(entry: CatalogEntry, data: Any) -> list[FieldError]:
+    """The schema and cross-field rules (`validate_input`), an upload counting as the data URI
+    it stands for: its bytes are the API's `check_input`'s to check."""
+    return validate_input(entry, placeholders(data))
 
 
 class SchemaForm(forms.Form):
@@ -258,7 +267,7 @@ class SchemaForm(forms.Form):
         self,
         entry: CatalogEntry,
         *args,
-        check: Callable[[CatalogEntry, Any], list[FieldError]] = validate_input,
+        check: Callable[[CatalogEntry, Any], list[FieldError]] = check_schema,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -438,13 +447,13 @@ class SchemaForm(forms.Form):
             return bool(raw)
         if kind == "media":
             upload = cleaned.get(spec.file_field)
-            value = upload_to_data_uri(upload) if upload else (raw or "").strip()
+            value = uploaded(upload) if upload else (raw or "").strip()
             return value or None
         if kind == "media_list":
             uploads = cleaned.get(spec.file_field) or []
             if not isinstance(uploads, list):
                 uploads = [uploads]
-            values = _lines(raw) + [upload_to_data_uri(u) for u in uploads]
+            values = _lines(raw) + [uploaded(u) for u in uploads]
             return values or None
         if kind == "string_list":
             return _lines(raw) or None
@@ -471,7 +480,7 @@ class SchemaForm(forms.Form):
                 value = cleaned.get(name)
                 if sub.kind == "media":
                     upload = self.files.get(f"{name}__file") if self.files else None
-                    value = upload_to_data_uri(upload) if upload else (value or "").strip()
+                    value = uploaded(upload) if upload else (value or "").strip()
                 if value in (None, ""):
                     continue
                 item[sub.name] = value

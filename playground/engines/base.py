@@ -16,9 +16,23 @@ nothing was billed, None when it cannot tell yet (the task then counts at its es
 charge is known; see `generations.reaper.settle_charges`).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class StoredInput:
+    """An input file this server keeps, which the job's input references by URL: the engine reads
+    it with `read()` rather than fetching it over HTTP. `shared_url` is a signed URL anyone can
+    fetch, when this server has a public address (else "")."""
+
+    name: str
+    content_type: str
+    size: int
+    read: Callable[[], bytes]
+    shared_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,8 @@ class EngineJob:
     upstream_key: str | None = None  # the owner's platform key, for engines that call one
     upstream_id: str = ""  # set when a retried task already has an upstream task
     attempt: int = 1
+    # Our own input files the input references, by the URL written there.
+    stored_inputs: dict[str, StoredInput] = field(default_factory=dict)
 
     def role(self, name: str, default: Any = None) -> Any:
         """The input value playing `name`, else the schema default, else `default`."""

@@ -5,8 +5,9 @@ count (`n`), aspect (`size`/`aspect_ratio`, `auto` = the first reference image's
 (`1K` = long side 1024, `720p` = short side 720), the prompt (drawn on the image) and the seed (the
 two decide the composition; without a seed each task is a new take), reference images (blended
 in) and a mask (only the white part of
-the mask changes; the rest is the first reference image). References are data URIs or hosted URLs,
-fetched under `fetch.py`'s address, size and time rules.
+the mask changes; the rest is the first reference image). References are input files stored here
+(read from storage), data URIs or hosted URLs, fetched under `fetch.py`'s address, size and time
+rules.
 """
 
 import colorsys
@@ -279,11 +280,15 @@ class LocalEngine:
             if item.path[0] != field or item.kind != "image":
                 continue
             where = job.describe(item.path)
-            if not is_data_uri(item.value):
+            stored = job.stored_inputs.get(item.value)
+            if stored is None and not is_data_uri(item.value):
                 images.append(self._fetched_image(item.value, where))
                 continue
             try:
-                _, content = decode_data_uri(item.value, MAX_REFERENCE_BYTES)
+                if stored is not None:  # our own input file, read from storage
+                    content = stored.read()
+                else:
+                    _, content = decode_data_uri(item.value, MAX_REFERENCE_BYTES)
                 images.append(open_image(content, MAX_REFERENCE_PIXELS).convert("RGB"))
             except MediaError as exc:
                 raise EngineError("invalid_input_image", f"{where}: {exc.message}") from exc

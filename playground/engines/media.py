@@ -5,16 +5,23 @@ Safety rules: the size of a data URI is checked before it is decoded; images are
 with an explicit list of formats and a pixel cap checked before any pixel is decoded, so a
 decompression bomb or an HTML page named .png is refused rather than loaded; a video or audio file
 must start like a known container. Hosted URLs are checked (never fetched) here by `fetch.check_url`.
+
+Media that comes with a request (a data URI, an uploaded file) is a `MediaPayload` until it is
+stored as an input file: it is read without a second copy in memory (decoded in steps into a
+spooled temporary file, hashed on the way) and checked on those bytes by `check_payload`.
 """
 
 import base64
 import binascii
+import hashlib
 import io
+import json
 import re
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -44,7 +51,7 @@ class MediaError(Exception):
 class MediaValue:
     path: tuple[str | int, ...]  # where in the input, e.g. ("image_urls", 0)
     kind: str  # image | video | audio
-    value: str
+    value: "str | MediaPayload"
 
 
 def _kind_of(spec: dict, role_kind: str | None) -> str | None:
@@ -72,7 +79,7 @@ def iter_media_values(schema: dict, roles: dict, data: dict) -> Iterator[MediaVa
             continue
         value = data[name]
         items = spec.get("items") if isinstance(spec.get("items"), dict) else {}
-        if isinstance(value, str):
+        if isinstance(value, str | MediaPayload):
             kind = _kind_of(spec, role_of_field.get(name))
             if kind:
                 yield MediaValue((name,), kind, value)
@@ -82,13 +89,13 @@ def iter_media_values(schema: dict, roles: dict, data: dict) -> Iterator[MediaVa
                     continue
                 for sub, sub_spec in (items.get("properties") or {}).items():
                     kind = _kind_of(sub_spec, None) if isinstance(sub_spec, dict) else None
-                    if kind and isinstance(element.get(sub), str):
+                    if kind and isinstance(element.get(sub), str | MediaPayload):
                         yield MediaValue((name, index, sub), kind, element[sub])
         elif isinstance(value, list):
             kind = _kind_of({**items, "x-playground": spec.get("x-playground")}, role_of_field.get(name))
             if kind:
                 for index, element in enumerate(value):
-                    if isinstance(element, str):
+                    if isinstance(element, str | MediaPayload):
                         yield MediaValue((name, index), kind, element)
 
 
@@ -111,10 +118,11 @@ def decode_data_uri(value: str, max_bytes: int) -> tuple[str, bytes]:
     return (match.group("mime") or "").lower(), content
 
 
-def open_image(content: bytes, max_pixels: int) -> Image.Image:
-    """Decode `content` as an image of a known format, refusing decompression bombs."""
+def _opened_image(source: IO[bytes], max_pixels: int) -> Image.Image:
+    """`source` opened as an image of a known format within the pixel cap, read from its header:
+    no pixel is decoded yet."""
     try:
-        image = Image.open(io.BytesIO(content), formats=IMAGE_FORMATS)
+        image = Image.open(source, formats=IMAGE_FORMATS)
     except Image.DecompressionBombError as exc:  # over Pillow's own hard cap, before ours
         raise MediaError("The image has more pixels than allowed.", "too_many_pixels") from exc
     except (Image.UnidentifiedImageError, OSError) as exc:
@@ -124,19 +132,52 @@ def open_image(content: bytes, max_pixels: int) -> Image.Image:
         raise MediaError(
             f"The image is {width}x{height} pixels, more than the {max_pixels:,} allowed.", "too_many_pixels"
         )
+    return image
+
+
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombWarning,
+    Image.DecompressionBombError,
+)
+
+
+def open_image(content: bytes | IO[bytes], max_pixels: int) -> Image.Image:
+    """Decode `content` (bytes or a binary file) as an image of a known format, refusing
+    decompression bombs."""
+    source = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
+    image = _opened_image(source, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombWarning,
-        Image.DecompressionBombError,
-    ) as exc:
+    except DECODE_ERRORS as exc:
         raise MediaError("The image could not be decoded.", "not_an_image") from exc
     return image
+
+
+def check_image(source: IO[bytes], max_pixels: int) -> str:
+    """Refuse what is not a whole image of a known format within the pixel cap, without holding
+    its pixels (a submit checks images this way; the engine decodes them when it runs): a JPEG is
+    decoded at an eighth of its size, a PNG's chunks are read to the end with their checksums, other
+    formats are decoded. Returns the format."""
+    image = _opened_image(source, max_pixels)
+    image_format = image.format or ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if image_format == "JPEG":
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+                image.load()
+            elif image_format == "PNG":
+                image.verify()
+            else:
+                image.load()
+    except DECODE_ERRORS as exc:
+        raise MediaError("The image could not be decoded.", "not_an_image") from exc
+    return image_format
 
 
 def container_of(head: bytes) -> str | None:
@@ -198,3 +239,212 @@ def check_media_value(
         check_url(value, resolver=resolver, unresolvable_ok=True)
     except FetchError as exc:
         raise MediaError(exc.message, exc.code) from exc
+
+
+# --- Media that came with a request, before it is stored ---------------------------------------------
+
+SPOOL_BYTES = 1024 * 1024  # a decoded file larger than this waits on disk, not in memory
+DECODE_STEP = 1024 * 1024  # base64 characters decoded at a time (a multiple of 4)
+IMAGE_TYPES = {
+    "PNG": ("image/png", "png"),
+    "JPEG": ("image/jpeg", "jpg"),
+    "WEBP": ("image/webp", "webp"),
+    "GIF": ("image/gif", "gif"),
+    "BMP": ("image/bmp", "bmp"),
+}
+# What a stored video or audio file is served as, from its container (never from what the sender
+# claimed, except these more exact names for the same container).
+CONTAINER_TYPES = {
+    ("matroska", "video"): ("video/webm", "webm"),
+    ("matroska", "audio"): ("audio/webm", "weba"),
+    ("mp4", "video"): ("video/mp4", "mp4"),
+    ("mp4", "audio"): ("audio/mp4", "m4a"),
+    ("ogg", "video"): ("video/ogg", "ogv"),
+    ("ogg", "audio"): ("audio/ogg", "ogg"),
+    ("avi", "video"): ("video/x-msvideo", "avi"),
+    ("wav", "audio"): ("audio/wav", "wav"),
+    ("flac", "audio"): ("audio/flac", "flac"),
+    ("mpeg-audio", "audio"): ("audio/mpeg", "mp3"),
+}
+EXACT_TYPES = {
+    ("matroska", "video/x-matroska"): ("video/x-matroska", "mkv"),
+    ("mp4", "video/quicktime"): ("video/quicktime", "mov"),
+    ("mpeg-audio", "audio/aac"): ("audio/aac", "aac"),
+}
+
+
+@dataclass
+class OpenedMedia:
+    """A payload's bytes, ready to check and store: `file` is at its start."""
+
+    file: IO[bytes]
+    size: int
+    sha256: str
+    mime: str  # what the sender declared
+    name: str  # the file name it came with ("" for a data URI)
+    owned: bool = True  # a temporary file of ours, closed with this
+
+    def close(self) -> None:
+        if self.owned:
+            self.file.close()
+
+
+class MediaPayload:
+    """Media bytes that came with a request (a data URI, an uploaded file), not stored yet."""
+
+    mime = ""
+    name = ""
+
+    def placeholder(self) -> str:
+        """What schema validation sees in place of the bytes (no schema limits a data URI's length)."""
+        return f"data:{self.mime};base64,"
+
+    def open(self, max_bytes: int) -> OpenedMedia:
+        """The bytes, refusing more than `max_bytes` before reading them (MediaError)."""
+        raise NotImplementedError
+
+    def json_chunks(self) -> Iterator[bytes | memoryview]:
+        """The value as JSON text, exactly as `json.dumps` would write it as a data URI string:
+        what the request hash covers, given piece by piece rather than as one copy."""
+        raise NotImplementedError
+
+    def text(self) -> str:
+        """The value as a string (for a data URI that turns out to be in a text field)."""
+        return json.loads(b"".join(bytes(chunk) for chunk in self.json_chunks()))
+
+
+def placeholders(data: Any) -> Any:
+    """`data` as schema validation sees it: each payload a short stand-in string."""
+    if isinstance(data, dict):
+        return {key: placeholders(item) for key, item in data.items()}
+    if isinstance(data, list):
+        return [placeholders(item) for item in data]
+    return data.placeholder() if isinstance(data, MediaPayload) else data
+
+
+def too_large(max_bytes: int, name: str = "") -> MediaError:
+    what = name or "The file"
+    return MediaError(f"{what} is larger than {max_bytes // (1024 * 1024)} MB.", "too_large")
+
+
+def _scratch_file(size: int) -> IO[bytes]:
+    """Where `size` decoded bytes wait to be checked and stored: memory if small, else disk."""
+    return io.BytesIO() if size <= SPOOL_BYTES else tempfile.TemporaryFile()  # closed by OpenedMedia
+
+
+class DataUri(MediaPayload):
+    """A base64 data URI: a string, or the raw bytes of one inside a JSON body (no copy made)."""
+
+    def __init__(self, value: str | bytes | memoryview):
+        self.value = value
+        head = value[:512]
+        head_text = head if isinstance(head, str) else bytes(head).decode("latin-1")
+        match = DATA_URI.match(head_text)
+        self.readable = bool(match and match.group("b64"))
+        self.mime = (match.group("mime") or "").lower() if match else ""
+        self.start = match.end() if match else 0
+
+    def decoded_size(self) -> int:
+        payload_length = len(self.value) - self.start
+        tail = self.value[-2:]
+        padding = (tail if isinstance(tail, str) else bytes(tail).decode("latin-1")).count("=")
+        return payload_length * 3 // 4 - padding
+
+    def open(self, max_bytes: int) -> OpenedMedia:
+        if not self.readable:
+            raise MediaError("This data URI cannot be read: it should look like data:image/png;base64,….")
+        if self.decoded_size() > max_bytes:
+            raise too_large(max_bytes)
+        spool, digest, size = _scratch_file(self.decoded_size()), hashlib.sha256(), 0
+        try:
+            for start in range(self.start, len(self.value), DECODE_STEP):
+                piece = self.value[start : start + DECODE_STEP]
+                content = binascii.a2b_base64(
+                    piece.encode("ascii") if isinstance(piece, str) else piece, strict_mode=True
+                )
+                digest.update(content)
+                spool.write(content)
+                size += len(content)
+        except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            spool.close()
+            raise MediaError("This data URI is damaged: its data is not valid base64.") from exc
+        spool.seek(0)
+        return OpenedMedia(spool, size, digest.hexdigest(), self.mime, "")
+
+    def json_chunks(self) -> Iterator[bytes | memoryview]:
+        yield b'"'
+        if isinstance(self.value, str):
+            for start in range(0, len(self.value), DECODE_STEP):
+                yield json.encoder.encode_basestring_ascii(self.value[start : start + DECODE_STEP])[
+                    1:-1
+                ].encode()
+        else:  # taken from a JSON body only when it needs no escaping (api.json_body)
+            yield self.value
+        yield b'"'
+
+    def text(self) -> str:
+        return self.value if isinstance(self.value, str) else bytes(self.value).decode("ascii")
+
+
+class UploadedMedia(MediaPayload):
+    """A file uploaded with a form (Django's UploadedFile: on disk once it is large)."""
+
+    def __init__(self, upload):
+        self.upload = upload
+        self.mime = (upload.content_type or "application/octet-stream").lower()
+        self.name = upload.name or ""
+
+    def open(self, max_bytes: int) -> OpenedMedia:
+        if self.upload.size is not None and self.upload.size > max_bytes:
+            raise too_large(max_bytes, self.name)
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.upload.chunks():
+            digest.update(chunk)
+            size += len(chunk)
+        if size > max_bytes:
+            raise too_large(max_bytes, self.name)
+        self.upload.seek(0)
+        return OpenedMedia(self.upload, size, digest.hexdigest(), self.mime, self.name, owned=False)
+
+    def json_chunks(self) -> Iterator[bytes | memoryview]:
+        # As the data URI the browser form used to send, so a resent form hashes as it did.
+        yield json.dumps(f"data:{self.mime};base64,")[:-1].encode()
+        self.upload.seek(0)
+        while chunk := self.upload.read(3 * 256 * 1024):
+            yield base64.b64encode(chunk)
+        yield b'"'
+
+
+@dataclass
+class CheckedMedia:
+    """A payload that passed `check_payload`: its bytes and what to serve them as."""
+
+    opened: OpenedMedia
+    content_type: str
+    extension: str
+
+    def close(self) -> None:
+        self.opened.close()
+
+
+def check_payload(kind: str, payload: MediaPayload, *, max_bytes: int, max_pixels: int) -> CheckedMedia:
+    """Refuse a payload that is too large or not the `kind` of media claimed (the rules of
+    `check_media_value`), reading it from its file; the type it is stored as comes from the
+    content (Pillow's format, the container), not from what the sender declared."""
+    opened = payload.open(max_bytes)
+    try:
+        mime = opened.mime
+        if kind != "image" and mime and not mime.startswith(kind + "/"):
+            raise MediaError(f"This should be a {kind} file, but it is {mime}.", "wrong_media_type")
+        if kind == "image":
+            content_type, extension = IMAGE_TYPES[check_image(opened.file, max_pixels)]
+        else:
+            head = opened.file.read(16)
+            check_media_content(kind, head, max_pixels)
+            container = container_of(head) or ""
+            content_type, extension = EXACT_TYPES.get((container, mime)) or CONTAINER_TYPES[(container, kind)]
+        opened.file.seek(0)
+    except BaseException:
+        opened.close()
+        raise
+    return CheckedMedia(opened, content_type, extension)

@@ -4,7 +4,8 @@ Submit `POST /api/v1/tasks` with an `Idempotency-Key` derived from our task id, 
 (a timeout, a worker that crashed before saving the upstream id) gets the original upstream task back
 and is never charged twice; save the upstream id through the context before waiting on it (a task
 started again resumes that id instead of submitting); poll `GET /api/v1/tasks/{id}` with backoff,
-relaying upstream status changes and messages; download every output into our storage. The key is
+relaying upstream status changes and messages; download every output into our storage. Our own
+input files go to the platform as signed URLs (or inline, see `upstream_input`). The key is
 sent only to the platform's own origin; outputs hosted anywhere else (a CDN, a presigned bucket URL)
 are fetched without it, under the SSRF rules of `fetch.fetch_url`. Outputs are checked to be the
 media they claim (an HTML error page with a 200 is refused), and bounded in bytes and time.
@@ -27,6 +28,7 @@ billed (a download that fails, a cancel that came too late); None when it cannot
 `settle` to find out later. No Django ORM here: settings are read in `MindVideoConfig.from_settings`.
 """
 
+import base64
 import logging
 import mimetypes
 import re
@@ -81,6 +83,7 @@ class MindVideoConfig:
     max_download_bytes: int = 256 * 1024 * 1024
     download_timeout: float = 600.0
     max_pixels: int = 50_000_000
+    inline_inputs: bool = False  # send our input files as data URIs even with a public URL
 
     @classmethod
     def from_settings(cls) -> "MindVideoConfig":
@@ -95,6 +98,7 @@ class MindVideoConfig:
             max_download_bytes=settings.MINDVIDEO_MAX_DOWNLOAD_BYTES,
             download_timeout=settings.MINDVIDEO_DOWNLOAD_TIMEOUT,
             max_pixels=settings.PLAYGROUND_MAX_INPUT_IMAGE_PIXELS,
+            inline_inputs=settings.MINDVIDEO_INLINE_INPUTS,
         )
 
     @property
@@ -292,16 +296,32 @@ class UpstreamRun:
     # --- The API ------------------------------------------------------------------------------------
 
     def submit(self) -> str:
+        task_input = self.upstream_input(self.job.input)
         body = self.with_retries(
             "accept the task",
             lambda: self.call(
                 "POST",
                 "tasks",
-                json={"model": self.job.model_slug, "input": self.job.input},
+                json={"model": self.job.model_slug, "input": task_input},
                 headers={"Idempotency-Key": idempotency_key(self.job.task_id)},
             ),
         )
         return body["task_id"]
+
+    def upstream_input(self, value: Any) -> Any:
+        """The input as the platform gets it. Our own input files go as the signed URL it can
+        fetch them from when this server has a public address (and MINDVIDEO_INLINE_INPUTS is
+        off), else inline as data URIs, the contract's other way to send a file."""
+        if isinstance(value, dict):
+            return {key: self.upstream_input(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.upstream_input(item) for item in value]
+        stored = self.job.stored_inputs.get(value) if isinstance(value, str) else None
+        if stored is None:
+            return value
+        if stored.shared_url and not self.config.inline_inputs:
+            return stored.shared_url
+        return f"data:{stored.content_type};base64,{base64.b64encode(stored.read()).decode()}"
 
     def wait(self, upstream_id: str) -> dict:
         """Poll until the upstream task ends; cancel it upstream if ours is cancelled or takes too

@@ -19,6 +19,7 @@ for the reaper to settle.
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ from playground.catalog.pricing import estimate_cost
 from playground.engines.base import EngineError, EngineJob, EngineStopped, get_engine
 from playground.keys.credentials import mark_upstream_failure, mark_upstream_used, upstream_key_for
 
+from .inputs import stored_inputs_for
 from .models import Status, Task
 from .services import charge_sentence, record_charge, record_message, transition
 
@@ -145,8 +147,10 @@ class TaskRunContext:
 
 
 def job_for(task: Task) -> EngineJob:
+    """The engine's job for `task`; EngineError (input_unavailable) when an input file it
+    references is gone."""
     entry = task.model
-    return EngineJob(
+    job = EngineJob(
         task_id=task.pk,
         owner_id=task.owner_id,
         model_slug=entry.slug,
@@ -160,6 +164,7 @@ def job_for(task: Task) -> EngineJob:
         upstream_id=task.upstream_id,
         attempt=task.attempts,
     )
+    return replace(job, stored_inputs=stored_inputs_for(task.owner_id, task.input, job.describe))
 
 
 @task()

@@ -100,3 +100,30 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id} {self.status} {self.message}"
+
+
+def new_input_id() -> str:
+    return "in_" + secrets.token_hex(12)
+
+
+class InputFile(models.Model):
+    """A media input (an upload, a data URI) stored once per owner and referenced from task inputs
+    by URL (`inputs.input_url`), so a task row and every page showing it stay small.
+
+    Readable by its owner (session or API key) and by anyone holding a signed link. The same bytes
+    submitted again by the same owner are the same file (`sha256`)."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_input_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="input_files")
+    name = models.CharField(max_length=120)  # the last part of its URL, e.g. "photo.png"
+    file = models.CharField(max_length=255)  # the path in the default storage
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "sha256"], name="input_file_unique_content")]
+
+    def __str__(self) -> str:
+        return f"{self.id}/{self.name}"

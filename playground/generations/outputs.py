@@ -16,8 +16,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 SALT = "playground.outputs"
 
 
-def _signature(task_id: str, name: str, window: int) -> str:
-    return salted_hmac(SALT, f"{task_id}/{name}:{window}", algorithm="sha256").hexdigest()[:32]
+def _signature(task_id: str, name: str, window: int, salt: str = SALT) -> str:
+    return salted_hmac(salt, f"{task_id}/{name}:{window}", algorithm="sha256").hexdigest()[:32]
 
 
 def token_window(now: float | None = None) -> int:
@@ -26,12 +26,16 @@ def token_window(now: float | None = None) -> int:
     return int((now if now is not None else time.time()) // size * size)
 
 
-def file_token(task_id: str, name: str, now: float | None = None) -> str:
+def file_token(task_id: str, name: str, now: float | None = None, *, salt: str = SALT) -> str:
+    """The token of file `name` of `task_id` (or, with another `salt`, of any other kind of file:
+    input files sign their id and name the same way)."""
     window = token_window(now)
-    return f"{window}.{_signature(task_id, name, window)}"
+    return f"{window}.{_signature(task_id, name, window, salt)}"
 
 
-def token_is_valid(task_id: str, name: str, token: str, now: float | None = None) -> bool:
+def token_is_valid(
+    task_id: str, name: str, token: str, now: float | None = None, *, salt: str = SALT
+) -> bool:
     window_text, _, signature = token.partition(".")
     if not window_text.isdigit():
         return False
@@ -39,7 +43,7 @@ def token_is_valid(task_id: str, name: str, token: str, now: float | None = None
     age = (now if now is not None else time.time()) - window
     if not 0 <= age <= settings.PLAYGROUND_FILE_URL_TTL:
         return False
-    return constant_time_compare(signature, _signature(task_id, name, window))
+    return constant_time_compare(signature, _signature(task_id, name, window, salt))
 
 
 def public_base(request: HttpRequest | None) -> str:

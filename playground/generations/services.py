@@ -10,7 +10,6 @@ it at its estimate meanwhile, like a running task.
 """
 
 import hashlib
-import json
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,11 +23,11 @@ from django.utils import timezone
 
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
-from playground.catalog.validation import FieldError, field_path, validate_input
+from playground.catalog.validation import FieldError
 from playground.engines.fetch import FetchError, check_url
-from playground.engines.media import MediaError, check_media_value, iter_media_values
 from playground.keys.models import ApiKey, DemoPass
 
+from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
 from .models import TERMINAL, Status, Task, TaskEvent
 
 # Which status may follow which. processing -> queued is the reaper re-queuing a task whose
@@ -138,32 +137,21 @@ def record_charge(task_id: str, cost: Decimal | None, reason: str) -> bool:
 
 
 def request_hash(model_slug: str, data: Any, webhook_url: Any = "") -> str:
-    """A hash of the canonical request. `webhook_url` counts only when given, so requests without
-    one hash as they always did."""
+    """A hash of the canonical request, as received: data URIs and uploads count as the data
+    URIs they are, before they are stored as input files. `webhook_url` counts only when given,
+    so requests without one hash as they always did."""
     request = {"model": model_slug, "input": data}
     if webhook_url:
         request["webhook_url"] = webhook_url
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256()
+    for chunk in canonical_json_chunks(request):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def engine_for(entry: CatalogEntry) -> str:
     """PLAYGROUND_ENGINE overrides every entry; otherwise the entry's own, else `local`."""
     return settings.PLAYGROUND_ENGINE or entry.engine or "local"
-
-
-def media_errors(entry: CatalogEntry, data: dict) -> list[FieldError]:
-    errors = []
-    for item in iter_media_values(entry.input_schema, entry.roles, data):
-        try:
-            check_media_value(
-                item,
-                max_bytes=settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES,
-                max_pixels=settings.PLAYGROUND_MAX_INPUT_IMAGE_PIXELS,
-            )
-        except MediaError as exc:
-            errors.append(FieldError(field_path(item.path), exc.message, exc.code))
-    return errors
 
 
 def webhook_errors(webhook_url: Any) -> list[FieldError]:
@@ -181,9 +169,12 @@ def webhook_errors(webhook_url: Any) -> list[FieldError]:
     return []
 
 
-def check_input(entry: CatalogEntry, data: Any) -> list[FieldError]:
-    """Everything wrong with `data` for `entry`: the schema, cross-field rules, then media."""
-    return validate_input(entry, data) or media_errors(entry, data)
+def check_input(entry: CatalogEntry, data: Any, owner=None) -> list[FieldError]:
+    """Everything wrong with `data` for `entry`: the schema, cross-field rules, then media (data
+    URIs and uploads on their bytes, references to input files, hosted URLs)."""
+    errors, prepared = prepare_inputs(entry, as_payloads(entry, data), owner)
+    release(prepared)
+    return errors
 
 
 def find_model(slug: Any) -> CatalogEntry:
@@ -226,12 +217,15 @@ def submit_task(
     webhook_url: Any = "",
     demo_pass=None,
     guest: str = "",
+    base_url: str = "",
 ) -> Submission:
     """Validate, price and queue a task; replay the original for a repeated Idempotency-Key.
 
     A refused request (SubmitError) never consumes the key. Concurrent requests with one key create
     one task: the unique constraint decides, and the losers replay the winner. With a `webhook_url`,
-    the task's final state is POSTed there when it ends (see `webhooks.py`).
+    the task's final state is POSTed there when it ends (see `webhooks.py`). Data URIs and uploads
+    in `data` are stored as the owner's input files, and the task's input references them by URL
+    under `base_url` (the origin the request came to; see `inputs.py`).
     """
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise SubmitError(
@@ -243,7 +237,9 @@ def submit_task(
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
         return replayed
     entry = find_model(model_slug)
-    input_errors = check_input(entry, data)
+    data = as_payloads(entry, data)
+    # The media to store, waiting in temporary files (a refusal below drops them, unstored).
+    input_errors, prepared = prepare_inputs(entry, data, owner)
     errors = input_errors + webhook_errors(webhook_url)
     if errors:
         if any(error.code == "too_large" for error in errors):  # a data URI over the size limit
@@ -259,6 +255,7 @@ def submit_task(
             [FieldError("model", "This demo pass does not include that model.", "unknown_model")],
         )
     cost_estimate = estimate_cost(entry, data)
+    data = store_inputs(owner, data, prepared, base_url)  # files written before the transaction
     try:
         with transaction.atomic():
             limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)

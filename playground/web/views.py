@@ -374,6 +374,7 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
         source="demo" if visitor.demo_pass else "web",
         demo_pass=visitor.demo_pass,
         guest=visitor.guest,
+        base_url=public_base(request),
     )
     if not 8 <= len(token) <= 64:
         return submit()

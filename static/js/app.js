@@ -59,6 +59,68 @@
     }
   }
 
+  // Files over the server's limits are refused here, beside their field, before anything is sent:
+  // one file over the per-file limit, or a submit over the body limit (the server would answer 413
+  // without knowing which field to blame). The text fields get a generous allowance.
+  function megabytes(bytes) {
+    return (bytes / 1048576).toFixed(bytes < 10485760 ? 1 : 0) + " MB";
+  }
+
+  function refuseOversizeFiles(form) {
+    form.querySelectorAll("[data-size-error]").forEach(function (node) { node.remove(); });
+    var maxBody = parseInt(form.dataset.maxBody || "0", 10);
+    var maxFile = parseInt(form.dataset.maxFile || "0", 10);
+    var total = 65536, largest = null, problem = null;
+    form.querySelectorAll("input[type=file]").forEach(function (input) {
+      var sum = 0;
+      Array.from(input.files).forEach(function (file) {
+        sum += file.size;
+        if (!problem && maxFile && file.size > maxFile) {
+          problem = { input: input, message: file.name + " is " + megabytes(file.size) +
+            "; each file can be at most " + megabytes(maxFile) + "." };
+        }
+      });
+      total += sum;
+      if (sum && (!largest || sum > largest.sum)) largest = { input: input, sum: sum };
+    });
+    form.querySelectorAll("textarea, input[type=text]").forEach(function (field) { total += field.value.length; });
+    if (!problem && maxBody && largest && total > maxBody) {
+      problem = { input: largest.input, message: "The files chosen here come to " + megabytes(largest.sum) +
+        "; one Generate can send at most " + megabytes(maxBody) + " in all. Choose fewer or smaller files." };
+    }
+    if (!problem) return false;
+    var field = problem.input.closest(".field") || problem.input.parentNode;
+    var box = document.createElement("div");
+    box.setAttribute("data-form-error", "");
+    box.setAttribute("data-size-error", "");
+    var text = document.createElement("p");
+    text.className = "error";
+    text.setAttribute("role", "alert");
+    text.textContent = problem.message;
+    box.appendChild(text);
+    field.appendChild(box);
+    var advanced = field.closest("details");
+    if (advanced) advanced.open = true;
+    field.scrollIntoView({ block: "center" });
+    problem.input.focus({ preventScroll: true });
+    return true;
+  }
+
+  // A submit refused by the server for its size (413) says so at the top of the form, which stays
+  // as it was (htmx swaps nothing on an error answer).
+  document.addEventListener("htmx:responseError", function (event) {
+    var form = event.detail.elt;
+    if (!form || form.id !== "run-form" || event.detail.xhr.status !== 413) return;
+    form.querySelectorAll("[data-body-error]").forEach(function (node) { node.remove(); });
+    var holder = document.createElement("div");
+    holder.innerHTML = event.detail.xhr.responseText;
+    var message = holder.firstElementChild;
+    if (!message) return;
+    message.setAttribute("data-body-error", "");
+    form.prepend(message);
+    message.scrollIntoView({ block: "center" });
+  });
+
   function initRepeat(fieldset) {
     var rows = Array.from(fieldset.querySelectorAll("[data-repeat-row]"));
     var add = fieldset.querySelector("[data-repeat-add]");
@@ -115,6 +177,11 @@
   var lastPress = 0;
   document.addEventListener("submit", function (event) {
     if (event.target.id !== "run-form") return;
+    if (refuseOversizeFiles(event.target)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      return;
+    }
     if (Date.now() - lastPress < 1000) {
       event.preventDefault();
       event.stopImmediatePropagation();

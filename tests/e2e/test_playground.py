@@ -1,4 +1,5 @@
 import io
+import os
 import re
 
 import pytest
@@ -98,12 +99,58 @@ def test_uploading_a_png_runs_image_to_image(page, tmp_path):
     page.wait_for_url(re.compile(r"/tasks/task_\w+$"))
     page.wait_for_selector("#task-status .badge[data-status=succeeded]")
     task = Task.objects.get(pk=page.url.rsplit("/", 1)[-1])
-    assert task.input["image_urls"][0].startswith("data:image/png;base64,")
+    [reference] = task.input["image_urls"]  # stored as an input file: the worker read it from storage
+    assert re.fullmatch(r"http://[^/]+/inputs/in_\w+/reference\.png", reference)
     image = task.output["images"][0]
     assert image["width"] * 2 == image["height"] * 3  # the reference's 3:2, not the default 1:1
     shown = page.locator("#task-status .gallery img").first
     response = page.request.get(shown.get_attribute("src"))
     assert Image.open(io.BytesIO(response.body())).size == (image["width"], image["height"])
+    assert page.request.get(reference).body() == picture.read_bytes()  # hers to read
+    page.reload()  # the task page: the form holds the reference, to run it again
+    assert page.locator("textarea[name=image_urls]").input_value() == reference
+
+
+def test_files_too_large_are_refused_beside_their_field_before_anything_is_sent(page, tmp_path, settings):
+    settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES = 60_000
+    settings.PLAYGROUND_MAX_BODY_BYTES = 100_000
+    pictures = []
+    for index in range(3):  # noise: about 50 KB each as PNG, under the per-file limit
+        pictures.append(tmp_path / f"noise-{index}.png")
+        Image.frombytes("RGB", (130, 130), os.urandom(130 * 130 * 3)).save(pictures[-1])
+    assert all(45_000 < picture.stat().st_size < 60_000 for picture in pictures)
+    big = tmp_path / "big.png"
+    Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3)).save(big)
+    page.goto(SEED_PATH)
+    page.fill("textarea[name=prompt]", "too much")
+    page.locator("details.advanced > summary").click()
+    posts = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+
+    page.set_input_files("input[name=image_urls__file]", str(big))  # one file over the limit
+    page.click("button.generate")
+    error = page.locator("#field-image_urls [data-size-error]")
+    error.wait_for()
+    assert error.inner_text().startswith("big.png is ")
+    assert "each file can be at most 0.1 MB" in error.inner_text()
+
+    page.set_input_files("input[name=image_urls__file]", [str(p) for p in pictures])  # together too much
+    page.click("button.generate")
+    page.wait_for_function(
+        "document.querySelector('#field-image_urls [data-size-error]').innerText.includes('in all')"
+    )
+    assert page.locator("#field-image_urls [data-size-error]").count() == 1
+    assert "one Generate can send at most 0.1 MB in all" in error.inner_text()
+    assert posts == [] and Task.objects.count() == 0
+
+    # Past the page's own check (an old tab, a changed limit), the server's 413 shows in the form.
+    page.evaluate("document.getElementById('run-form').dataset.maxBody = '0'")
+    page.click("button.generate")
+    refusal = page.locator("#run-form [data-body-error]")
+    refusal.wait_for()
+    assert "at most 0.1 MB can be sent at once" in refusal.inner_text()
+    assert page.locator("textarea[name=prompt]").input_value() == "too much"  # nothing lost
+    assert Task.objects.count() == 0
 
 
 def test_an_array_of_objects_is_a_set_of_rows_to_add_and_remove(page):

@@ -2,7 +2,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import template
+from django.conf import settings
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.timesince import timeuntil
 
 register = template.Library()
@@ -48,3 +50,14 @@ def minus(value, other) -> Decimal:
     """What is left: value - other, never below zero (a budget minus its spend)."""
     left = Decimal(str(value or 0)) - Decimal(str(other or 0))
     return max(left, Decimal(0))
+
+
+@register.simple_tag
+def upload_limits() -> str:
+    """The run form's size limits as data attributes, so app.js can refuse files before sending
+    them (naming the field) rather than after the server's 413."""
+    return format_html(
+        'data-max-body="{}" data-max-file="{}"',
+        settings.PLAYGROUND_MAX_BODY_BYTES,
+        settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES,
+    )
