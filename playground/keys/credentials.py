@@ -119,16 +119,22 @@ def mark_upstream_used(user_id: int) -> None:
     )
 
 
+def reencrypt(model) -> tuple[int, list[int]]:
+    """Re-encrypt every row's `secret_encrypted` of `model` (upstream keys, webhook secrets) under
+    the first Fernet key: (rows done, ids no configured key decrypts)."""
+    keys = fernet()
+    done, unreadable = 0, []
+    for row in model.objects.only("pk", "secret_encrypted").iterator():
+        try:
+            token = keys.rotate(row.secret_encrypted.encode()).decode()
+        except InvalidToken:
+            unreadable.append(row.pk)
+            continue
+        model.objects.filter(pk=row.pk).update(secret_encrypted=token)
+        done += 1
+    return done, unreadable
+
+
 def rotate_upstream_keys() -> tuple[int, list[int]]:
     """Re-encrypt every stored key under the first Fernet key: (rows rotated, ids not decryptable)."""
-    keys = fernet()
-    rotated, unreadable = 0, []
-    for credential in UpstreamCredential.objects.only("pk", "secret_encrypted").iterator():
-        try:
-            token = keys.rotate(credential.secret_encrypted.encode()).decode()
-        except InvalidToken:
-            unreadable.append(credential.pk)
-            continue
-        UpstreamCredential.objects.filter(pk=credential.pk).update(secret_encrypted=token)
-        rotated += 1
-    return rotated, unreadable
+    return reencrypt(UpstreamCredential)

@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .credentials import fernet
+from .credentials import fernet, reencrypt
 from .models import WebhookSecret
 
 logger = logging.getLogger(__name__)
@@ -132,14 +132,4 @@ def _rotate(owner_id: int) -> str:
 
 def reencrypt_webhook_secrets() -> tuple[int, list[int]]:
     """Re-encrypt every stored webhook secret under the first Fernet key: (rows done, ids unreadable)."""
-    keys = fernet()
-    done, unreadable = 0, []
-    for row in WebhookSecret.objects.only("pk", "secret_encrypted").iterator():
-        try:
-            token = keys.rotate(row.secret_encrypted.encode()).decode()
-        except InvalidToken:
-            unreadable.append(row.pk)
-            continue
-        WebhookSecret.objects.filter(pk=row.pk).update(secret_encrypted=token)
-        done += 1
-    return done, unreadable
+    return reencrypt(WebhookSecret)
