@@ -187,6 +187,10 @@ PLAYGROUND_TASK_HEARTBEAT = env.float("PLAYGROUND_TASK_HEARTBEAT", default=PLAYG
 PLAYGROUND_TASK_MAX_ATTEMPTS = env.int("PLAYGROUND_TASK_MAX_ATTEMPTS", default=2)
 PLAYGROUND_QUEUED_TIMEOUT = env.float("PLAYGROUND_QUEUED_TIMEOUT", default=120.0)
 PLAYGROUND_REAPER_INTERVAL = env.float("PLAYGROUND_REAPER_INTERVAL", default=10.0)
+# The fair queue: at most this many tasks of one account (a user; a demo pass counts as its owner)
+# run at once, and a free worker starts the oldest task of the account served least recently. 0: no
+# limit (the turns still go round).
+PLAYGROUND_MAX_RUNNING_PER_OWNER = env.int("PLAYGROUND_MAX_RUNNING_PER_OWNER", default=2)
 # Seconds the local engine waits per image (and per second of video): for demos and tests of
 # cancel and shutdown, which need a task that is still running a moment later.
 PLAYGROUND_LOCAL_ENGINE_DELAY = env.float("PLAYGROUND_LOCAL_ENGINE_DELAY", default=0.0)

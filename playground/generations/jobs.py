@@ -11,6 +11,13 @@ since started again elsewhere. Such a stale attempt is told to stop, like a canc
 `TaskRunContext.was_cancelled()` tells the engine it was taken over: it leaves upstream work running
 for the new attempt, and writes nothing.
 
+The queue holds one job per waiting task, but a job is a ticket, not an order: it starts the fairest
+task it may (`fairness.py`), which need not be the one it was queued for. The queue's records stay
+true all the same: the job then names the task it runs, and the job that was waiting for that task
+takes over its ticket. A job that finds nothing it may start (every account waiting is at its cap)
+ends, and the end of a running task, which frees a slot, queues a job for each task that could start
+then but that no waiting job would start (`top_up_queue`; the reaper does the same for any lost).
+
 Money: a run records what its work was billed (`cost_actual`): the engine's charge on success, and
 also when the task was cancelled or failed after an upstream platform billed it; 0 when nothing was
 billed; left unknown (NULL, counted at the estimate by spend checks) when the engine cannot tell,
@@ -27,18 +34,25 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connections
-from django.db.models import F, Q
+from django.db import DatabaseError, connections, transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.fields.json import KT
+from django.dispatch import receiver
 from django.tasks import task
+from django.tasks.signals import task_started
 from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from playground.catalog.pricing import estimate_cost
 from playground.engines.base import EngineError, EngineJob, EngineStopped, get_engine
 from playground.keys.credentials import mark_upstream_failure, mark_upstream_used, upstream_key_for
 
+from .fairness import claim_next_task, startable_tasks
 from .inputs import stored_inputs_for
 from .models import Status, Task
-from .services import charge_sentence, record_charge, record_message, transition
+from .services import charge_sentence, enqueue_task, record_charge, record_message, transition
 
 logger = logging.getLogger(__name__)
 
@@ -169,17 +183,31 @@ def job_for(task: Task) -> EngineJob:
 
 @task()
 def run_task(task_id: str) -> str:
-    """Run one attempt of the task; returns its final status. A task already taken or cancelled is
-    skipped. The attempt holds a lease while it runs (see the module docstring)."""
-    started = transition(
-        task_id,
-        Status.PROCESSING,
-        message="Started.",
-        attempts=F("attempts") + 1,
-        lease_expires_at=lease_deadline(),
-    )
-    if not started:
-        return "skipped"
+    """Start the fairest task this job may start and run one attempt of it; returns its final
+    status. `task_id` names the task the job was queued for (its ticket; see the module docstring).
+    "skipped" when there is nothing it may start: the task was cancelled or taken, or every account
+    waiting is at its cap. The attempt holds a lease while it runs."""
+    job_id = take_current_job()
+    with transaction.atomic():
+        task_id = claim_next_task(
+            message="Started.", attempts=F("attempts") + 1, lease_expires_at=lease_deadline()
+        )
+        if task_id is None:
+            return "skipped"
+        if job_id is not None:
+            hand_over_ticket(job_id, task_id)
+    try:
+        return run_attempt(task_id)
+    finally:
+        # Its end frees a slot of its account: a task that may start now must have a job.
+        try:
+            top_up_queue()
+        except DatabaseError:
+            logger.warning("could not top up the queue after %s", task_id, exc_info=True)
+
+
+def run_attempt(task_id: str) -> str:
+    """Run the attempt just started on `task_id` to its end."""
     task = Task.objects.select_related("model").get(pk=task_id)
     if task.attempts > 1:
         discard_task_outputs(task_id)
@@ -251,3 +279,78 @@ def fail_attempt(
     if failed and cost != 0:
         reason = f"{engine} had billed the task before it failed here" if cost else f"{engine} had the task"
         record_message(task.pk, Status.FAILED, charge_sentence(reason, cost, task.cost_estimate))
+
+
+# --- The queue's jobs as tickets ---------------------------------------------------------------------
+
+_current = threading.local()
+
+
+@receiver(task_started)
+def remember_current_job(sender, task_result, **kwargs) -> None:
+    """Note which queue row the worker is about to run (run_task reads it: django.tasks gives a
+    task its own result only through a context argument, which every caller would then pass)."""
+    if task_result.task.module_path == run_task.module_path:
+        _current.job_id = task_result.id
+
+
+def take_current_job() -> str | None:
+    """The django-tasks-db row running this call of run_task; None when called directly."""
+    job_id, _current.job_id = getattr(_current, "job_id", None), None
+    if job_id is None or not isinstance(run_task.get_backend(), DatabaseBackend):
+        return None
+    return job_id
+
+
+def jobs_for(task_id: str) -> QuerySet[DBTaskResult]:
+    """The queue's jobs (django-tasks-db rows) that ran, run or wait to start this task."""
+    return DBTaskResult.objects.filter(task_path=run_task.module_path, args_kwargs__args__0=task_id)
+
+
+def hand_over_ticket(job_id: str, task_id: str) -> None:
+    """The job `job_id` has claimed `task_id`: it names that task from now on, and the job that
+    was waiting for that task (if any) takes over the job's former ticket. Inside the claim's
+    transaction, so no other claim sees one half."""
+    args = DBTaskResult.objects.filter(pk=job_id).values_list("args_kwargs", flat=True).first()
+    if args is None or args["args"][0] == task_id:
+        return
+    unfinished = jobs_for(task_id).filter(status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING])
+    unfinished.exclude(pk=job_id).update(args_kwargs=args)
+    DBTaskResult.objects.filter(pk=job_id).update(args_kwargs={**args, "args": [task_id]})
+
+
+def tasks_without_a_job(now: datetime) -> list[str]:
+    """Tasks that could start now but that no job in the queue would start, fairest first.
+
+    Any job waiting (or claimed by a worker within a lease, so about to start something) starts
+    the fairest task it may, so what counts is how many there are against how many tasks could
+    start; the tasks short of a job are the fairest of those without one of their own.
+    """
+    startable = startable_tasks()
+    if not startable:
+        return []
+    claimed_since = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
+    pending = (
+        DBTaskResult.objects.filter(task_path=run_task.module_path)
+        .filter(
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since)
+        )
+        .annotate(ticket=KT("args_kwargs__args__0"))
+        .filter(ticket__in=Task.objects.filter(status=Status.QUEUED).values("pk"))
+    )
+    tickets = set(pending.values_list("ticket", flat=True))
+    short = len(startable) - len(tickets)
+    return [task_id for task_id in startable if task_id not in tickets][: max(short, 0)]
+
+
+def top_up_queue() -> list[str]:
+    """Queue a job for each task that could start now but that no job would start: after a task
+    ends (a slot frees) while jobs of its account had found nothing they might start. Only the
+    django-tasks-db backend lets us look at the queue."""
+    if not isinstance(run_task.get_backend(), DatabaseBackend):
+        return []
+    missing = tasks_without_a_job(timezone.now())
+    for task_id in missing:
+        enqueue_task(task_id)
+    return missing

@@ -60,7 +60,12 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_recent")]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_recent"),
+            # The fair queue (fairness.py): the tasks waiting or running, and each owner's last start.
+            models.Index(fields=["status", "created_at"], name="task_status_age"),
+            models.Index(fields=["owner", "started_at"], name="task_owner_last_start"),
+        ]
         constraints = [
             # The database, not a check-then-insert, guarantees one task per owner and key.
             models.UniqueConstraint(

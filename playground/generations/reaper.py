@@ -4,7 +4,8 @@ A worker killed outright (SIGKILL, out of memory, a lost machine) stops renewing
 leaves the task `processing` (and its django-tasks-db row RUNNING) forever. An enqueue lost between
 the submit's commit and its on-commit hook leaves a task `queued` with no job. `reap_expired_tasks`
 puts both right: it re-queues a lapsed task for another attempt, or fails it once it has been started
-PLAYGROUND_TASK_MAX_ATTEMPTS times, and enqueues a stranded queued task again. `settle_charges`
+PLAYGROUND_TASK_MAX_ATTEMPTS times, and enqueues a stranded queued task again (one that could start
+but that no job in the queue would start: see the fair queue in `jobs.py`). `settle_charges`
 finds out what an upstream platform billed for tasks that ended without knowing (cancelled or failed
 while the platform had them, and nobody left to ask it), cancelling upstream work nobody will collect.
 
@@ -20,15 +21,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, DecimalField, Q, QuerySet, Value, When
+from django.db.models import Case, DecimalField, Q, Value, When
 from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.compat import TaskResultStatus
-from django_tasks_db.models import DBTaskResult
 
 from playground.engines.base import EngineError, get_engine
 
-from .jobs import discard_task_outputs, job_for, run_task
+from .jobs import discard_task_outputs, job_for, jobs_for, run_task, tasks_without_a_job
 from .models import TERMINAL, Status, Task
 from .services import enqueue_task, record_charge, record_message, transition
 
@@ -165,7 +165,9 @@ def settle_charges(now: datetime) -> list[str]:
 
 
 def reenqueue_stranded_tasks(now: datetime) -> list[str]:
-    """Enqueue again each task queued longer than PLAYGROUND_QUEUED_TIMEOUT with no job waiting.
+    """Enqueue again each task queued longer than PLAYGROUND_QUEUED_TIMEOUT that could start now
+    but that no job in the queue would start (`jobs.tasks_without_a_job`). A task waiting for a
+    slot of its account (at its cap) is not stranded: the end of a running task queues its job.
 
     Only the django-tasks-db backend lets us look at the queue; with any other backend a long queue
     and a lost job look the same, so nothing is done.
@@ -173,11 +175,10 @@ def reenqueue_stranded_tasks(now: datetime) -> list[str]:
     if not isinstance(run_task.get_backend(), DatabaseBackend):
         return []
     cutoff = now - timedelta(seconds=settings.PLAYGROUND_QUEUED_TIMEOUT)
-    stranded = Task.objects.filter(status=Status.QUEUED, updated_at__lt=cutoff)
+    missing = tasks_without_a_job(now)
+    stranded = Task.objects.filter(pk__in=missing, status=Status.QUEUED, updated_at__lt=cutoff)
     reenqueued = []
     for task_id, updated_at in stranded.values_list("pk", "updated_at"):
-        if has_pending_job(task_id, now):
-            continue
         # Claim the task by touching it: a second reaper's identical UPDATE then matches no row, and
         # the next pass waits a full timeout again.
         claimed = Task.objects.filter(pk=task_id, status=Status.QUEUED, updated_at=updated_at).update(
@@ -189,25 +190,6 @@ def reenqueue_stranded_tasks(now: datetime) -> list[str]:
             enqueue_task(task_id)
             reenqueued.append(task_id)
     return reenqueued
-
-
-def jobs_for(task_id: str) -> QuerySet[DBTaskResult]:
-    """The queue's jobs (django-tasks-db rows) that run this task, in any state."""
-    return DBTaskResult.objects.filter(task_path=run_task.module_path, args_kwargs__args__0=task_id)
-
-
-def has_pending_job(task_id: str, now: datetime) -> bool:
-    """A job waiting in the queue, or one a live worker has just claimed (it moves the task to
-    processing within moments; one held longer than a lease belongs to a dead worker)."""
-    claimed_since = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
-    return (
-        jobs_for(task_id)
-        .filter(
-            Q(status=TaskResultStatus.READY)
-            | Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since)
-        )
-        .exists()
-    )
 
 
 def close_abandoned_jobs(task_id: str) -> None:

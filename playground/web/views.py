@@ -35,6 +35,7 @@ from playground.access.signin import SignInForm
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
+from playground.generations.fairness import place_in_line
 from playground.generations.models import Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, task_etag
@@ -211,15 +212,21 @@ def _outputs(request: HttpRequest, task: Task) -> list[dict]:
 
 def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -> dict:
     elapsed = _elapsed(task)
+    # A queued task's place in line moves while its row stays the same: it is part of the ETag.
+    place = place_in_line(task)
+    in_line = place.sentence(guest=task.demo_pass_id is not None) if place else ""
     return {
         "task": task,
         "events": events,
         "elapsed": elapsed,
         "elapsed_seconds": f"{elapsed.total_seconds():.1f}",  # app.js ticks it on between polls
         "outputs": _outputs(request, task),
+        "in_line": in_line,
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
         # _status_panel); a settled task's panel is never polled again.
-        "etag": "" if task.is_settled else task_etag(request, task, events[-1].pk, task.model.updated_at),
+        "etag": ""
+        if task.is_settled
+        else task_etag(request, task, events[-1].pk, task.model.updated_at, in_line),
     }
 
 
