@@ -121,7 +121,11 @@ def startable_tasks() -> list[str]:
 
 
 def lock_claims() -> None:
-    """Hold the claim lock until the current transaction ends (see the module docstring)."""
+    """Hold the claim lock until the current transaction ends (see the module docstring).
+
+    Two workers choosing at once would mostly pick the same task (each account's oldest) and meet
+    on its row anyway; the lock also keeps the claim's hand-over of queue tickets (`jobs.py`), which
+    writes two job rows, from deadlocking with another claim's."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])

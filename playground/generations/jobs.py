@@ -314,34 +314,47 @@ def hand_over_ticket(job_id: str, task_id: str) -> None:
     args = DBTaskResult.objects.filter(pk=job_id).values_list("args_kwargs", flat=True).first()
     if args is None or args["args"][0] == task_id:
         return
+    ticket = args["args"][0]
     unfinished = jobs_for(task_id).filter(status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING])
-    unfinished.exclude(pk=job_id).update(args_kwargs=args)
+    taken_over = unfinished.exclude(pk=job_id).update(args_kwargs=args)
     DBTaskResult.objects.filter(pk=job_id).update(args_kwargs={**args, "args": [task_id]})
+    if not taken_over and Task.objects.filter(pk=ticket, status=Status.QUEUED).exists():
+        enqueue_task(ticket)  # the task claimed had no job of its own (it was waiting for a slot)
 
 
-def tasks_without_a_job(now: datetime) -> list[str]:
+def run_task_jobs() -> QuerySet[DBTaskResult]:
+    return DBTaskResult.objects.filter(task_path=run_task.module_path).annotate(
+        ticket=KT("args_kwargs__args__0")
+    )
+
+
+def tasks_without_a_job(now: datetime, *, parked_only: bool = False) -> list[str]:
     """Tasks that could start now but that no job in the queue would start, fairest first.
 
     Any job waiting (or claimed by a worker within a lease, so about to start something) starts
     the fairest task it may, so what counts is how many there are against how many tasks could
     start; the tasks short of a job are the fairest of those without one of their own.
+    `parked_only`: only tasks whose job ended without starting anything (or died), not tasks whose
+    first job is still on its way (enqueued on commit, moments after the task exists).
     """
     startable = startable_tasks()
     if not startable:
         return []
     claimed_since = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
-    pending = (
-        DBTaskResult.objects.filter(task_path=run_task.module_path)
-        .filter(
-            Q(status=TaskResultStatus.READY)
-            | Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since)
-        )
-        .annotate(ticket=KT("args_kwargs__args__0"))
-        .filter(ticket__in=Task.objects.filter(status=Status.QUEUED).values("pk"))
+    pending = run_task_jobs().filter(
+        Q(status=TaskResultStatus.READY) | Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since),
+        ticket__in=Task.objects.filter(status=Status.QUEUED).values("pk"),
     )
     tickets = set(pending.values_list("ticket", flat=True))
     short = len(startable) - len(tickets)
-    return [task_id for task_id in startable if task_id not in tickets][: max(short, 0)]
+    if short <= 0:
+        return []
+    missing = [task_id for task_id in startable if task_id not in tickets]
+    if parked_only:
+        named = run_task_jobs().filter(args_kwargs__args__0__in=missing)
+        had_a_job = set(named.values_list("ticket", flat=True))
+        missing = [task_id for task_id in missing if task_id in had_a_job]
+    return missing[:short]
 
 
 def top_up_queue() -> list[str]:
@@ -350,7 +363,7 @@ def top_up_queue() -> list[str]:
     django-tasks-db backend lets us look at the queue."""
     if not isinstance(run_task.get_backend(), DatabaseBackend):
         return []
-    missing = tasks_without_a_job(timezone.now())
+    missing = tasks_without_a_job(timezone.now(), parked_only=True)
     for task_id in missing:
         enqueue_task(task_id)
     return missing

@@ -254,6 +254,25 @@ def test_a_job_finding_every_account_at_its_cap_ends_and_the_next_end_queues_one
     assert Task.objects.get(pk=second).status == Status.SUCCEEDED
 
 
+def test_a_job_that_starts_a_task_waiting_without_a_job_leaves_its_own_task_a_new_one(
+    user, bob, catalog, database_queue, settings
+):
+    settings.PLAYGROUND_MAX_RUNNING_PER_OWNER = 1
+    first, second = database_queue(user, 2)
+    assert claim_next_task() == first  # as another worker would
+    run_one_job()
+    run_one_job()  # alice is at her cap: both her jobs end, and her second task waits with none
+    database_queue(bob, 1)
+    run_one_job()  # bob is served after alice: he goes last in the round
+    transition(first, Status.SUCCEEDED)  # alice's first ends (its run would top the queue up)
+    [bobs_second] = database_queue(bob, 1)
+    run_one_job()  # bob's second job: alice, served longest ago, goes first with her second task
+    assert Task.objects.get(pk=second).status == Status.SUCCEEDED
+    assert list(jobs_for(bobs_second).values_list("status", flat=True)) == [TaskResultStatus.READY]
+    run_one_job()
+    assert Task.objects.get(pk=bobs_second).status == Status.SUCCEEDED
+
+
 def test_a_cancelled_queued_task_is_never_started(user, catalog, database_queue):
     first, second = database_queue(user, 2)
     cancel_task(Task.objects.get(pk=first))
