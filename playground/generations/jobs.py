@@ -49,7 +49,7 @@ from playground.catalog.pricing import estimate_cost
 from playground.engines.base import EngineError, EngineJob, EngineStopped, get_engine
 from playground.keys.credentials import mark_upstream_failure, mark_upstream_used, upstream_key_for
 
-from .fairness import claim_next_task, startable_tasks
+from .fairness import claim_next_task, lock_claims, startable_tasks
 from .inputs import stored_inputs_for
 from .models import Status, Task
 from .services import charge_sentence, enqueue_task, record_charge, record_message, transition
@@ -337,15 +337,17 @@ def tasks_without_a_job(now: datetime, *, parked_only: bool = False) -> list[str
     `parked_only`: only tasks whose job ended without starting anything (or died), not tasks whose
     first job is still on its way (enqueued on commit, moments after the task exists).
     """
-    startable = startable_tasks()
-    if not startable:
-        return []
     claimed_since = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
     pending = run_task_jobs().filter(
         Q(status=TaskResultStatus.READY) | Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since),
         ticket__in=Task.objects.filter(status=Status.QUEUED).values("pk"),
     )
-    tickets = set(pending.values_list("ticket", flat=True))
+    # Under the claim lock: no job starts a task between the two looks (which would count that
+    # task's ticket in neither, or the task in both).
+    with transaction.atomic():
+        lock_claims()
+        startable = startable_tasks()
+        tickets = set(pending.values_list("ticket", flat=True))
     short = len(startable) - len(tickets)
     if short <= 0:
         return []
