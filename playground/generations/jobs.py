@@ -338,24 +338,23 @@ def tasks_without_a_job(now: datetime, *, parked_only: bool = False) -> list[str
     first job is still on its way (enqueued on commit, moments after the task exists).
     """
     claimed_since = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
-    pending = run_task_jobs().filter(
-        Q(status=TaskResultStatus.READY) | Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since),
-        ticket__in=Task.objects.filter(status=Status.QUEUED).values("pk"),
-    )
-    # Under the claim lock: no job starts a task between the two looks (which would count that
-    # task's ticket in neither, or the task in both).
+    running = Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since)
+    live = Q(status=TaskResultStatus.READY) | running
+    pending = run_task_jobs().filter(live, ticket__in=Task.objects.filter(status=Status.QUEUED).values("pk"))
+    # Under the claim lock: no job starts a task between the looks (which would count that task's
+    # ticket in neither, or the task in both).
     with transaction.atomic():
         lock_claims()
         startable = startable_tasks()
         tickets = set(pending.values_list("ticket", flat=True))
-    short = len(startable) - len(tickets)
-    if short <= 0:
-        return []
-    missing = [task_id for task_id in startable if task_id not in tickets]
-    if parked_only:
-        named = run_task_jobs().filter(args_kwargs__args__0__in=missing)
-        had_a_job = set(named.values_list("ticket", flat=True))
-        missing = [task_id for task_id in missing if task_id in had_a_job]
+        short = len(startable) - len(tickets)
+        if short <= 0:
+            return []
+        missing = [task_id for task_id in startable if task_id not in tickets]
+        if parked_only:
+            ended = run_task_jobs().exclude(live).filter(args_kwargs__args__0__in=missing)
+            had_a_job = set(ended.values_list("ticket", flat=True))
+            missing = [task_id for task_id in missing if task_id in had_a_job]
     return missing[:short]
 
 
