@@ -268,10 +268,9 @@ SECURE_CSP = {
 }
 
 # --- Caches and rate limits --------------------------------------------------------------------
-# The rate limiter counts in the cache, which must be shared by every process and host, or each
-# would count alone: by default Django's database cache (its table is made by `migrate`, see
-# access/apps.py), never the per-process memory cache. CACHE_URL=redis://… moves the counting off
-# the database.
+# Rate limits count where every process and host sees one count: with the default database cache
+# in their own table (access.RateCounter; the cache's incr() would lose hits that come at once),
+# with CACHE_URL=redis://… in Redis. Never the per-process memory cache, where each counts alone.
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://playground_cache")}
 PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
 PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address

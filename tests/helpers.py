@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SEED = "gemini-3-pro-image-preview-official"
 
-# Statements of one hit on an API key's rate counter in the default (database) cache: the read,
-# then the cache's write (its row count, a savepoint, a read, the update, the release).
-RATE_COUNTER_QUERIES = 6
+# Statements of one hit on an API key's rate counter in the database (access.RateCounter): a
+# savepoint (a transaction outside tests), the counting UPDATE, the read of the count, the release.
+RATE_COUNTER_QUERIES = 4
 
 
 def seed_input(**overrides):

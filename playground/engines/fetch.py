@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
@@ -194,6 +195,20 @@ def _is_allowed(names: set[str], port: int) -> bool:
 # Submit-time lookups run here, so a slow name server costs a request at most its timeout and a
 # handful of slow names cannot hold more than these threads (getaddrinfo itself cannot be timed out).
 _lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
+# The moment the submit-time lookups of one request give up together (`submit_lookups`).
+_lookup_deadline: ContextVar[float | None] = ContextVar("lookup_deadline", default=None)
+
+
+@contextmanager
+def submit_lookups() -> Iterator[None]:
+    """One PLAYGROUND_SUBMIT_DNS_TIMEOUT for all the submit-time lookups inside (a request may name
+    many hosts): once it has passed, the names not resolved yet pass unresolved, to be checked
+    again when the task runs."""
+    token = _lookup_deadline.set(time.monotonic() + settings.PLAYGROUND_SUBMIT_DNS_TIMEOUT)
+    try:
+        yield
+    finally:
+        _lookup_deadline.reset(token)
 
 
 def _resolve(
@@ -204,6 +219,8 @@ def _resolve(
         if timeout is None:
             infos = resolve(host, port, type=socket.SOCK_STREAM)
         else:
+            if (deadline := _lookup_deadline.get()) is not None:
+                timeout = min(timeout, max(deadline - time.monotonic(), 0.0))
             infos = _lookups.submit(resolve, host, port, type=socket.SOCK_STREAM).result(timeout=timeout)
     except FutureTimeout as exc:
         raise FetchError("unresolvable_host", f"The host name {host} did not resolve in time.") from exc

@@ -193,14 +193,18 @@ def release(prepared: list[PreparedInput]) -> None:
         item.close()
 
 
-def resolve_reference(reference: InputReference, owner) -> InputFile:
+def resolve_reference(reference: InputReference, owner, guest: str = "") -> InputFile:
     """The input file a submitted reference names: the submitter's own, or anyone's with a valid
     signed token. Anyone else's is as missing as a file that never existed. `owner` None (the
-    form's own check, before it knows who submits) asks only that the file exists."""
+    form's own check, before it knows who submits) asks only that the file exists.
+
+    A demo-pass guest submits as the pass's owner but owns nothing: the files of the owner and of
+    the other guests are all the owner's, so a guest needs the token (their own pages hand them
+    signed references, `shared_input`)."""
     row = InputFile.objects.filter(pk=reference.id, name=reference.name).first()
     readable = row is not None and (
         owner is None
-        or row.owner_id == owner.pk
+        or (row.owner_id == owner.pk and not guest)
         or input_token_is_valid(reference.id, reference.name, reference.token)
     )
     if not readable or not default_storage.exists(row.file):
@@ -209,7 +213,7 @@ def resolve_reference(reference: InputReference, owner) -> InputFile:
 
 
 def prepare_inputs(
-    entry: CatalogEntry, data: Any, owner=None
+    entry: CatalogEntry, data: Any, owner=None, guest: str = ""
 ) -> tuple[list[FieldError], list[PreparedInput]]:
     """Every problem with `data` (from `as_payloads`) for `entry`, schema and rules first, then
     each media value on its bytes; or, with none, the media values ready to store. Hosted URLs are
@@ -229,7 +233,7 @@ def prepare_inputs(
                 prepared.append(PreparedInput(item.path, item.kind, checked=checked))
             elif reference := parse_reference(item.value):
                 prepared.append(
-                    PreparedInput(item.path, item.kind, stored=resolve_reference(reference, owner))
+                    PreparedInput(item.path, item.kind, stored=resolve_reference(reference, owner, guest))
                 )
             else:
                 check_media_value(item, **limits)

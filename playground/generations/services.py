@@ -24,8 +24,9 @@ from django.utils import timezone
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.validation import FieldError
-from playground.engines.fetch import FetchError, check_url
+from playground.engines.fetch import FetchError, check_url, submit_lookups
 from playground.keys.models import ApiKey, DemoPass
+from playground.keys.passes import PASS_ENDED
 
 from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
 from .models import TERMINAL, Status, Task, TaskEvent
@@ -172,7 +173,8 @@ def webhook_errors(webhook_url: Any) -> list[FieldError]:
 def check_input(entry: CatalogEntry, data: Any, owner=None) -> list[FieldError]:
     """Everything wrong with `data` for `entry`: the schema, cross-field rules, then media (data
     URIs and uploads on their bytes, references to input files, hosted URLs)."""
-    errors, prepared = prepare_inputs(entry, as_payloads(entry, data), owner)
+    with submit_lookups():
+        errors, prepared = prepare_inputs(entry, as_payloads(entry, data), owner)
     release(prepared)
     return errors
 
@@ -239,8 +241,9 @@ def submit_task(
     entry = find_model(model_slug)
     data = as_payloads(entry, data)
     # The media to store, waiting in temporary files (a refusal below drops them, unstored).
-    input_errors, prepared = prepare_inputs(entry, data, owner)
-    errors = input_errors + webhook_errors(webhook_url)
+    with submit_lookups():
+        input_errors, prepared = prepare_inputs(entry, data, owner, guest)
+        errors = input_errors + webhook_errors(webhook_url)
     if errors:
         if any(error.code == "too_large" for error in errors):  # a data URI over the size limit
             too_large = [error for error in errors if error.code == "too_large"]
@@ -308,6 +311,11 @@ def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
         limits.append(("key", locked.budget, Task.objects.filter(api_key=locked)))
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
+        if locked.status != "active":
+            # Revoked or expired while this submit was being checked: revoking cancels the pass's
+            # unfinished tasks, so a task made after that sweep would run on a revoked pass.
+            message = PASS_ENDED[locked.status]
+            raise SubmitError(403, f"demo_pass_{locked.status}", message)
         limits.append(("demo pass", locked.spend_cap, Task.objects.filter(demo_pass=locked)))
     return limits
 

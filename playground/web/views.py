@@ -35,6 +35,7 @@ from playground.access.signin import SignInForm
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
+from playground.generations.inputs import shared_input
 from playground.generations.models import Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, task_etag
@@ -92,6 +93,12 @@ class Visitor:
         if self.demo_pass is not None:
             return Q(**{f"{prefix}demo_pass": self.demo_pass, f"{prefix}guest": self.guest})
         return Q(**{f"{prefix}owner": self.owner})
+
+    def form_input(self, task_input):
+        """A task's input as this visitor's form carries it again. A guest owns no input files
+        (they are the pass owner's, see `inputs.resolve_reference`), so their form holds signed
+        references to the files of their own tasks."""
+        return shared_input(task_input, "") if self.demo_pass is not None else task_input
 
 
 def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False):
@@ -319,7 +326,7 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         source = Task.objects.filter(request.visitor.task_scope(), pk=request.GET["from"]).first()
         if source is None:
             raise Http404("No such task.")
-        form, problems = form_for_input(entry, source.input, source=source.model)
+        form, problems = form_for_input(entry, request.visitor.form_input(source.input), source=source.model)
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
         context = _playground_context(request, entry, SchemaForm(entry))
@@ -433,7 +440,9 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
         return _status_panel(request, task, events)
     context = _status_context(request, task, events)
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
-    form, problems = form_for_input(entry, task.input)  # the input, deferred by the panel's query
+    form, problems = form_for_input(
+        entry, request.visitor.form_input(task.input)
+    )  # the input, deferred by the panel's query
     context.update(_playground_context(request, entry, form, carry_problems=problems))
     if request.user.is_authenticated:  # guests on a demo pass have no key to run them with
         context.update(snippets=api_snippets(public_base(request), entry.slug, task.input))
