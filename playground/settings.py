@@ -275,6 +275,9 @@ SECURE_CSP = {
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://playground_cache")}
 PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
 PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address
+# Sign-up attempts (successful or not) per client address: accounts are not minted in bulk, nor
+# usernames probed ("already exists"), from one place.
+PLAYGROUND_SIGNUP_RATE_LIMIT = env.str("PLAYGROUND_SIGNUP_RATE_LIMIT", default="10/3600")
 
 LOGGING = {
     "version": 1,

@@ -24,7 +24,7 @@ class TrustedProxyMiddleware:
 
 
 class SignInThrottleMiddleware:
-    """A sign-in form refused by the throttle (`signin.ThrottledSignIn`) is answered 429 with
+    """A sign-in or sign-up form refused by the throttle (`signin.refuse`) is answered 429 with
     `Retry-After`: the page itself, with the message beside the form, is the view's own."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -32,7 +32,7 @@ class SignInThrottleMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        refused = getattr(request, "sign_in_refused", None)
+        refused = getattr(request, "too_many_attempts", None)
         if refused is not None and response.status_code == 200:
             response.status_code = 429
             response["Retry-After"] = str(refused.seconds)

@@ -611,7 +611,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         raise Http404("Sign-up is closed here: ask an administrator for an account.")
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -640,7 +640,7 @@ def first_account(request: HttpRequest) -> HttpResponse:
     """With no account at all, the first visitor creates the administrator account here."""
     if not first_account_needed():
         raise Http404("An account exists already: sign in.")
-    form = FirstAccountForm(request.POST or None)
+    form = FirstAccountForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         user.is_staff = user.is_superuser = True
