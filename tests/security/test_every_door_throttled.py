@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, reverse
 from playground.access.models import SignInFailure
 
 BOB_PASSWORD = "bob-password-1"
+NEW_PASSWORD = "a-Long-passphrase-42"
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_the_admin_sign_in_counts_in_the_per_address_rate_limit_across_usernames
     assert "_auth_user_id" not in browser.session
 
 
-def sign_up(browser, username, password="a-Long-passphrase-42", confirm=None, **extra):
+def sign_up(browser, username, password=NEW_PASSWORD, confirm=None, **extra):
     return browser.post(
         reverse("signup"),
         {"username": username, "password1": password, "password2": confirm or password},
