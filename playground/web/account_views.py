@@ -7,7 +7,6 @@ never rendered again; the webhook signing secret is rendered only in the answer 
 Rotate, which is never cached (Cache-Control: no-store).
 """
 
-import csv
 from decimal import Decimal
 
 from django import forms
@@ -33,8 +32,10 @@ from playground.keys.passes import create_pass, pass_token, revoke_pass
 from playground.keys.services import delete_key, expiry_through, issue_key, set_key_disabled
 
 from .charts import spend_chart
+from .csv_export import csv_response
 
 SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
+CENTS_HUNDREDTHS = Decimal("0.0001")  # spend in the CSV: four decimals, as on the page
 
 
 class NewKeyForm(forms.Form):
@@ -281,11 +282,10 @@ def usage(request: HttpRequest) -> HttpResponse:
 @require_GET
 def usage_csv(request: HttpRequest) -> HttpResponse:
     summary = usage_for(request.user)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="playground-usage.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["group", "label", "tasks", "succeeded", "spend"])
-    for group, rows in (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model)):
-        for row in rows:
-            writer.writerow([group, row.label, row.tasks, row.succeeded, f"{row.spend:.4f}"])
-    return response
+    groups = (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model))
+    rows = [
+        [group, row.label, row.tasks, row.succeeded, row.spend.quantize(CENTS_HUNDREDTHS)]
+        for group, rows in groups
+        for row in rows
+    ]
+    return csv_response("playground-usage.csv", [["group", "label", "tasks", "succeeded", "spend"], *rows])
