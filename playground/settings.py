@@ -221,8 +221,8 @@ PLAYGROUND_LOGIN_MAX_FAILURES = env.int("PLAYGROUND_LOGIN_MAX_FAILURES", default
 PLAYGROUND_LOGIN_LOCKOUT_SECONDS = env.int("PLAYGROUND_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 
 # --- Client address ----------------------------------------------------------------------------
-# The reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are
-# believed; from anyone else both headers are dropped. Empty: the peer is the client (no proxy).
+# The reverse proxies (addresses or networks) whose X-Forwarded-For, -Proto and -Host are
+# believed; from anyone else the headers are dropped. Empty: the peer is the client (no proxy).
 PLAYGROUND_TRUSTED_PROXIES = env.list("PLAYGROUND_TRUSTED_PROXIES", default=[])
 try:
     [ipaddress.ip_network(entry.strip(), strict=False) for entry in PLAYGROUND_TRUSTED_PROXIES]
@@ -244,8 +244,9 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
-if PLAYGROUND_TRUSTED_PROXIES:  # the header itself is dropped unless a trusted proxy sent it
+if PLAYGROUND_TRUSTED_PROXIES:  # the headers are dropped unless a trusted proxy sent them
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True  # still checked against ALLOWED_HOSTS
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -274,6 +275,9 @@ SECURE_CSP = {
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://playground_cache")}
 PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
 PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address
+# Sign-up attempts (successful or not) per client address: accounts are not minted in bulk, nor
+# usernames probed ("already exists"), from one place.
+PLAYGROUND_SIGNUP_RATE_LIMIT = env.str("PLAYGROUND_SIGNUP_RATE_LIMIT", default="10/3600")
 
 LOGGING = {
     "version": 1,

@@ -116,3 +116,15 @@ def started_by_dead_worker(task_id: str, attempts: int = 1, lease_left: float = 
     jobs_for(task_id).get(status=TaskResultStatus.READY).claim("dead-worker")
     lease = timezone.now() + timedelta(seconds=lease_left)
     assert transition(task_id, Status.PROCESSING, attempts=attempts, lease_expires_at=lease)
+
+
+def enter_demo(browser, link: str):
+    """What a guest does with a demo link: open its landing page, then press Enter (a POST with the
+    page's CSRF token). Opening the link alone changes nothing. Returns the Enter's response (302)."""
+    landing = browser.get(link)
+    assert landing.status_code == 200, landing.content.decode()[:300]
+    html = landing.content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    entered = browser.post(link, {"csrfmiddlewaretoken": token})
+    assert entered.status_code == 302, entered.content.decode()[:300]
+    return entered

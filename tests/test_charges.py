@@ -25,7 +25,7 @@ from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
 from .conftest import WORKER
-from .helpers import SEED, Api, money, seed_input, started_by_dead_worker, wait_for
+from .helpers import SEED, Api, enter_demo, money, seed_input, started_by_dead_worker, wait_for
 from .upstream import FakeUpstream, Reply, billed, png_bytes, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,7 +136,7 @@ def test_a_demo_pass_over_twenty_late_cancels_is_charged_what_the_platform_bille
 ):
     demo = create_pass(user, "Friday demo", [SEED], CAP, hours=1)
     guest = Client()
-    assert guest.get(reverse("demo", args=[pass_token(demo)])).status_code == 302
+    enter_demo(guest, reverse("demo", args=[pass_token(demo)]))
     tasks = Task.objects.filter(demo_pass=demo)
     play = reverse("play", args=[SEED])
     refusals, panels = [], []

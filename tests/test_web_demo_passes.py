@@ -11,7 +11,7 @@ from playground.catalog.schema_forms import as_form_data
 from playground.generations.models import Task
 from playground.keys.models import DemoPass
 
-from .helpers import SEED, seed_input
+from .helpers import SEED, enter_demo, seed_input
 
 PLAY = reverse("play", args=[SEED])
 
@@ -39,8 +39,7 @@ def demo_pass(owner):
 def guest(demo_pass):
     link = demo_pass[1]
     browser = Client()
-    response = browser.get(link)
-    assert response.status_code == 302
+    enter_demo(browser, link)
     return browser
 
 

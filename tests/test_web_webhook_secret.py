@@ -32,7 +32,7 @@ def test_the_page_offers_the_secret_without_showing_it_until_revealed(signed_in,
     html = revealed.content.decode()
     assert html.lstrip().startswith('<section id="webhook-secret"')
     assert WHSEC.findall(html) == [current_webhook_secret(user.pk)]
-    assert revealed["Cache-Control"] == "no-store"
+    assert "no-store" in revealed["Cache-Control"]
     again = signed_in.get(reverse("keys")).content.decode()
     assert not WHSEC.search(again)
     assert f"whsec_…{current_webhook_secret(user.pk)[-4:]}" in again
@@ -44,7 +44,7 @@ def test_without_javascript_reveal_answers_the_whole_page_with_the_secret_never_
     html = revealed.content.decode()
     assert revealed.status_code == 200 and "<h1>Keys &amp; access</h1>" in html
     assert WHSEC.findall(html) == [current_webhook_secret(user.pk)]
-    assert revealed["Cache-Control"] == "no-store"
+    assert "no-store" in revealed["Cache-Control"]
 
 
 def test_rotate_shows_the_new_secret_and_how_long_the_old_one_still_signs(signed_in, user, settings):
@@ -56,7 +56,7 @@ def test_rotate_shows_the_new_secret_and_how_long_the_old_one_still_signs(signed
     html = rotated.content.decode()
     new = current_webhook_secret(user.pk)
     assert WHSEC.findall(html) == [new] and new != old
-    assert rotated["Cache-Control"] == "no-store"
+    assert "no-store" in rotated["Cache-Control"]
     assert "keeps signing beside it for 1\xa0day" in html
     assert f"whsec_…{old[-4:]}" in html and "still signs until" in html
     assert signing_secrets(user.pk) == [new, old]

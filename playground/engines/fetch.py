@@ -2,6 +2,9 @@
 
 A URL a user hands us is only ever contacted when:
 
+- it is spelled one way only: no user name or password (`user@host`), no backslash, no space, tab,
+  line break or other control character, no percent-encoded host. Parsers disagree on those, and
+  the URL we check must be the URL the platform reads (`refuse_ambiguous`);
 - its scheme is http or https and its port the scheme's default (80 or 443);
 - its host is not `localhost` and every address it resolves to is public: loopback, private,
   link-local, multicast, reserved, unspecified, carrier-grade NAT and cloud-metadata addresses are
@@ -236,6 +239,20 @@ def _resolve(
     return addresses
 
 
+def refuse_ambiguous(url: str) -> None:
+    """Refuse the spellings that parsers read differently. Python's urlsplit drops tabs and line
+    breaks and keeps a backslash as part of the host or path, where a browser-style (WHATWG)
+    parser, like the platform's, reads `\\` as `/`: `http://127.0.0.1\\@x/` is host `x` to one and
+    127.0.0.1 to the other. So the URL we check is exactly the URL we fetch and send upstream."""
+    if "\\" in url:
+        raise FetchError("ambiguous_url", "The URL contains a backslash (\\): use forward slashes.")
+    if any(char == " " or not char.isprintable() for char in url):
+        raise FetchError(
+            "ambiguous_url",
+            "The URL contains a space, tab, line break or other control character: encode spaces as %20.",
+        )
+
+
 def check_url(url: str, *, resolver: Resolver | None = None, unresolvable_ok: bool = False) -> Destination:
     """Check `url` against the rules above, resolving its host once, and say where to connect.
 
@@ -243,11 +260,20 @@ def check_url(url: str, *, resolver: Resolver | None = None, unresolvable_ok: bo
     PLAYGROUND_SUBMIT_DNS_TIMEOUT seconds, passes with no addresses: it may resolve by the time the
     task runs, and is checked again then.
     """
+    refuse_ambiguous(url)
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise FetchError("invalid_url", "The URL is not valid.") from exc
+    if "@" in parts.netloc:
+        raise FetchError(
+            "ambiguous_url", "A URL with a user name or password (user@host) is not accepted: remove it."
+        )
+    if "%" in parts.netloc and not parts.netloc.startswith("["):
+        raise FetchError(
+            "ambiguous_url", "The URL's host is percent-encoded (%…): write the host name plainly."
+        )
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise FetchError("unsupported_url", "Only http and https URLs can be fetched.")

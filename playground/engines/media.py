@@ -232,7 +232,7 @@ def check_media_value(
         return
     from .fetch import FetchError, check_url  # fetch uses this module's decoding
 
-    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+    scheme = value.strip().split(":", 1)[0].lower() if ":" in value else ""  # " http://…": check_url says why
     if scheme not in ("http", "https"):
         raise MediaError("Must be a web address (http:// or https://) or a data URI.", "unsupported_url")
     try:

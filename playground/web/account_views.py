@@ -4,10 +4,10 @@ demo passes, usage.
 Every action is a POST that answers with the affected section (htmx swaps it in place) or, without
 JavaScript, redirects back to the page. Issued API keys are shown once, right after creation, and
 never rendered again; the webhook signing secret is rendered only in the answer to a Reveal or a
-Rotate, which is never cached (Cache-Control: no-store).
+Rotate. Every view here answers with `never_cache` (Cache-Control: no-store, private): the page
+shows live demo-pass links and, once each, secrets, none of which may linger in any cache.
 """
 
-import csv
 from decimal import Decimal
 
 from django import forms
@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
@@ -33,8 +34,10 @@ from playground.keys.passes import create_pass, pass_token, revoke_pass
 from playground.keys.services import delete_key, expiry_through, issue_key, set_key_disabled
 
 from .charts import spend_chart
+from .csv_export import csv_response
 
 SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
+CENTS_HUNDREDTHS = Decimal("0.0001")  # spend in the CSV: four decimals, as on the page
 
 
 class NewKeyForm(forms.Form):
@@ -133,12 +136,14 @@ def _after_change(request: HttpRequest, partial: str) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_GET
 def keys_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/keys.html", _context(request))
 
 
 @login_required
+@never_cache
 @require_POST
 def create_key(request: HttpRequest) -> HttpResponse:
     form = NewKeyForm(request.POST)
@@ -152,9 +157,7 @@ def create_key(request: HttpRequest) -> HttpResponse:
         expires_at=expires_at,
         budget=form.cleaned_data["budget"],
     )
-    response = _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key)
-    response["Cache-Control"] = "no-store"  # the secret must not linger in any cache
-    return response
+    return _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key)
 
 
 def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
@@ -165,6 +168,7 @@ def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
 
 
 @login_required
+@never_cache
 @require_POST
 def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
     key = _own_key(request, key_id)
@@ -180,6 +184,7 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def save_upstream_key(request: HttpRequest) -> HttpResponse:
     """Add or replace the MindVideo key. The new key is tested first; only an accepted key
@@ -198,6 +203,7 @@ def save_upstream_key(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def test_upstream_key(request: HttpRequest) -> HttpResponse:
     credential = UpstreamCredential.objects.filter(user=request.user).first()
@@ -213,6 +219,7 @@ def test_upstream_key(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def delete_upstream_key(request: HttpRequest) -> HttpResponse:
     UpstreamCredential.objects.filter(user=request.user).delete()
@@ -221,12 +228,11 @@ def delete_upstream_key(request: HttpRequest) -> HttpResponse:
 
 @sensitive_variables("secret")
 def _webhook_secret_section(request: HttpRequest, secret: str, **extra) -> HttpResponse:
-    response = _section(request, "webhook-secret", revealed_secret=secret, **extra)
-    response["Cache-Control"] = "no-store"  # the secret must not linger in any cache
-    return response
+    return _section(request, "webhook-secret", revealed_secret=secret, **extra)
 
 
 @login_required
+@never_cache
 @require_POST
 @sensitive_variables("secret")
 def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
@@ -239,6 +245,7 @@ def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 @sensitive_variables("secret")
 def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
@@ -248,6 +255,7 @@ def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def create_demo_pass(request: HttpRequest) -> HttpResponse:
     form = DemoPassForm(request.POST)
@@ -259,6 +267,7 @@ def create_demo_pass(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
     demo_pass = DemoPass.objects.filter(pk=pass_id, owner=request.user).first()
@@ -281,11 +290,10 @@ def usage(request: HttpRequest) -> HttpResponse:
 @require_GET
 def usage_csv(request: HttpRequest) -> HttpResponse:
     summary = usage_for(request.user)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="playground-usage.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["group", "label", "tasks", "succeeded", "spend"])
-    for group, rows in (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model)):
-        for row in rows:
-            writer.writerow([group, row.label, row.tasks, row.succeeded, f"{row.spend:.4f}"])
-    return response
+    groups = (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model))
+    rows = [
+        [group, row.label, row.tasks, row.succeeded, row.spend.quantize(CENTS_HUNDREDTHS)]
+        for group, rows in groups
+        for row in rows
+    ]
+    return csv_response("playground-usage.csv", [["group", "label", "tasks", "succeeded", "spend"], *rows])

@@ -14,7 +14,7 @@ from functools import partial, wraps
 from urllib.parse import quote
 
 from django.conf import settings
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import LoginView, redirect_to_login
@@ -28,6 +28,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from zipstream import ZipStream
 
@@ -620,7 +621,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         raise Http404("Sign-up is closed here: ask an administrator for an account.")
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -628,20 +629,39 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-@require_GET
+@never_cache
+@require_http_methods(["GET", "POST"])
 def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
-    """A guest opens a demo link: the pass goes into their session, then on to the playground."""
+    """A demo link's landing page: what the pass offers and, for someone already signed in or on
+    another pass, what entering changes. Only its Enter button (a POST with CSRF) makes the
+    visitor a guest, so a link alone, opened or embedded anywhere, never switches a session."""
     try:
         demo_pass = pass_for_token(token)
     except PassRefused as exc:
         return render(request, "web/demo_refused.html", {"message": str(exc)}, status=403)
-    if request.session.get(DEMO_SESSION_KEY) != demo_pass.public_id:
-        # A new guest: their own id, so they see only their own tasks. The same browser opening
-        # the same link again stays the same guest and finds its results again.
-        request.session[DEMO_SESSION_KEY] = demo_pass.public_id
-        request.session.pop(VISIT_SESSION_KEY, None)
-        _new_guest(request)
-    return redirect("home")
+    if request.method == "POST":
+        if request.user.is_authenticated:
+            logout(request)  # the landing page said so: entering continues as a guest
+        if request.session.get(DEMO_SESSION_KEY) != demo_pass.public_id:
+            # A new guest: their own id, so they see only their own tasks. The same browser entering
+            # the same pass again stays the same guest and finds its results again.
+            request.session[DEMO_SESSION_KEY] = demo_pass.public_id
+            request.session.pop(VISIT_SESSION_KEY, None)
+            _new_guest(request)
+        return redirect("home")
+    current = request.session.get(DEMO_SESSION_KEY)
+    other_pass = None
+    if current and current != demo_pass.public_id and not request.user.is_authenticated:
+        other_pass = DemoPass.objects.filter(public_id=current).first()
+    titles = dict(CatalogEntry.objects.filter(slug__in=demo_pass.model_slugs).values_list("slug", "title"))
+    context = {
+        "demo_pass": demo_pass,
+        "host": demo_pass.owner.get_full_name(),
+        "models": [titles.get(slug, slug) for slug in demo_pass.model_slugs],
+        "same_pass": current == demo_pass.public_id and not request.user.is_authenticated,
+        "other_pass": other_pass,
+    }
+    return render(request, "web/demo_landing.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -649,7 +669,7 @@ def first_account(request: HttpRequest) -> HttpResponse:
     """With no account at all, the first visitor creates the administrator account here."""
     if not first_account_needed():
         raise Http404("An account exists already: sign in.")
-    form = FirstAccountForm(request.POST or None)
+    form = FirstAccountForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         user.is_staff = user.is_superuser = True

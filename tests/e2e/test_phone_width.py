@@ -15,7 +15,7 @@ from PIL import Image
 from playground.catalog.models import CatalogEntry
 from playground.generations.models import Status, Task
 from playground.generations.services import submit_task, transition
-from playground.keys.passes import create_pass
+from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -90,7 +90,7 @@ def visit_all(page, pages: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
     issue_key(person, name="nightly-renders-for-the-marketing-site")
-    create_pass(person, "Friday demo for the whole design team", [SEED], Decimal(5), 24)
+    demo = create_pass(person, "Friday demo for the whole design team", [SEED], Decimal(5), 24)
     reference = png_data_uri()
     fox = submit(person, SEED, {"prompt": "a fox under moonlight", "image_urls": [reference]})
     watercolour = submit(person, SEED, {"prompt": "a fox, watercolour", "image_urls": [reference] * 2})
@@ -124,6 +124,7 @@ def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
         ("/accounts/login/", "Sign in"),
         ("/accounts/signup/", "Create an account"),
         ("/demo/not-a-real-pass-token-" + "x" * 80, "Demo unavailable"),
+        (f"/demo/{pass_token(demo)}", "Friday demo for the whole design team"),  # the landing page
     ]
     too_wide |= visit_all(guest, signed_out)
     get_user_model().objects.all().delete()  # the first-account page exists only with no account
