@@ -7,7 +7,7 @@ from django.test import Client
 from playground.generations.models import Status, Task
 from playground.keys.credentials import store_upstream_key
 
-from .helpers import SEED, seed_input
+from .helpers import SEED, enter_demo, seed_input
 from .upstream import FakeUpstream, Reply
 
 
@@ -116,7 +116,7 @@ def test_a_guest_cannot_borrow_another_guests_upload_by_its_unsigned_url(
     demo = create_pass(user, "Team demo", [SEED], spend_cap=5, hours=2)
     guest_a, guest_b = Client(), Client()
     for browser in (guest_a, guest_b):
-        assert browser.get(reverse("demo", args=[pass_token(demo)])).status_code == 302
+        enter_demo(browser, reverse("demo", args=[pass_token(demo)]))
 
     page = guest_a.get(reverse("play", args=[SEED]))
     form = BrowserForm(page.content.decode(), "run-form")
@@ -182,7 +182,7 @@ def test_a_guest_submit_in_flight_when_the_pass_is_revoked_makes_no_task(
 
     demo = create_pass(user, "Team demo", [SEED], spend_cap=5, hours=2)
     guest = Client()
-    assert guest.get(reverse("demo", args=[pass_token(demo)])).status_code == 302
+    enter_demo(guest, reverse("demo", args=[pass_token(demo)]))
     real_store = services.store_inputs
 
     def store_while_the_owner_revokes(*args, **kwargs):
