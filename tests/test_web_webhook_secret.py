@@ -62,6 +62,21 @@ def test_rotate_shows_the_new_secret_and_how_long_the_old_one_still_signs(signed
     assert signing_secrets(user.pk) == [new, old]
 
 
+def test_after_a_leak_rotating_with_end_previous_stops_every_earlier_secret_at_once(signed_in, user, settings):
+    settings.PLAYGROUND_WEBHOOK_SECRET_GRACE = 24 * 3600
+    leaked = current_webhook_secret(user.pk)
+    signed_in.post(ROTATE, headers=HTMX)  # an ordinary rotation first: two secrets sign
+    assert len(signing_secrets(user.pk)) == 2
+
+    rotated = signed_in.post(ROTATE, {"end_previous": "on"}, headers=HTMX)
+
+    html = rotated.content.decode()
+    new = current_webhook_secret(user.pk)
+    assert signing_secrets(user.pk) == [new] and leaked not in signing_secrets(user.pk)
+    assert "Earlier secrets no longer sign" in html and "still signs until" not in html
+    assert WebhookSecret.objects.filter(owner=user).count() == 1
+
+
 def test_one_person_never_sees_anothers_secret(signed_in, client, user, other_user):
     alices = WHSEC.search(signed_in.post(REVEAL).content.decode()).group()
 

@@ -40,23 +40,52 @@ SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
 CENTS_HUNDREDTHS = Decimal("0.0001")  # spend in the CSV: four decimals, as on the page
 
 
+MAX_MONEY = Decimal(1_000_000)
+
+
+class MoneyField(forms.DecimalField):
+    """An amount in dollars (a budget, a spend cap): up to a million, to the hundredth of a cent,
+    with one plain error at a time rather than Django's digit counts."""
+
+    def __init__(self, *, min_value: Decimal, **kwargs):
+        too_large = "Enter at most $1,000,000."
+        kwargs["error_messages"] = {
+            "invalid": "Enter an amount in dollars, e.g. 5 or 0.25.",
+            "min_value": f"Enter at least ${min_value}.",
+            "max_value": too_large,
+            "max_digits": too_large,
+            "max_whole_digits": too_large,
+            "max_decimal_places": "Use at most 4 decimal places, e.g. 0.0025.",
+        }
+        super().__init__(min_value=min_value, max_value=MAX_MONEY, max_digits=12, decimal_places=4, **kwargs)
+
+    def run_validators(self, value):
+        try:
+            super().run_validators(value)
+        except forms.ValidationError as error:
+            raise forms.ValidationError(error.error_list[:1]) from None
+
+
 class NewKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. “nightly-renders”.")
     expires_on = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Optional."
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional: the key works through the end of this day.",
     )
-    budget = forms.DecimalField(
+    budget = MoneyField(
         required=False,
         min_value=Decimal("0.0001"),
-        max_digits=12,
-        decimal_places=4,
-        help_text="Optional spend limit in $; tasks over it are refused (402).",
+        help_text="Optional: the most this key may ever spend, in $ (empty: no limit). Tasks that would "
+        "go over it are refused (402).",
     )
 
     def clean_expires_on(self):
         day = self.cleaned_data["expires_on"]
         if day and day <= timezone.localdate():
             raise forms.ValidationError("Pick a day after today.")
+        if day and day.year > timezone.localdate().year + 100:
+            raise forms.ValidationError("Pick a day within the next hundred years, or leave it empty.")
         return day
 
 
@@ -70,7 +99,9 @@ class UpstreamKeyForm(forms.Form):
 class DemoPassForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="e.g. “Friday demo”.")
     models = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
-    spend_cap = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=4, initial=5)
+    spend_cap = MoneyField(
+        min_value=Decimal("0.01"), initial=5, help_text="The most its guests may spend in all, in $."
+    )
     hours = forms.IntegerField(min_value=1, max_value=24 * 30, initial=24, label="Valid for (hours)")
 
     def __init__(self, *args, **kwargs):
@@ -249,9 +280,11 @@ def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
 @require_POST
 @sensitive_variables("secret")
 def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
-    """Make a new webhook signing secret and show it; the old one keeps signing for the grace period."""
-    secret = webhook_secrets.rotate_webhook_secret(request.user.pk)
-    return _webhook_secret_section(request, secret, rotated=True)
+    """Make a new webhook signing secret and show it; the old ones keep signing for the grace
+    period, or stop at once when the person says one leaked (`end_previous`)."""
+    keep_previous = request.POST.get("end_previous") != "on"
+    secret = webhook_secrets.rotate_webhook_secret(request.user.pk, keep_previous=keep_previous)
+    return _webhook_secret_section(request, secret, rotated=True, ended_previous=not keep_previous)
 
 
 @login_required

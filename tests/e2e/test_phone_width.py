@@ -131,3 +131,27 @@ def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
     too_wide |= visit_all(guest, [("/accounts/first/", "Create the first account")])
 
     assert not too_wide, f"pages that scroll sideways at 360 px: {too_wide}"
+
+
+def test_on_a_phone_a_new_key_and_every_keys_actions_are_on_screen(page, person):
+    """Creating a key on a phone: the one-time secret wraps inside the screen, and each key and
+    pass is a card whose Disable, Delete and Revoke are within the screen's width, however long
+    its name (the table used to push them off to the right)."""
+    create_pass(person, "x" * 100, [SEED], Decimal(5), 24)
+    page.set_viewport_size(PHONE)
+    page.goto("/keys")
+    page.fill("#id_name", "n" * 100)
+    page.fill("#id_budget", "2.5")
+    page.click("button:has-text('Create key')")
+    secret = page.locator("#new-secret")
+    secret.wait_for()
+    assert secret.inner_text().startswith("pg_live_")
+
+    def right_edge(locator) -> float:
+        box = locator.bounding_box()
+        return box["x"] + box["width"]
+
+    assert right_edge(secret) <= PHONE["width"]
+    for action in ("button:has-text('Disable')", "summary:has-text('Delete')", "summary:has-text('Revoke')"):
+        assert right_edge(page.locator(action).first) <= PHONE["width"], action
+    assert scrolls_sideways(page) is None
