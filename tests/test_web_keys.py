@@ -61,7 +61,9 @@ def test_expiry_and_budget_are_recorded_and_a_past_expiry_refused(signed_in, use
     ],
     ids=["huge", "many-digits", "tiny", "five-decimals", "negative", "not-a-number", "year-9999"],
 )
-def test_a_refused_budget_or_expiry_gets_one_plain_message_and_keeps_the_name(signed_in, user, fields, message):
+def test_a_refused_budget_or_expiry_gets_one_plain_message_and_keeps_the_name(
+    signed_in, user, fields, message
+):
     html = create(signed_in, name="renders", **fields).content.decode()
     assert re.findall(r'<p class="error" role="alert">(.*?)</p>', html) == [message]
     assert 'value="renders"' in html

@@ -62,7 +62,9 @@ def test_rotate_shows_the_new_secret_and_how_long_the_old_one_still_signs(signed
     assert signing_secrets(user.pk) == [new, old]
 
 
-def test_after_a_leak_rotating_with_end_previous_stops_every_earlier_secret_at_once(signed_in, user, settings):
+def test_after_a_leak_rotating_with_end_previous_stops_every_earlier_secret_at_once(
+    signed_in, user, settings
+):
     settings.PLAYGROUND_WEBHOOK_SECRET_GRACE = 24 * 3600
     leaked = current_webhook_secret(user.pk)
     signed_in.post(ROTATE, headers=HTMX)  # an ordinary rotation first: two secrets sign
