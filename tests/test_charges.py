@@ -26,7 +26,7 @@ from playground.keys.services import issue_key
 
 from .conftest import WORKER
 from .helpers import SEED, Api, enter_demo, money, seed_input, started_by_dead_worker, wait_for
-from .upstream import FakeUpstream, Reply, billed, png_bytes, worker_env
+from .upstream import Reply, billed, png_bytes, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,13 +34,6 @@ CAP = Decimal("1.00")
 CHARGE = Decimal("0.0987")  # what the fake platform bills per task
 ESTIMATE = Decimal("0.1206")  # our estimate of one 1K image
 TRIES = 20
-
-
-@pytest.fixture
-def fake():
-    upstream = FakeUpstream()
-    yield upstream
-    upstream.close()
 
 
 @pytest.fixture

@@ -276,25 +276,6 @@ def plain_job(key: str | None = "mv_live_fake_key_9f3a", **changes) -> EngineJob
 # --- The fake platform ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake():
-    upstream = FakeUpstream()
-    yield upstream
-    upstream.close()
-
-
-@pytest.fixture
-def mindvideo(settings, fake, user):
-    """Our tasks run on the `mindvideo` engine against the fake, with the user's key stored."""
-    settings.PLAYGROUND_ENGINE = "mindvideo"
-    settings.MINDVIDEO_BASE_URL = fake.base_url
-    settings.MINDVIDEO_POLL_INTERVAL = 0.01
-    settings.MINDVIDEO_TIMEOUT = 2.0
-    settings.MINDVIDEO_MAX_RETRIES = 2
-    store_upstream_key(user, fake.key)
-    return fake
-
-
 def config_for(fake, **changes) -> MindVideoConfig:
     return MindVideoConfig(**{"base_url": fake.base_url, "poll_interval": 0.01, "max_retries": 2, **changes})
 

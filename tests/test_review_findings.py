@@ -5,29 +5,9 @@ import pytest
 from django.test import Client
 
 from playground.generations.models import Status, Task
-from playground.keys.credentials import store_upstream_key
 
 from .helpers import SEED, enter_demo, seed_input
-from .upstream import FakeUpstream, Reply
-
-
-@pytest.fixture
-def fake():
-    upstream = FakeUpstream()
-    yield upstream
-    upstream.close()
-
-
-@pytest.fixture
-def mindvideo(settings, fake, user):
-    settings.PLAYGROUND_ENGINE = "mindvideo"
-    settings.MINDVIDEO_BASE_URL = fake.base_url
-    settings.MINDVIDEO_POLL_INTERVAL = 0.01
-    settings.MINDVIDEO_TIMEOUT = 2.0
-    settings.MINDVIDEO_MAX_RETRIES = 1
-    store_upstream_key(user, fake.key)
-    return fake
-
+from .upstream import Reply
 
 # --- Money -----------------------------------------------------------------------------------------
 
