@@ -230,13 +230,17 @@ def test_a_hosted_image_that_goes_over_the_task_cap_fails_the_task_naming_it(
     assert len(http_server.requests) == 2  # the third is never fetched
 
 
-def test_the_engine_decodes_a_large_reference_at_about_the_outputs_size(catalog, issue_png, decoded_sizes):
+def test_the_engine_decodes_a_large_jpeg_reference_reduced_by_libjpeg(catalog, decoded_sizes):
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(large_png())).save(buffer, "JPEG", quality=80)
+    decoded_sizes.clear()  # making it decoded the PNG
     context = FakeContext()
-    run(catalog[SEED], seed_input(image_urls=[data_uri(issue_png)]), context)
+
+    run(catalog[SEED], seed_input(image_urls=[data_uri(buffer.getvalue())]), context)
 
     assert len(context.outputs) == 1
-    # PNG has no reduced decoding: decoded once at full size, then reduced to about 1K at once.
-    assert decoded_sizes.count((7000, 7000)) == 1
+    # For a 1024x1024 output: a quarter of 7000 is the smallest JPEG scale that still covers it.
+    assert decoded_sizes == [(1750, 1750)]
 
 
 # --- The worker with 14 maximum-size reference images ----------------------------------------------
