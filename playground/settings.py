@@ -150,7 +150,11 @@ STORAGES = {
 PLAYGROUND_MAX_BODY_BYTES = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PLAYGROUND_MAX_BODY_BYTES
 PLAYGROUND_MAX_INPUT_IMAGE_BYTES = env.int("PLAYGROUND_MAX_INPUT_IMAGE_BYTES", default=20 * 1024 * 1024)
+# Pixels, read from an image's header before any is decoded: per input image, and for all the input
+# images of one task together (the four 7000x7000 PNGs, 196 MP in 852 KB, are refused). A
+# per-image cap above Pillow's own hard cap (about 179 MP) is held to Pillow's.
 PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS", default=50_000_000)
+PLAYGROUND_MAX_TASK_PIXELS = env.int("PLAYGROUND_MAX_TASK_PIXELS", default=150_000_000)
 
 # --- Fetching URLs (hosted inputs) and webhooks ------------------------------------------------------
 # Hosted inputs and webhook targets must be public addresses on ports 80/443 (see engines/fetch.py);
