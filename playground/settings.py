@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "playground.access.middleware.TrustedProxyMiddleware",
     "playground.api.middleware.RequestIdMiddleware",
+    "playground.api.middleware.UrlTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -151,6 +152,9 @@ PLAYGROUND_MAX_BODY_BYTES = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 10
 DATA_UPLOAD_MAX_MEMORY_SIZE = PLAYGROUND_MAX_BODY_BYTES
 PLAYGROUND_MAX_INPUT_IMAGE_BYTES = env.int("PLAYGROUND_MAX_INPUT_IMAGE_BYTES", default=20 * 1024 * 1024)
 PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS", default=50_000_000)
+# The most characters of any text in a task's input (a prompt, ...) whose schema sets no maxLength;
+# longer text is refused at submit (422) in the API and the form (see catalog/text.py).
+PLAYGROUND_MAX_TEXT_CHARS = env.int("PLAYGROUND_MAX_TEXT_CHARS", default=10_000)
 
 # --- Fetching URLs (hosted inputs) and webhooks ------------------------------------------------------
 # Hosted inputs and webhook targets must be public addresses on ports 80/443 (see engines/fetch.py);
