@@ -4,7 +4,7 @@ call one service and present the result; the rules live in `generations.services
 import base64
 import binascii
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.storage import default_storage
@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from playground.access.addresses import client_address
@@ -32,6 +33,7 @@ from .openapi import openapi_document
 MAX_PAGE_SIZE = 100
 MAX_CURSOR_LENGTH = 200  # a cursor is ~90 characters
 CURSOR_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+EARLIEST_CURSOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def model_body(entry: CatalogEntry, *, detail: bool = False) -> dict:
@@ -113,8 +115,9 @@ def _cursor(task: Task) -> str:
 
 def _after_cursor(cursor: str) -> Q:
     """The tasks after `cursor` (one `_cursor` made); 400 `invalid_cursor` for anything else,
-    whatever its shape: garbage, base64 of garbage, a time without a zone or at the edge of the
-    calendar (which would overflow once moved to UTC), an id that no task could have."""
+    whatever its shape: garbage, base64 of garbage, a time without a zone, or one no task of ours
+    has (before 2000 or after tomorrow: the calendar's edges overflow once moved to UTC or into a
+    database), an id that no task could have."""
     try:
         if len(cursor) > MAX_CURSOR_LENGTH:
             raise ValueError("too long")
@@ -124,6 +127,8 @@ def _after_cursor(cursor: str) -> Q:
         if created.tzinfo is None or not CURSOR_TASK_ID.fullmatch(task_id):
             raise ValueError("not a cursor")
         created = created.astimezone(UTC)
+        if not EARLIEST_CURSOR <= created <= timezone.now() + timedelta(days=1):
+            raise ValueError("no task was made then")
     except (binascii.Error, ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.", "cursor") from exc
     return Q(created_at__lt=created) | Q(created_at=created, pk__lt=task_id)

@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from playground.catalog.models import CatalogEntry
-from playground.catalog.pricing import estimate_cost
+from playground.catalog.pricing import NoPrice, estimate_cost
 from playground.catalog.text import text_problem
 from playground.catalog.validation import FieldError
 from playground.engines.fetch import FetchError, check_url
@@ -259,7 +259,12 @@ def submit_task(
             "This demo pass does not include that model.",
             [FieldError("model", "This demo pass does not include that model.", "unknown_model")],
         )
-    cost_estimate = estimate_cost(entry, data)
+    try:
+        cost_estimate = estimate_cost(entry, data)
+    except (NoPrice, ArithmeticError) as exc:  # a schema that leaves a count or duration unbounded
+        release(prepared)
+        refusal = FieldError("input", str(exc), "no_price")
+        raise SubmitError(422, "invalid_input", refusal.message, [refusal]) from exc
     data = store_inputs(owner, data, prepared, base_url)  # files written before the transaction
     try:
         with transaction.atomic():

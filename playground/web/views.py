@@ -289,15 +289,14 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
 
 def _safe_estimate(entry: CatalogEntry, data: dict | None):
     """What the Generate button says: the price of `data`, or None (shown as "—") when it has
-    none: a value the model refuses (`pricing_input` gave None), or a price no task is charged
-    (below zero, or not a finite amount)."""
+    none: a value the model refuses (`pricing_input` gave None), or a cost no task is charged
+    (`NoPrice`: below zero or absurd)."""
     if data is None:
         return None
     try:
-        cost = estimate_cost(entry, data)
-    except (TypeError, ValueError, ArithmeticError):
+        return estimate_cost(entry, data)
+    except (TypeError, ValueError, ArithmeticError):  # NoPrice is a ValueError
         return None
-    return cost if cost.is_finite() and cost >= 0 else None
 
 
 def first_account_needed() -> bool:
