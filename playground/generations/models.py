@@ -23,21 +23,23 @@ class RepairingJSONDecoder(json.JSONDecoder):
 
 
 class RepairedText(models.TextField):
-    """Text read for showing, repaired like stored JSON; on SQLite it may come as bytes (below)."""
+    """Text read for showing, repaired like stored JSON. On SQLite it comes as the JSON array
+    `InputText` asks for (below)."""
 
     def from_db_value(self, value, expression, connection):
-        if isinstance(value, bytes | memoryview):
-            try:  # SQLite writes a lone surrogate as its three UTF-8-like bytes
-                value = bytes(value).decode("utf-8", "surrogatepass")
-            except UnicodeDecodeError:
-                value = bytes(value).decode("utf-8", "replace")
+        if connection.vendor == "sqlite" and isinstance(value, str):
+            value = json.loads(value)[0]
+            if value is not None and not isinstance(value, str):
+                value = json.dumps(value)
         return repair_text(value) if isinstance(value, str) else value
 
 
 class InputText(KeyTextTransform):
-    """`KT("input__<key>")` for showing: the text at a key of a task's input, repaired. SQLite
-    extracts a lone surrogate stored inside JSON as bytes its driver cannot decode (the query
-    would fail), so there the text is read as bytes and decoded here."""
+    """`KT("input__<key>")` for showing: the text at a key of a task's input, repaired.
+
+    SQLite's JSON_EXTRACT with one path answers the string decoded, which it cuts at a NUL and
+    whose lone surrogate it hands over as bytes its driver cannot decode (the query fails); with
+    two paths it answers a JSON array, whose text keeps the string's escapes as stored."""
 
     output_field = RepairedText()
 
@@ -45,8 +47,9 @@ class InputText(KeyTextTransform):
         super().__init__(key, "input")
 
     def as_sqlite(self, compiler, connection):
-        sql, params = super().as_sqlite(compiler, connection)
-        return f"CAST({sql} AS BLOB)", params
+        column, params, keys = self.preprocess_lhs(compiler, connection)
+        path = connection.ops.compile_json_path(keys)
+        return f"JSON_EXTRACT({column}, %s, %s)", (*params, path, path)
 
 
 class Status(models.TextChoices):
