@@ -12,6 +12,7 @@ from django.urls import reverse
 from PIL import Image
 
 from playground.catalog.schema_forms import as_form_data
+from playground.catalog.validation import validate_input
 from playground.generations.models import Task
 
 from ..helpers import SEED, seed_input
@@ -164,13 +165,17 @@ def test_a_schemas_max_length_is_the_cap_of_its_field(api, catalog, settings):
     assert response.json()["error"]["message"] == "Must be at most 60 characters."
 
 
-def test_a_data_uri_is_not_text_and_its_length_is_not_capped(api, settings):
+def test_a_data_uri_is_not_text_and_its_length_is_not_capped(api, catalog, settings):
     settings.PLAYGROUND_MAX_TEXT_CHARS = 40
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
     data_uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
     assert len(data_uri) > 40
     assert api.submit(image_urls=[data_uri]).status_code == 201
+    # As the form's own check sees a pasted one (not yet a stored file), and a prompt does not.
+    errors = validate_input(catalog[SEED], seed_input(image_urls=[data_uri], mask_url=data_uri))
+    assert errors == []
+    assert validate_input(catalog[SEED], seed_input(prompt=data_uri))[0].field == "input.prompt"
 
 
 def test_the_form_caps_the_prompt_with_the_same_rule_and_tells_the_browser(signed_in, settings):
