@@ -10,7 +10,7 @@ what a submit stores."""
 import base64
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -244,5 +244,5 @@ def test_the_cursor_strategy_reaches_both_answers(api, everything_allowed):
     """A sanity check of the run above: today's cursor is a page, the calendar's edge is not."""
     now = datetime.now(UTC)
     assert api.get("/api/v1/tasks", {"cursor": b64(f"{now.isoformat()}|task_x")}).status_code == 200
-    edge = now.replace(year=9999) + timedelta(days=0)
-    assert api.get("/api/v1/tasks", {"cursor": b64(f"{edge.isoformat()}|task_x")}).status_code == 400
+    edge = "9999-12-31T23:59:59.999999+00:00"
+    assert api.get("/api/v1/tasks", {"cursor": b64(f"{edge}|task_x")}).status_code == 400
