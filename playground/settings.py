@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "playground.access.middleware.TrustedProxyMiddleware",
     "playground.api.middleware.RequestIdMiddleware",
+    "playground.api.middleware.UrlTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,6 +156,9 @@ PLAYGROUND_MAX_INPUT_IMAGE_BYTES = env.int("PLAYGROUND_MAX_INPUT_IMAGE_BYTES", d
 # per-image cap above Pillow's own hard cap (about 179 MP) is held to Pillow's.
 PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS", default=50_000_000)
 PLAYGROUND_MAX_TASK_PIXELS = env.int("PLAYGROUND_MAX_TASK_PIXELS", default=150_000_000)
+# The most characters of any text in a task's input (a prompt, ...) whose schema sets no maxLength;
+# longer text is refused at submit (422) in the API and the form (see catalog/text.py).
+PLAYGROUND_MAX_TEXT_CHARS = env.int("PLAYGROUND_MAX_TEXT_CHARS", default=10_000)
 
 # --- Fetching URLs (hosted inputs) and webhooks ------------------------------------------------------
 # Hosted inputs and webhook targets must be public addresses on ports 80/443 (see engines/fetch.py);

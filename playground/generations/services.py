@@ -22,7 +22,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from playground.catalog.models import CatalogEntry
-from playground.catalog.pricing import estimate_cost
+from playground.catalog.pricing import NoPrice, estimate_cost
+from playground.catalog.text import text_problem
 from playground.catalog.validation import FieldError
 from playground.engines.fetch import FetchError, check_url, submit_lookups
 from playground.keys.models import ApiKey, DemoPass
@@ -181,7 +182,8 @@ def check_input(entry: CatalogEntry, data: Any, owner=None) -> list[FieldError]:
 
 def find_model(slug: Any) -> CatalogEntry:
     entry = None
-    if isinstance(slug, str) and slug:
+    # Not text (a NUL, a lone surrogate) is no slug, and no database is asked about it.
+    if isinstance(slug, str) and slug and text_problem(slug) is None:
         entry = CatalogEntry.objects.filter(slug=slug, is_active=True).first()
     if entry is None:
         raise SubmitError(
@@ -229,11 +231,14 @@ def submit_task(
     in `data` are stored as the owner's input files, and the task's input references them by URL
     under `base_url` (the origin the request came to; see `inputs.py`).
     """
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+    if idempotency_key is not None and (
+        not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or text_problem(idempotency_key)
+    ):
         raise SubmitError(
             400,
             "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, none of them a control "
+            "character.",
         )
     digest = request_hash(model_slug if isinstance(model_slug, str) else repr(model_slug), data, webhook_url)
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
@@ -257,7 +262,12 @@ def submit_task(
             "This demo pass does not include that model.",
             [FieldError("model", "This demo pass does not include that model.", "unknown_model")],
         )
-    cost_estimate = estimate_cost(entry, data)
+    try:
+        cost_estimate = estimate_cost(entry, data)
+    except (NoPrice, ArithmeticError) as exc:  # a schema that leaves a count or duration unbounded
+        release(prepared)
+        refusal = FieldError("input", str(exc), "no_price")
+        raise SubmitError(422, "invalid_input", refusal.message, [refusal]) from exc
     data = store_inputs(owner, data, prepared, base_url)  # files written before the transaction
     try:
         with transaction.atomic():

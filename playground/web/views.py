@@ -22,7 +22,6 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
-from django.db.models.fields.json import KT
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,7 +36,7 @@ from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
 from playground.generations.inputs import shared_input
-from playground.generations.models import Status, Task, TaskEvent
+from playground.generations.models import InputText, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, task_etag
 from playground.generations.services import (
@@ -274,7 +273,7 @@ def _visit_strip(request: HttpRequest) -> list[dict]:
         Task.objects.filter(request.visitor.task_scope(), pk__in=ids)
         .select_related("model")
         .defer("input", "model__input_schema", "model__example_input")
-        .annotate(prompt=KT("input__prompt"))
+        .annotate(prompt=InputText("prompt"))
     )
     order = {task_id: index for index, task_id in enumerate(ids)}
     return [_strip_item(request, task) for task in sorted(tasks, key=lambda t: order[t.pk])]
@@ -296,10 +295,15 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
     }
 
 
-def _safe_estimate(entry: CatalogEntry, data: dict):
+def _safe_estimate(entry: CatalogEntry, data: dict | None):
+    """What the Generate button says: the price of `data`, or None (shown as "—") when it has
+    none: a value the model refuses (`pricing_input` gave None), or a cost no task is charged
+    (`NoPrice`: below zero or absurd)."""
+    if data is None:
+        return None
     try:
         return estimate_cost(entry, data)
-    except (TypeError, ValueError, ArithmeticError):
+    except (TypeError, ValueError, ArithmeticError):  # NoPrice is a ValueError
         return None
 
 
@@ -457,7 +461,7 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
 def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
     """One task's item in the visit strip; a running task's item polls this until it ends (286)."""
     tasks = Task.objects.filter(request.visitor.task_scope(), pk=task_id).select_related("model")
-    task = tasks.defer("input").annotate(prompt=KT("input__prompt")).first()
+    task = tasks.defer("input").annotate(prompt=InputText("prompt")).first()
     if task is None:
         if request.htmx:  # out of reach now: the item leaves the strip (the panel is not this poll's)
             return HttpResponse(status=HTMX_STOP_POLLING)
@@ -524,7 +528,7 @@ def history(request: HttpRequest) -> HttpResponse:
     if filters["q"]:
         tasks = tasks.filter(input__prompt__icontains=filters["q"])
     # The input can hold large data URIs: fetch only its prompt.
-    tasks = tasks.defer("input").annotate(prompt=KT("input__prompt"))
+    tasks = tasks.defer("input").annotate(prompt=InputText("prompt"))
     page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"task": task, "thumb": next(iter(_outputs(request, task)), None)} for task in page]
     query = request.GET.copy()
