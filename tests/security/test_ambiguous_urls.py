@@ -36,7 +36,9 @@ def test_the_api_refuses_an_ambiguous_url_with_422_naming_the_field(api, outboun
     assert response.status_code == 422, response.content
     error = response.json()["error"]
     assert error["field"] == "input.image_urls[0]"
-    assert error["errors"][0]["code"] == "ambiguous_url"
+    # A lone carriage return is no text at all: the one rule for text refuses it first.
+    expected = "invalid_text" if "\r" in url else "ambiguous_url"
+    assert error["errors"][0]["code"] == expected
     assert not Task.objects.exists()
     assert outbound_connections == []
 
