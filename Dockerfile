@@ -32,4 +32,4 @@ ENV PLAYGROUND_DATA_DIR=/data \
     WHITENOISE_USE_FINDERS=false \
     PORT=8000
 EXPOSE 8000
-CMD ["sh", "-c", "exec gunicorn playground.wsgi --bind 0.0.0.0:${PORT} --threads 4 --access-logfile -"]
+CMD ["sh", "-c", "exec gunicorn playground.wsgi --config python:playground.gunicorn_conf --bind 0.0.0.0:${PORT} --threads 4 --access-logfile -"]

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "playground.access.middleware.TrustedProxyMiddleware",
     "playground.api.middleware.RequestIdMiddleware",
+    "playground.api.middleware.UrlTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -150,7 +151,14 @@ STORAGES = {
 PLAYGROUND_MAX_BODY_BYTES = env.int("PLAYGROUND_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PLAYGROUND_MAX_BODY_BYTES
 PLAYGROUND_MAX_INPUT_IMAGE_BYTES = env.int("PLAYGROUND_MAX_INPUT_IMAGE_BYTES", default=20 * 1024 * 1024)
+# Pixels, read from an image's header before any is decoded: per input image, and for all the input
+# images of one task together (the four 7000x7000 PNGs, 196 MP in 852 KB, are refused). A
+# per-image cap above Pillow's own hard cap (about 179 MP) is held to Pillow's.
 PLAYGROUND_MAX_INPUT_IMAGE_PIXELS = env.int("PLAYGROUND_MAX_INPUT_IMAGE_PIXELS", default=50_000_000)
+PLAYGROUND_MAX_TASK_PIXELS = env.int("PLAYGROUND_MAX_TASK_PIXELS", default=150_000_000)
+# The most characters of any text in a task's input (a prompt, ...) whose schema sets no maxLength;
+# longer text is refused at submit (422) in the API and the form (see catalog/text.py).
+PLAYGROUND_MAX_TEXT_CHARS = env.int("PLAYGROUND_MAX_TEXT_CHARS", default=10_000)
 
 # --- Fetching URLs (hosted inputs) and webhooks ------------------------------------------------------
 # Hosted inputs and webhook targets must be public addresses on ports 80/443 (see engines/fetch.py);
@@ -225,8 +233,8 @@ PLAYGROUND_LOGIN_MAX_FAILURES = env.int("PLAYGROUND_LOGIN_MAX_FAILURES", default
 PLAYGROUND_LOGIN_LOCKOUT_SECONDS = env.int("PLAYGROUND_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 
 # --- Client address ----------------------------------------------------------------------------
-# The reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are
-# believed; from anyone else both headers are dropped. Empty: the peer is the client (no proxy).
+# The reverse proxies (addresses or networks) whose X-Forwarded-For, -Proto and -Host are
+# believed; from anyone else the headers are dropped. Empty: the peer is the client (no proxy).
 PLAYGROUND_TRUSTED_PROXIES = env.list("PLAYGROUND_TRUSTED_PROXIES", default=[])
 try:
     [ipaddress.ip_network(entry.strip(), strict=False) for entry in PLAYGROUND_TRUSTED_PROXIES]
@@ -248,8 +256,9 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
-if PLAYGROUND_TRUSTED_PROXIES:  # the header itself is dropped unless a trusted proxy sent it
+if PLAYGROUND_TRUSTED_PROXIES:  # the headers are dropped unless a trusted proxy sent them
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True  # still checked against ALLOWED_HOSTS
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -272,13 +281,15 @@ SECURE_CSP = {
 }
 
 # --- Caches and rate limits --------------------------------------------------------------------
-# The rate limiter counts in the cache, which must be shared by every process and host, or each
-# would count alone: by default Django's database cache (its table is made by `migrate`, see
-# access/apps.py), never the per-process memory cache. CACHE_URL=redis://… moves the counting off
-# the database.
+# Rate limits count where every process and host sees one count: with the default database cache
+# in their own table (access.RateCounter; the cache's incr() would lose hits that come at once),
+# with CACHE_URL=redis://… in Redis. Never the per-process memory cache, where each counts alone.
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://playground_cache")}
 PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
 PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address
+# Sign-up attempts (successful or not) per client address: accounts are not minted in bulk, nor
+# usernames probed ("already exists"), from one place.
+PLAYGROUND_SIGNUP_RATE_LIMIT = env.str("PLAYGROUND_SIGNUP_RATE_LIMIT", default="10/3600")
 
 LOGGING = {
     "version": 1,

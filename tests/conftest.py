@@ -174,3 +174,27 @@ def make_task(django_capture_on_commit_callbacks):
         return task
 
     return make
+
+
+@pytest.fixture
+def fake():
+    """The MindVideo platform, faked on 127.0.0.1 (tests/upstream.py)."""
+    from .upstream import FakeUpstream
+
+    upstream = FakeUpstream()
+    yield upstream
+    upstream.close()
+
+
+@pytest.fixture
+def mindvideo(settings, fake, user):
+    """Our tasks run on the `mindvideo` engine against the fake, with the user's key stored."""
+    from playground.keys.credentials import store_upstream_key
+
+    settings.PLAYGROUND_ENGINE = "mindvideo"
+    settings.MINDVIDEO_BASE_URL = fake.base_url
+    settings.MINDVIDEO_POLL_INTERVAL = 0.01
+    settings.MINDVIDEO_TIMEOUT = 2.0
+    settings.MINDVIDEO_MAX_RETRIES = 2
+    store_upstream_key(user, fake.key)
+    return fake

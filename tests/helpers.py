@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SEED = "gemini-3-pro-image-preview-official"
 
-# Statements of one hit on an API key's rate counter in the default (database) cache: the read,
-# then the cache's write (its row count, a savepoint, a read, the update, the release).
-RATE_COUNTER_QUERIES = 6
+# Statements of one hit on an API key's rate counter in the database (access.RateCounter): a
+# savepoint (a transaction outside tests), the counting UPDATE, the read of the count, the release.
+RATE_COUNTER_QUERIES = 4
 
 
 def seed_input(**overrides):
@@ -116,3 +116,15 @@ def started_by_dead_worker(task_id: str, attempts: int = 1, lease_left: float = 
     jobs_for(task_id).get(status=TaskResultStatus.READY).claim("dead-worker")
     lease = timezone.now() + timedelta(seconds=lease_left)
     assert transition(task_id, Status.PROCESSING, attempts=attempts, lease_expires_at=lease)
+
+
+def enter_demo(browser, link: str):
+    """What a guest does with a demo link: open its landing page, then press Enter (a POST with the
+    page's CSRF token). Opening the link alone changes nothing. Returns the Enter's response (302)."""
+    landing = browser.get(link)
+    assert landing.status_code == 200, landing.content.decode()[:300]
+    html = landing.content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    entered = browser.post(link, {"csrfmiddlewaretoken": token})
+    assert entered.status_code == 302, entered.content.decode()[:300]
+    return entered

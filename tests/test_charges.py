@@ -25,8 +25,8 @@ from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
 from .conftest import WORKER
-from .helpers import SEED, Api, money, seed_input, started_by_dead_worker, wait_for
-from .upstream import FakeUpstream, Reply, billed, png_bytes, worker_env
+from .helpers import SEED, Api, enter_demo, money, seed_input, started_by_dead_worker, wait_for
+from .upstream import Reply, billed, png_bytes, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,13 +34,6 @@ CAP = Decimal("1.00")
 CHARGE = Decimal("0.0987")  # what the fake platform bills per task
 ESTIMATE = Decimal("0.1206")  # our estimate of one 1K image
 TRIES = 20
-
-
-@pytest.fixture
-def fake():
-    upstream = FakeUpstream()
-    yield upstream
-    upstream.close()
 
 
 @pytest.fixture
@@ -136,7 +129,7 @@ def test_a_demo_pass_over_twenty_late_cancels_is_charged_what_the_platform_bille
 ):
     demo = create_pass(user, "Friday demo", [SEED], CAP, hours=1)
     guest = Client()
-    assert guest.get(reverse("demo", args=[pass_token(demo)])).status_code == 302
+    enter_demo(guest, reverse("demo", args=[pass_token(demo)]))
     tasks = Task.objects.filter(demo_pass=demo)
     play = reverse("play", args=[SEED])
     refusals, panels = [], []

@@ -231,7 +231,7 @@ def test_a_public_address_passes_and_is_where_the_connection_goes(fake_dns):
 
 @pytest.mark.parametrize(
     ("url", "code"),
-    [("http:///a.png", "invalid_url"), ("http://a b/", "invalid_url"), ("http://x:99999/", "invalid_url")],
+    [("http:///a.png", "invalid_url"), ("http://a b/", "ambiguous_url"), ("http://x:99999/", "invalid_url")],
     ids=["no-host", "space-in-host", "port-out-of-range"],
 )
 def test_it_refuses_a_malformed_url(url, code):

@@ -106,7 +106,7 @@ ROWS = {
     "name-resolving-to-private": Row("http://private.test/cat.png", "forbidden_address"),
     "name-resolving-to-loopback": Row("https://rebind.test/cat.png", "forbidden_address"),
     "name-with-one-private-address": Row("http://mixed.test/cat.png", "forbidden_address"),
-    "userinfo-trick": Row("http://images.example@127.0.0.1/", "forbidden_address"),
+    "userinfo-trick": Row("http://images.example@127.0.0.1/", "ambiguous_url"),
     "loopback-on-an-unlisted-port": Row("http://127.0.0.1:{trap}/secret", "forbidden_port"),
     "public-name-on-another-port": Row("https://mixed.test:8443/", "forbidden_port"),
     "file-scheme": Row("file:///etc/passwd", "unsupported_url"),

@@ -380,10 +380,12 @@ def test_a_guests_upload_is_the_pass_owners_file_and_re_runs_for_the_guest(
 
     from playground.keys.passes import create_pass, pass_token
 
+    from .helpers import enter_demo
+
     demo = create_pass(user, "Team demo", [SEED], spend_cap=5, hours=2)
     guest, other_guest = Client(), Client()
     for browser in (guest, other_guest):
-        assert browser.get(reverse("demo", args=[pass_token(demo)])).status_code == 302
+        enter_demo(browser, reverse("demo", args=[pass_token(demo)]))
     guest.capture = django_capture_on_commit_callbacks
     task = upload_through_the_form(guest, solid_png())
     row = stored_file(task.input["image_urls"][0])

@@ -9,7 +9,7 @@ from playground.catalog.schema_forms import as_form_data
 from playground.generations.models import Task
 from playground.keys.passes import create_pass, pass_token
 
-from .helpers import SEED, seed_input
+from .helpers import SEED, enter_demo, seed_input
 
 PLAY = reverse("play", args=[SEED])
 
@@ -22,7 +22,7 @@ def link(user, catalog):
 
 def new_guest(link):
     browser = Client()
-    assert browser.get(link).status_code == 302
+    enter_demo(browser, link)
     return browser
 
 

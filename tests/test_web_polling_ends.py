@@ -9,7 +9,7 @@ from playground.catalog.schema_forms import as_form_data
 from playground.generations.models import Task
 from playground.keys.passes import create_pass, pass_token, revoke_pass
 
-from .helpers import SEED, seed_input
+from .helpers import SEED, enter_demo, seed_input
 
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/play/" + SEED}
 
@@ -40,7 +40,7 @@ def test_a_poll_of_a_revoked_pass_stops_and_says_so(
 ):
     demo = create_pass(user, "Demo", [SEED], spend_cap=5, hours=1)
     guest = Client()
-    guest.get(reverse("demo", args=[pass_token(demo)]))
+    enter_demo(guest, reverse("demo", args=[pass_token(demo)]))
     with django_capture_on_commit_callbacks(execute=True):
         guest.post(reverse("play", args=[SEED]), as_form_data(catalog[SEED], seed_input()))
     task = Task.objects.get()

@@ -6,10 +6,11 @@ from .addresses import FORWARDED_HEADERS, is_trusted_proxy, parse_address
 
 
 class TrustedProxyMiddleware:
-    """`X-Forwarded-For` and `X-Forwarded-Proto` count only from a trusted proxy
+    """`X-Forwarded-For`, `-Proto` and `-Host` count only from a trusted proxy
     (PLAYGROUND_TRUSTED_PROXIES): from anyone else they are dropped before any other code reads
-    them, so a client cannot claim another address, nor HTTPS (SECURE_PROXY_SSL_HEADER), by
-    sending them itself. First in MIDDLEWARE."""
+    them, so a client cannot claim another address, HTTPS (SECURE_PROXY_SSL_HEADER) or another
+    host (USE_X_FORWARDED_HOST) by sending them itself. First in MIDDLEWARE. (gunicorn believes
+    none of them itself: playground/gunicorn_conf.py.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -24,7 +25,7 @@ class TrustedProxyMiddleware:
 
 
 class SignInThrottleMiddleware:
-    """A sign-in form refused by the throttle (`signin.ThrottledSignIn`) is answered 429 with
+    """A sign-in or sign-up form refused by the throttle (`signin.refuse`) is answered 429 with
     `Retry-After`: the page itself, with the message beside the form, is the view's own."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -32,7 +33,7 @@ class SignInThrottleMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        refused = getattr(request, "sign_in_refused", None)
+        refused = getattr(request, "too_many_attempts", None)
         if refused is not None and response.status_code == 200:
             response.status_code = 429
             response["Retry-After"] = str(refused.seconds)

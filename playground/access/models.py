@@ -17,3 +17,18 @@ class SignInFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.source}"
+
+
+class RateCounter(models.Model):
+    """The hits of one rate-limit scope in its current fixed window (`ratelimit.over_limit`): one
+    row per scope, counted by conditional UPDATEs so concurrent hits on any process or host are
+    each counted once. A row whose window has passed is reset by its scope's next hit, or deleted
+    once it is old (`ends_at`)."""
+
+    scope = models.CharField(max_length=255, primary_key=True)
+    window = models.BigIntegerField()
+    hits = models.PositiveIntegerField()
+    ends_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.hits} in window {self.window}"

@@ -1,4 +1,6 @@
-"""Sign-in throttling that harms only the attacker.
+"""Throttling of every door into an account: sign-in (ours and Django admin's) and sign-up.
+
+Sign-in throttling harms only the attacker.
 
 Two rules, both on the client's address as `addresses.client_address` finds it:
 
@@ -12,6 +14,10 @@ Two rules, both on the client's address as `addresses.client_address` finds it:
 
 A refused attempt never reaches the password check. Any sign-in form gets both rules by mixing in
 `ThrottledSignIn`: ours (`SignInForm`) and Django admin's (`AdminSignInForm`).
+
+Sign-up (and the first account's form) is rate-limited per address: PLAYGROUND_SIGNUP_RATE_LIMIT
+attempts, successful or not, so nobody mints accounts in bulk or probes which usernames exist.
+There is no password reset (no e-mail flow): a forgotten password is reset by an administrator.
 """
 
 import math
@@ -32,8 +38,10 @@ from .models import SignInFailure
 from .ratelimit import Limit, over_limit
 
 
-class SignInRefused(Exception):
-    """Too many attempts: `seconds` until the next one may be made."""
+class TooManyAttempts(Exception):
+    """Too many attempts at one door: `seconds` until the next one may be made."""
+
+    door = "sign-in"
 
     def __init__(self, seconds: float) -> None:
         self.seconds = max(1, math.ceil(seconds))
@@ -42,7 +50,15 @@ class SignInRefused(Exception):
     @property
     def message(self) -> str:
         minutes = math.ceil(self.seconds / 60)
-        return f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        return f"Too many {self.door} attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+class SignInRefused(TooManyAttempts):
+    door = "sign-in"
+
+
+class SignUpRefused(TooManyAttempts):
+    door = "sign-up"
 
 
 def normalize_username(username: str) -> str:
@@ -86,10 +102,25 @@ def forget_failures_after_success(sender, request: HttpRequest | None = None, **
         SignInFailure.objects.filter(username=pair[0], source=pair[1]).delete()
 
 
+def admit_sign_up(request: HttpRequest) -> None:
+    """Call for every sign-up attempt. Raises SignUpRefused past PLAYGROUND_SIGNUP_RATE_LIMIT
+    attempts from the client's address (IPv6: its /64)."""
+    source = address_block(client_address(request))
+    wait = over_limit(f"signup:{source}", Limit.parse(settings.PLAYGROUND_SIGNUP_RATE_LIMIT))
+    if wait is not None:
+        raise SignUpRefused(wait)
+
+
+def refuse(request: HttpRequest, refused: TooManyAttempts) -> forms.ValidationError:
+    """The form error for a throttled attempt; `request.too_many_attempts` makes
+    SignInThrottleMiddleware answer 429 with Retry-After (the page re-shows the form)."""
+    request.too_many_attempts = refused
+    return forms.ValidationError(refused.message, code="too_many_attempts")
+
+
 class ThrottledSignIn:
-    """For an AuthenticationForm: both rules before the password is checked. A refusal is the
-    form's error, and `request.sign_in_refused` makes SignInThrottleMiddleware answer 429 with
-    Retry-After."""
+    """For an AuthenticationForm: both rules before the password is checked; a refusal is the
+    form's error, answered 429."""
 
     request: HttpRequest
 
@@ -97,8 +128,23 @@ class ThrottledSignIn:
         try:
             admit_sign_in(self.request, self.data.get("username", ""))
         except SignInRefused as refused:
-            self.request.sign_in_refused = refused
-            raise forms.ValidationError(refused.message, code="too_many_attempts") from None
+            raise refuse(self.request, refused) from None
+        return super().clean()
+
+
+class ThrottledSignUp:
+    """For a UserCreationForm made with `request=`: every bound attempt counts against the
+    address's sign-up limit; a refusal is the form's error, answered 429, and nothing is created."""
+
+    def __init__(self, *args, request: HttpRequest, **kwargs) -> None:
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        try:
+            admit_sign_up(self.request)
+        except SignUpRefused as refused:
+            raise refuse(self.request, refused) from None
         return super().clean()
 
 

@@ -9,6 +9,9 @@ later decoded in steps into a temporary file and stored (see `generations.inputs
 Only strings that need no JSON escaping (printable ASCII without `"` or `\\`, as base64 data URIs
 are) are taken out, so the value is exactly the bytes between the quotes, and a body that is not
 valid JSON stays invalid. A body with more strings than any task has is parsed plainly.
+
+Arrays and objects nested deeper than `text.MAX_JSON_DEPTH` are refused (`TooDeep`) before
+anything walks them: every walk after this one may recurse.
 """
 
 import json
@@ -16,6 +19,7 @@ import re
 import secrets
 from typing import Any
 
+from playground.catalog.text import MAX_JSON_DEPTH, nesting_depth
 from playground.engines.media import DataUri
 
 QUOTE_OR_BACKSLASH = re.compile(rb'["\\]')
@@ -23,6 +27,24 @@ PLAIN_DATA_URI = re.compile(rb"data:[\x20\x21\x23-\x5b\x5d-\x7e]*")
 NEXT_TOKEN = re.compile(rb"[ \t\r\n]*(.?)", re.S)
 MIN_TAKEN = 4096  # smaller strings cost nothing worth avoiding
 MAX_STRINGS = 10_000  # a real task has a few dozen
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH (or too deep for the parser itself)."""
+
+    def __init__(self):
+        super().__init__(f"arrays and objects are nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def _loads(raw: bytes) -> Any:
+    """`json.loads`, refusing JSON nested deeper than MAX_JSON_DEPTH (TooDeep)."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:  # the parser's own limit: ten thousand `[` need no traceback
+        raise TooDeep() from None
+    if nesting_depth(data) > MAX_JSON_DEPTH:
+        raise TooDeep()
+    return data
 
 
 def _string_end(raw: bytes, start: int) -> tuple[int, bool]:
@@ -38,9 +60,10 @@ def _string_end(raw: bytes, start: int) -> tuple[int, bool]:
 
 def parse_task_body(raw: bytes) -> Any:
     """The body as `json.loads(raw)` would return it, except that a large data URI inside
-    `input` is a DataUri payload over `raw` rather than a str. Raises ValueError like json.loads."""
+    `input` is a DataUri payload over `raw` rather than a str. Raises ValueError like json.loads,
+    TooDeep (a ValueError) for JSON nested deeper than MAX_JSON_DEPTH."""
     if b'"data:' not in raw:
-        return json.loads(raw)
+        return _loads(raw)
     view, marker = memoryview(raw), secrets.token_hex(12)
     pieces: list[bytes | memoryview] = []
     payloads: dict[str, DataUri] = {}
@@ -63,9 +86,9 @@ def parse_task_body(raw: bytes) -> Any:
         pieces += [view[kept_from : start + 1], name.encode()]
         kept_from = end
     if strings >= MAX_STRINGS or not payloads:
-        return json.loads(raw)
+        return _loads(raw)
     pieces.append(view[kept_from:])
-    data = json.loads(b"".join(pieces))
+    data = _loads(b"".join(pieces))
     return _restore(data, payloads)
 
 

@@ -6,6 +6,9 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views import defaults
+
+from playground.catalog.text import text_problem
 
 from .errors import API_PREFIX, ApiError, error_response
 
@@ -29,6 +32,27 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-Id"] = request.request_id
         return response
+
+
+class UrlTextMiddleware:
+    """Refuse (400) a URL whose path or query holds what is not text (`catalog.text`): a NUL or
+    another control character. No link of ours has one, and PostgreSQL cannot even compare text
+    holding a NUL, so past here every id, filter and page number is safe to look up."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        where = "path" if text_problem(request.path) else None
+        for name, values in request.GET.lists():
+            if where is None and (text_problem(name) or any(text_problem(value) for value in values)):
+                where = name
+        if where is None:
+            return self.get_response(request)
+        if request.path.startswith(API_PREFIX):
+            message = f"The {'URL path' if where == 'path' else where} holds a control character."
+            return error_response(request, ApiError(400, "invalid_query", message, where))
+        return defaults.bad_request(request, None)
 
 
 class BodyLimitMiddleware:

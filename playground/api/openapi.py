@@ -169,7 +169,7 @@ def _json(name: str, description: str) -> dict:
 
 def _errors(*statuses: int) -> dict:
     words = {
-        400: "Malformed JSON or bad parameter",
+        400: "Malformed JSON, JSON nested too deep, or a bad parameter (any URL holding a control character)",
         401: "Missing, unknown, disabled, deleted or expired key",
         402: "The key's budget does not cover this task (code budget_exceeded)",
         404: "No such task or model (including another owner's)",
@@ -178,7 +178,8 @@ def _errors(*statuses: int) -> dict:
         422: "Input does not match the model's schema, or a refused URL (e.g. `webhook_url`)",
         429: "Too many requests with this key; wait Retry-After seconds",
     }
-    return {str(s): _json("Error", words[s]) for s in (*statuses, 429)}
+    # Any request may be refused 400 (a control character in its URL) or 429.
+    return {str(s): _json("Error", words[s]) for s in sorted({*statuses, 400, 429})}
 
 
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}

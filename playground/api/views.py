@@ -3,7 +3,8 @@ call one service and present the result; the rules live in `generations.services
 
 import base64
 import binascii
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.storage import default_storage
@@ -11,11 +12,12 @@ from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from playground.access.addresses import client_address
 from playground.catalog.models import CatalogEntry
-from playground.catalog.validation import FieldError
+from playground.catalog.validation import FieldError, text_errors
 from playground.generations.inputs import input_token_is_valid
 from playground.generations.models import InputFile, Status, Task
 from playground.generations.outputs import public_base, token_is_valid
@@ -25,10 +27,13 @@ from playground.keys.services import KeyRejected, authenticate_key
 
 from .auth import api_endpoint, bearer_token
 from .errors import ApiError
-from .json_body import parse_task_body
+from .json_body import TooDeep, parse_task_body
 from .openapi import openapi_document
 
 MAX_PAGE_SIZE = 100
+MAX_CURSOR_LENGTH = 200  # a cursor is ~90 characters
+CURSOR_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+EARLIEST_CURSOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def model_body(entry: CatalogEntry, *, detail: bool = False) -> dict:
@@ -46,41 +51,23 @@ def model_body(entry: CatalogEntry, *, detail: bool = False) -> dict:
 
 
 def read_json(request: HttpRequest) -> dict:
+    """The body of a task request as a JSON object whose every string is acceptable text (see
+    `catalog.text`): else 400 (not JSON, or nested too deep) or 422 naming the field."""
     try:
         raw = request.body
     except RequestDataTooBig as exc:
         raise ApiError(413, "body_too_large", "The request body is larger than this server accepts.") from exc
     try:
         data = parse_task_body(raw or b"null")  # data URIs stay in `raw`, uncopied
+    except TooDeep as exc:
+        raise ApiError(400, "malformed_json", f"The body cannot be read: {exc}.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {exc}.") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "The body must be a JSON object with `model` and `input`.")
-    if (where := lone_surrogate_at(data)) is not None:
-        # JSON lets "\ud800" through, but it is not text: no page, file or database could show it.
-        message = "This text holds an unpaired surrogate (\\ud800-\\udfff), which is not a character."
-        raise ApiError(422, "invalid_text", message, where, [FieldError(where, message, "invalid_text")])
+    if errors := text_errors(data):
+        raise ApiError(422, "invalid_text", errors[0].message, errors[0].field, errors)
     return data
-
-
-def lone_surrogate_at(value, path: str = "") -> str | None:
-    """The path (e.g. `input.prompt`) of the first string or key holding a lone surrogate."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path or "body"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            found = lone_surrogate_at(key, where) or lone_surrogate_at(item, where)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if found := lone_surrogate_at(item, f"{path}[{index}]"):
-                return found
-    return None
 
 
 def owned_task(request: HttpRequest, task_id: str) -> Task:
@@ -127,11 +114,22 @@ def _cursor(task: Task) -> str:
 
 
 def _after_cursor(cursor: str) -> Q:
+    """The tasks after `cursor` (one `_cursor` made); 400 `invalid_cursor` for anything else,
+    whatever its shape: garbage, base64 of garbage, a time without a zone, or one no task of ours
+    has (before 2000 or after tomorrow: the calendar's edges overflow once moved to UTC or into a
+    database), an id that no task could have."""
     try:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_text, task_id = raw.split("|", 1)
         created = datetime.fromisoformat(created_text)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        if created.tzinfo is None or not CURSOR_TASK_ID.fullmatch(task_id):
+            raise ValueError("not a cursor")
+        created = created.astimezone(UTC)
+        if not EARLIEST_CURSOR <= created <= timezone.now() + timedelta(days=1):
+            raise ValueError("no task was made then")
+    except (binascii.Error, ValueError, UnicodeDecodeError, OverflowError) as exc:
         raise ApiError(400, "invalid_cursor", "The cursor is not one this API returned.", "cursor") from exc
     return Q(created_at__lt=created) | Q(created_at=created, pk__lt=task_id)
 

@@ -5,6 +5,7 @@ example_input, example_cost_estimate, provenance) plus optional `roles`, `pricin
 """
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import jsonschema
 from django.db import transaction
 
 from .models import CatalogEntry
+from .text import text_problem
 
 ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
 ENGINES = ("local", "mindvideo")
@@ -29,6 +31,7 @@ ROLE_NAMES = {
     "seed": ["seed"],
 }
 PRICING_UNITS = ("image", "second", "task")
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")  # what the `slug` URL converter matches
 
 
 class CatalogError(ValueError):
@@ -84,6 +87,10 @@ def validate_entry(data: Any) -> dict:
     for key in ("slug", "title", "kind", "output_key", "input_schema"):
         if key not in data:
             raise CatalogError(f"`{key}` is missing")
+    if not isinstance(data["slug"], str) or not SLUG.fullmatch(data["slug"]):
+        raise CatalogError("`slug` must be 1 to 100 letters, digits, `-` or `_` (it is part of URLs)")
+    if not isinstance(data["title"], str) or text_problem(data["title"]):
+        raise CatalogError("`title` must be text without control characters")
     if data["kind"] not in CatalogEntry.Kind.values:
         raise CatalogError("`kind` must be image or video")
     schema = data["input_schema"]

@@ -12,6 +12,12 @@ from typing import Any
 from .models import CatalogEntry
 
 PLACES = Decimal("0.0001")
+MAX_PRICE = Decimal("99999999.9999")  # the most a task's cost columns hold (12 digits, 4 places)
+
+
+class NoPrice(ValueError):
+    """Input that has no price: it would cost less than nothing, or more than the ledger holds
+    (a count or a duration the schema should have bounded)."""
 
 
 def _value(schema: dict, data: dict, field: str | None) -> Any:
@@ -72,8 +78,12 @@ def estimate_from_rule(
 
 
 def estimate_cost(entry: CatalogEntry, data: dict, *, seconds: int | None = None) -> Decimal:
-    """What a task with input `data` costs; `seconds` overrides the billed video length."""
-    return estimate_from_rule(entry.pricing, entry.roles, entry.input_schema, data, seconds=seconds)
+    """What a task with input `data` costs; `seconds` overrides the billed video length. NoPrice
+    for a cost below zero or past MAX_PRICE."""
+    cost = estimate_from_rule(entry.pricing, entry.roles, entry.input_schema, data, seconds=seconds)
+    if not 0 <= cost <= MAX_PRICE:
+        raise NoPrice(f"This input comes to {cost}, which is no price: check the count and duration.")
+    return cost
 
 
 def priced_fields(entry: CatalogEntry) -> set[str]:

@@ -19,11 +19,13 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import ProhibitNullCharactersValidator
 
 from playground.engines.media import UploadedMedia, placeholders
 
 from .models import CatalogEntry
 from .pricing import priced_fields
+from .text import MAX_JSON_DEPTH, max_text_chars, nesting_depth, text_problem
 from .validation import FieldError, schema_errors, validate_input
 
 MEDIA_ROLES = {
@@ -34,6 +36,7 @@ MEDIA_ROLES = {
 }
 DEFAULT_OBJECT_ROWS = 5
 SEED_MAX = 4294967295
+TOO_DEEP = f"This nests lists and objects more than {MAX_JSON_DEPTH} levels deep."
 PRICED_KINDS = ("choice", "integer", "number", "boolean")
 
 
@@ -160,6 +163,21 @@ def _number_attrs(schema: dict, integer: bool) -> dict:
     return attrs
 
 
+def check_text(value: Any) -> None:
+    """The form's side of the one rule for text (`text.text_problem`): the API's words, beside
+    the field."""
+    if isinstance(value, str) and (problem := text_problem(value)):
+        raise forms.ValidationError(problem, code="invalid_text")
+
+
+def _text_field(**kwargs) -> forms.CharField:
+    """A CharField held to the rule for text, in place of Django's own NUL check (which says less)."""
+    form_field = forms.CharField(**kwargs)
+    kept = [v for v in form_field.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+    form_field.validators = [*kept, check_text]
+    return form_field
+
+
 def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field:
     schema = spec.schema
     required = spec.required and not force_optional
@@ -170,9 +188,9 @@ def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field
     if spec.kind in ("text", "textarea"):
         attrs = {"rows": int(_hints(schema).get("rows") or 4)} if spec.kind == "textarea" else {}
         widget = forms.Textarea(attrs=attrs) if spec.kind == "textarea" else forms.TextInput()
-        return forms.CharField(
+        return _text_field(
             min_length=schema.get("minLength"),
-            max_length=schema.get("maxLength"),
+            max_length=max_text_chars(schema),
             widget=widget,
             strip=False,
             **common,
@@ -211,7 +229,7 @@ def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field
             widget=forms.CheckboxInput(attrs={"role": "switch"}),
         )
     if spec.kind == "media":
-        return forms.CharField(
+        return _text_field(
             required=False,
             label=spec.label,
             help_text=spec.help_text,
@@ -219,13 +237,13 @@ def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field
         )
     if spec.kind in ("media_list", "string_list"):
         placeholder = "One URL per line" if spec.kind == "media_list" else "One per line"
-        return forms.CharField(
+        return _text_field(
             required=required and spec.kind == "string_list",
             label=spec.label,
             help_text=spec.help_text,
             widget=forms.Textarea(attrs={"rows": 2, "placeholder": placeholder}),
         )
-    return forms.CharField(  # json: anything the schema describes that has no better widget
+    return _text_field(  # json: anything the schema describes that has no better widget
         required=required,
         label=spec.label,
         help_text=spec.help_text or "JSON value",
@@ -461,12 +479,17 @@ class SchemaForm(forms.Form):
             if raw in (None, ""):
                 return None
             try:
-                return json.loads(raw)
+                value = json.loads(raw)
             except json.JSONDecodeError as exc:
                 where = f"line {exc.lineno}, column {exc.colno}"
                 raise forms.ValidationError(
                     f"This is not valid JSON ({exc.msg.lower()} at {where})."
                 ) from exc
+            except RecursionError:  # deeper than the parser goes
+                raise forms.ValidationError(TOO_DEEP) from None
+            if nesting_depth(value) > MAX_JSON_DEPTH:
+                raise forms.ValidationError(TOO_DEEP)
+            return value
         if raw in (None, "") and kind in ("text", "textarea"):
             return raw if spec.required else None
         return raw

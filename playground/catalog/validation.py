@@ -1,7 +1,9 @@
 """Validating a task's input against its model: one rule, used by the API and the browser form.
 
-JSON Schema says most of it (types, enums, bounds, minLength, maxItems, additionalProperties);
-`cross_field_errors` adds what a schema cannot say (a mask only together with reference images).
+Text first (`text_errors`, `length_errors`: what `text.py` refuses, and strings over their cap),
+then JSON Schema for most of the rest (types, enums, bounds, minLength, maxItems,
+additionalProperties); `cross_field_errors` adds what a schema cannot say (a mask only together
+with reference images).
 """
 
 from dataclasses import dataclass
@@ -9,7 +11,10 @@ from typing import Any
 
 import jsonschema
 
+from playground.engines.media import is_data_uri, iter_media_values
+
 from .models import CatalogEntry
+from .text import bad_text, max_text_chars
 
 
 @dataclass(frozen=True)
@@ -119,9 +124,43 @@ def cross_field_errors(entry: CatalogEntry, data: dict) -> list[FieldError]:
     return []
 
 
+def text_errors(value: Any, root: str = "") -> list[FieldError]:
+    """An `invalid_text` error for each string or key of JSON data that is not acceptable text
+    (see `text.text_problem`), named by its path under `root`."""
+    return [FieldError(path or "body", problem, "invalid_text") for path, problem in bad_text(value, root)]
+
+
+def length_errors(entry: CatalogEntry, data: dict) -> list[FieldError]:
+    """Strings longer than their cap: a schema's own `maxLength` (which the schema check names),
+    else PLAYGROUND_MAX_TEXT_CHARS, for every string however deep. A data URI in a media field is
+    not text: its bytes have their own limit."""
+    media = {item.path for item in iter_media_values(entry.input_schema, entry.roles, data)}
+    errors: list[FieldError] = []
+    pending: list[tuple[Any, Any, tuple]] = [(data, entry.input_schema, ())]
+    while pending:
+        value, schema, path = pending.pop()
+        schema = schema if isinstance(schema, dict) else {}
+        if isinstance(value, str):
+            cap = max_text_chars(schema)
+            capped = "maxLength" not in schema and not (path in media and is_data_uri(value))
+            if capped and len(value) > cap:
+                message = f"Must be at most {cap} characters."  # as a schema's maxLength says it
+                errors.append(FieldError(field_path(path), message, "too_long"))
+        elif isinstance(value, dict):
+            properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+            for key, item in value.items():
+                pending.append((item, properties.get(key, schema.get("additionalProperties")), (*path, key)))
+        elif isinstance(value, list):
+            pending += [(item, schema.get("items"), (*path, index)) for index, item in enumerate(value)]
+    return sorted(errors, key=lambda error: error.field)
+
+
 def validate_input(entry: CatalogEntry, data: Any) -> list[FieldError]:
-    """Every problem with `data` as input to `entry`, schema first; empty when it is valid."""
-    errors = schema_errors(entry, data)
+    """Every problem with `data` as input to `entry`, text and schema first; empty when it is valid."""
+    errors = text_errors(data, "input")
+    if isinstance(data, dict):
+        errors += length_errors(entry, data)
+    errors += schema_errors(entry, data)
     if not errors:
         errors = cross_field_errors(entry, data)
     return errors

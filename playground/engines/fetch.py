@@ -2,6 +2,9 @@
 
 A URL a user hands us is only ever contacted when:
 
+- it is spelled one way only: no user name or password (`user@host`), no backslash, no space, tab,
+  line break or other control character, no percent-encoded host. Parsers disagree on those, and
+  the URL we check must be the URL the platform reads (`refuse_ambiguous`);
 - its scheme is http or https and its port the scheme's default (80 or 443);
 - its host is not `localhost` and every address it resolves to is public: loopback, private,
   link-local, multicast, reserved, unspecified, carrier-grade NAT and cloud-metadata addresses are
@@ -32,6 +35,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
@@ -194,6 +198,20 @@ def _is_allowed(names: set[str], port: int) -> bool:
 # Submit-time lookups run here, so a slow name server costs a request at most its timeout and a
 # handful of slow names cannot hold more than these threads (getaddrinfo itself cannot be timed out).
 _lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns")
+# The moment the submit-time lookups of one request give up together (`submit_lookups`).
+_lookup_deadline: ContextVar[float | None] = ContextVar("lookup_deadline", default=None)
+
+
+@contextmanager
+def submit_lookups() -> Iterator[None]:
+    """One PLAYGROUND_SUBMIT_DNS_TIMEOUT for all the submit-time lookups inside (a request may name
+    many hosts): once it has passed, the names not resolved yet pass unresolved, to be checked
+    again when the task runs."""
+    token = _lookup_deadline.set(time.monotonic() + settings.PLAYGROUND_SUBMIT_DNS_TIMEOUT)
+    try:
+        yield
+    finally:
+        _lookup_deadline.reset(token)
 
 
 def _resolve(
@@ -204,6 +222,8 @@ def _resolve(
         if timeout is None:
             infos = resolve(host, port, type=socket.SOCK_STREAM)
         else:
+            if (deadline := _lookup_deadline.get()) is not None:
+                timeout = min(timeout, max(deadline - time.monotonic(), 0.0))
             infos = _lookups.submit(resolve, host, port, type=socket.SOCK_STREAM).result(timeout=timeout)
     except FutureTimeout as exc:
         raise FetchError("unresolvable_host", f"The host name {host} did not resolve in time.") from exc
@@ -219,6 +239,20 @@ def _resolve(
     return addresses
 
 
+def refuse_ambiguous(url: str) -> None:
+    """Refuse the spellings that parsers read differently. Python's urlsplit drops tabs and line
+    breaks and keeps a backslash as part of the host or path, where a browser-style (WHATWG)
+    parser, like the platform's, reads `\\` as `/`: `http://127.0.0.1\\@x/` is host `x` to one and
+    127.0.0.1 to the other. So the URL we check is exactly the URL we fetch and send upstream."""
+    if "\\" in url:
+        raise FetchError("ambiguous_url", "The URL contains a backslash (\\): use forward slashes.")
+    if any(char == " " or not char.isprintable() for char in url):
+        raise FetchError(
+            "ambiguous_url",
+            "The URL contains a space, tab, line break or other control character: encode spaces as %20.",
+        )
+
+
 def check_url(url: str, *, resolver: Resolver | None = None, unresolvable_ok: bool = False) -> Destination:
     """Check `url` against the rules above, resolving its host once, and say where to connect.
 
@@ -226,11 +260,20 @@ def check_url(url: str, *, resolver: Resolver | None = None, unresolvable_ok: bo
     PLAYGROUND_SUBMIT_DNS_TIMEOUT seconds, passes with no addresses: it may resolve by the time the
     task runs, and is checked again then.
     """
+    refuse_ambiguous(url)
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise FetchError("invalid_url", "The URL is not valid.") from exc
+    if "@" in parts.netloc:
+        raise FetchError(
+            "ambiguous_url", "A URL with a user name or password (user@host) is not accepted: remove it."
+        )
+    if "%" in parts.netloc and not parts.netloc.startswith("["):
+        raise FetchError(
+            "ambiguous_url", "The URL's host is percent-encoded (%…): write the host name plainly."
+        )
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise FetchError("unsupported_url", "Only http and https URLs can be fetched.")

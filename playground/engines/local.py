@@ -8,6 +8,10 @@ in) and a mask (only the white part of
 the mask changes; the rest is the first reference image). References are input files stored here
 (read from storage), data URIs or hosted URLs, fetched under `fetch.py`'s address, size and time
 rules.
+
+Work is bounded by the output, not the input: reference images are read one at a time, held to
+the pixel caps (each, and all of the task's together) from their headers, and decoded reduced to
+about the output's size; the prompt is laid out only until the caption is full.
 """
 
 import colorsys
@@ -16,8 +20,8 @@ import io
 import math
 import random
 import re
-import textwrap
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -26,8 +30,16 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .base import EngineError, EngineJob, EngineResult, EngineStopped, RunContext
-from .fetch import FetchError, fetch_media
-from .media import MediaError, decode_data_uri, is_data_uri, iter_media_values, open_image
+from .fetch import FetchError, fetch_url
+from .media import (
+    MediaError,
+    PixelBudget,
+    decode_data_uri,
+    decode_reduced,
+    is_data_uri,
+    iter_media_values,
+    open_image_header,
+)
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -35,9 +47,10 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 )
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
-MAX_REFERENCE_PIXELS = 50_000_000
+CAPTION_LINES = 4
 VIDEO_FPS = 12
 DEFAULT_VIDEO_SECONDS = 5
+NEAREST = Image.Resampling.NEAREST
 RESOLUTION = re.compile(r"^(?P<number>\d+)(?P<unit>[kp])$", re.I)
 
 
@@ -50,9 +63,10 @@ class Shape:
 
 
 def parse_ratio(
-    aspect: str | None, reference: Image.Image | None, default: tuple[int, int]
+    aspect: str | None, reference: tuple[int, int] | None, default: tuple[int, int]
 ) -> tuple[int, int]:
-    """`a:b` as integers; `auto` takes the first reference image's shape, else `default`."""
+    """`a:b` as integers; `auto` takes the shape of the first reference image (its size), else
+    `default`."""
     if aspect and aspect != "auto":
         try:
             a, b = (int(part) for part in str(aspect).split(":"))
@@ -64,7 +78,7 @@ def parse_ratio(
             "invalid_aspect", f"The aspect ratio “{aspect}” is not of the form width:height, such as 16:9."
         )
     if reference is not None:
-        width, height = reference.size
+        width, height = reference
         divisor = math.gcd(width, height)
         return width // divisor, height // divisor
     return default
@@ -122,6 +136,27 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
             except OSError:
                 continue
     return ImageFont.load_default(size)
+
+
+def caption_lines(text: str, width: int, max_lines: int = CAPTION_LINES) -> list[str]:
+    """The first `max_lines` lines of `text` wrapped at `width` characters, words longer than a
+    line broken. Reads `text` only until the lines are full, in one pass: the work is the caption's,
+    whatever the length of the prompt (textwrap wraps all of it, and a long word costs it time
+    growing with the square of its length)."""
+    lines: list[str] = []
+    line, previous_end = "", -1
+    for piece in re.finditer(rf"\S{{1,{width}}}", text):
+        word, glued = piece.group(), piece.start() == previous_end  # glued: the rest of a long word
+        previous_end = piece.end()
+        joined = line + word if glued or not line else f"{line} {word}"
+        if len(joined) <= width:
+            line = joined
+            continue
+        lines.append(line)
+        if len(lines) == max_lines:
+            return lines
+        line = word
+    return [*lines, line] if line or not lines else lines
 
 
 def pause() -> None:
@@ -203,7 +238,7 @@ class Scene:
         width, height = self.size
         font_size = self.font_size
         chars_per_line = max(10, int(width / (font_size * 0.55)))
-        lines = textwrap.wrap(prompt, chars_per_line)[:4] or [""]
+        lines = caption_lines(prompt, chars_per_line)
         line_height = int(font_size * 1.3)
         band = line_height * len(lines) + font_size
         layer = Image.new("RGBA", self.size)
@@ -216,9 +251,79 @@ class Scene:
         return layer
 
 
+def fetched(url: str, where: str) -> bytes:
+    try:
+        return fetch_url(url).content
+    except FetchError as exc:
+        raise EngineError("input_unavailable", f"{where}: {exc.message}") from exc
+
+
+@dataclass
+class OpenedImage:
+    where: str  # the input value, in words
+    image: Image.Image | None  # its header, until decoded
+
+
+class ReferenceImages:
+    """A task's input images, read one at a time: each is refused from its header when it has
+    more pixels than allowed alone or, counted with the ones before it, for the task; then decoded
+    at about the size of the output (`media.decode_reduced`). Anything that is not a usable image
+    is `invalid_input_image`."""
+
+    def __init__(self):
+        from django.conf import settings
+
+        self.max_pixels = settings.PLAYGROUND_MAX_INPUT_IMAGE_PIXELS
+        self.budget = PixelBudget(settings.PLAYGROUND_MAX_TASK_PIXELS)
+
+    def open(self, where: str, read: Callable[[], bytes]) -> OpenedImage:
+        """The image's header (no pixel decoded), counted against the caps."""
+        try:
+            image = open_image_header(io.BytesIO(read()), self.max_pixels)
+            self.budget.add(image.size)
+        except MediaError as exc:
+            raise EngineError("invalid_input_image", f"{where}: {exc.message}") from exc
+        return OpenedImage(where, image)
+
+    def decode(self, opened: OpenedImage, size: tuple[int, int]) -> Image.Image:
+        """The image reduced to about `size`; `opened` is spent (its full-size pixels let go)."""
+        image, opened.image = opened.image, None
+        try:
+            return decode_reduced(image, size)
+        except MediaError as exc:
+            raise EngineError("invalid_input_image", f"{opened.where}: {exc.message}") from exc
+
+
 def cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Scale and centre-crop `image` to fill `size`."""
     return ImageOps.fit(image.convert("RGB"), size, Image.Resampling.LANCZOS)
+
+
+class Blend:
+    """Reference images (each already at the output's size) blended into an output: half the first,
+    then a fifth of each next one over what came before. The references are folded, as they come,
+    into one layer and its weight, so one output-sized layer stands for any number of them."""
+
+    def __init__(self):
+        self.base: Image.Image | None = None  # the first reference: what a mask keeps
+        self.layer: Image.Image | None = None
+        self.weight = 0.0  # of the layer in the output
+
+    def add(self, reference: Image.Image) -> None:
+        if self.layer is None:
+            self.base, self.layer, self.weight = reference, reference, 0.5
+            return
+        # output' = 0.8 output + 0.2 reference: the layer's weight grows, the image's shrinks.
+        self.weight = 0.8 * self.weight + 0.2
+        self.layer = Image.blend(self.layer, reference, 0.2 / self.weight)
+
+    def over(self, image: Image.Image, mask: Image.Image | None) -> Image.Image:
+        """`image` with the references blended in; where `mask` is black, the first reference
+        untouched (white = change there)."""
+        if self.layer is None:
+            return image
+        blended = Image.blend(image, self.layer, self.weight)
+        return blended if mask is None else Image.composite(blended, self.base, mask)
 
 
 class LocalEngine:
@@ -229,8 +334,6 @@ class LocalEngine:
         return Decimal(0)  # offline: a run that did not finish bills nothing
 
     def run(self, job: EngineJob, context: RunContext) -> EngineResult:
-        references = self._images(job, "reference_images")
-        masks = self._images(job, "mask")
         prompt = str(job.role("prompt", "") or "")
         seed = job.role("seed")
         # Like a real model: a given seed repeats its picture; without one (or -1) every run of
@@ -238,77 +341,57 @@ class LocalEngine:
         seed = seed if isinstance(seed, int) and seed >= 0 else job.task_id
         count = int(job.role("count", 1) or 1)
         video = job.kind == "video"
+        images = ReferenceImages()
+        reference_sources = list(self._sources(job, "reference_images"))
+        # The first reference's shape is the output's for "auto": read from its header.
+        first = images.open(*reference_sources[0]) if reference_sources else None
         ratio = parse_ratio(
-            job.role("aspect"), references[0] if references else None, (16, 9) if video else (1, 1)
+            job.role("aspect"), first.image.size if first else None, (16, 9) if video else (1, 1)
         )
         size = output_size(ratio, job.role("resolution"), video=video)
+        # Each reference is folded into the blend as soon as it is read: one at a time in memory.
+        blend = Blend()
+        if first is not None:
+            blend.add(cover(images.decode(first, size), size))
+        for source in reference_sources[1:]:
+            blend.add(cover(images.decode(images.open(*source), size), size))
+        mask = None
+        for source in self._sources(job, "mask"):
+            mask = ImageOps.fit(images.decode(images.open(*source), size).convert("L"), size, NEAREST)
         if video:
-            return self._videos(job, context, size, prompt, seed, count, references)
+            return self._videos(job, context, size, prompt, seed, count, blend.base)
         for index in range(count):
             if context.should_stop():
                 raise EngineStopped
             context.report(f"Rendering image {index + 1} of {count} at {size[0]}x{size[1]}.")
             pause()
             image = Scene(size, prompt, seed, index).frame(label=f"local · {index + 1}/{count}")
-            image = self._apply_references(image, references, masks[0] if masks else None)
+            image = blend.over(image, mask)
             buffer = io.BytesIO()
             image.save(buffer, "PNG", compress_level=3)
             context.save_output(f"{index}.png", buffer.getvalue(), "image/png", width=size[0], height=size[1])
         return EngineResult()
 
-    def _apply_references(
-        self, image: Image.Image, references: list[Image.Image], mask: Image.Image | None
-    ) -> Image.Image:
-        if not references:
-            return image
-        base = cover(references[0], image.size)
-        blended = Image.blend(image, base, 0.5)
-        for extra in references[1:]:
-            blended = Image.blend(blended, cover(extra, image.size), 0.2)
-        if mask is None:
-            return blended
-        # White in the mask = change there; black = keep the reference untouched.
-        region = ImageOps.fit(mask.convert("L"), image.size, Image.Resampling.NEAREST)
-        return Image.composite(blended, base, region)
-
-    def _images(self, job: EngineJob, role: str) -> list[Image.Image]:
+    def _sources(self, job: EngineJob, role: str) -> Iterator[tuple[str, Callable[[], bytes]]]:
+        """Where each image playing `role` is (in words) and how to read its bytes: our own input
+        file from storage, a data URI, or a hosted URL (fetched under the fetcher's address, size
+        and time rules; one that cannot be fetched is `input_unavailable`)."""
         field = job.roles.get(role)
         if not field:
-            return []
-        images = []
+            return
         for item in iter_media_values(job.input_schema, job.roles, job.input):
             if item.path[0] != field or item.kind != "image":
                 continue
-            where = job.describe(item.path)
-            stored = job.stored_inputs.get(item.value)
-            if stored is None and not is_data_uri(item.value):
-                images.append(self._fetched_image(item.value, where))
-                continue
-            try:
-                if stored is not None:  # our own input file, read from storage
-                    content = stored.read()
-                else:
-                    _, content = decode_data_uri(item.value, MAX_REFERENCE_BYTES)
-                images.append(open_image(content, MAX_REFERENCE_PIXELS).convert("RGB"))
-            except MediaError as exc:
-                raise EngineError("invalid_input_image", f"{where}: {exc.message}") from exc
-        return images
+            where, value = job.describe(item.path), item.value
+            stored = job.stored_inputs.get(value)
+            if stored is not None:
+                yield where, stored.read
+            elif is_data_uri(value):
+                yield where, lambda value=value: decode_data_uri(value, MAX_REFERENCE_BYTES)[1]
+            else:
+                yield where, lambda value=value, where=where: fetched(value, where)
 
-    def _fetched_image(self, url: str, where: str) -> Image.Image:
-        """A hosted reference image, fetched under the fetcher's address, size and time rules.
-
-        Content that is not a usable image is `invalid_input_image`, like a bad data URI; a URL
-        that cannot be fetched (refused, unreachable, an HTTP error) is `input_unavailable`.
-        """
-        try:
-            _, image = fetch_media(url, "image", max_pixels=MAX_REFERENCE_PIXELS)
-        except FetchError as exc:
-            content_problem = exc.code in ("not_an_image", "too_many_pixels")
-            code = "invalid_input_image" if content_problem else "input_unavailable"
-            raise EngineError(code, f"{where}: {exc.message}") from exc
-        return image.convert("RGB")
-
-    def _videos(self, job, context, size, prompt, seed, count, references) -> EngineResult:
+    def _videos(self, job, context, size, prompt, seed, count, first: Image.Image | None) -> EngineResult:
         import av
 
         seconds = int(job.role("duration", 0) or 0) or DEFAULT_VIDEO_SECONDS
@@ -321,7 +404,6 @@ class LocalEngine:
             stream = container.add_stream("libvpx", rate=VIDEO_FPS)
             stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
             stream.options = {"deadline": "realtime", "cpu-used": "8", "b": "2M"}
-            first = cover(references[0], size) if references else None
             for number in range(frames):
                 if number % VIDEO_FPS == 0:
                     if context.should_stop():

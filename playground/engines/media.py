@@ -3,8 +3,10 @@ URIs safely and checking that content is the kind of media it claims to be.
 
 Safety rules: the size of a data URI is checked before it is decoded; images are opened by Pillow
 with an explicit list of formats and a pixel cap checked before any pixel is decoded, so a
-decompression bomb or an HTML page named .png is refused rather than loaded; a video or audio file
-must start like a known container. Hosted URLs are checked (never fetched) here by `fetch.check_url`.
+decompression bomb or an HTML page named .png is refused rather than loaded; the images of one task
+are counted together against a cap per task (`PixelBudget`); a video or audio file must start like
+a known container. Hosted URLs are checked (never fetched) here by `fetch.check_url`. An engine that
+only needs an image at the size of its output decodes it reduced (`decode_reduced`).
 
 Media that comes with a request (a data URI, an uploaded file) is a `MediaPayload` until it is
 stored as an input file: it is read without a second copy in memory (decoded in steps into a
@@ -16,6 +18,7 @@ import binascii
 import hashlib
 import io
 import json
+import math
 import re
 import tempfile
 import warnings
@@ -118,13 +121,18 @@ def decode_data_uri(value: str, max_bytes: int) -> tuple[str, bytes]:
     return (match.group("mime") or "").lower(), content
 
 
-def _opened_image(source: IO[bytes], max_pixels: int) -> Image.Image:
+def open_image_header(source: IO[bytes], max_pixels: int) -> Image.Image:
     """`source` opened as an image of a known format within the pixel cap, read from its header:
     no pixel is decoded yet."""
     try:
-        image = Image.open(source, formats=IMAGE_FORMATS)
-    except Image.DecompressionBombError as exc:  # over Pillow's own hard cap, before ours
-        raise MediaError("The image has more pixels than allowed.", "too_many_pixels") from exc
+        with warnings.catch_warnings():
+            # Pillow warns past its own soft cap; ours (`max_pixels`, checked below) decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source, formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError as exc:  # over Pillow's hard cap (~179 MP), before ours
+        raise MediaError(
+            f"The image has far more pixels than the {max_pixels:,} allowed.", "too_many_pixels"
+        ) from exc
     except (Image.UnidentifiedImageError, OSError) as exc:
         raise MediaError("The file is not an image (PNG, JPEG, WebP, GIF or BMP).", "not_an_image") from exc
     width, height = image.size
@@ -148,7 +156,7 @@ def open_image(content: bytes | IO[bytes], max_pixels: int) -> Image.Image:
     """Decode `content` (bytes or a binary file) as an image of a known format, refusing
     decompression bombs."""
     source = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
-    image = _opened_image(source, max_pixels)
+    image = open_image_header(source, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -158,13 +166,13 @@ def open_image(content: bytes | IO[bytes], max_pixels: int) -> Image.Image:
     return image
 
 
-def check_image(source: IO[bytes], max_pixels: int) -> str:
+def check_image(source: IO[bytes], max_pixels: int) -> tuple[str, tuple[int, int]]:
     """Refuse what is not a whole image of a known format within the pixel cap, without holding
     its pixels (a submit checks images this way; the engine decodes them when it runs): a JPEG is
     decoded at an eighth of its size, a PNG's chunks are read to the end with their checksums, other
-    formats are decoded. Returns the format."""
-    image = _opened_image(source, max_pixels)
-    image_format = image.format or ""
+    formats are decoded. Returns the format and the size."""
+    image = open_image_header(source, max_pixels)
+    image_format, size = image.format or "", image.size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -177,7 +185,56 @@ def check_image(source: IO[bytes], max_pixels: int) -> str:
                 image.load()
     except DECODE_ERRORS as exc:
         raise MediaError("The image could not be decoded.", "not_an_image") from exc
-    return image_format
+    return image_format, size
+
+
+REDUCIBLE_MODES = ("RGB", "RGBA", "L", "LA")
+
+
+def decode_reduced(image: Image.Image, cover: tuple[int, int]) -> Image.Image:
+    """Decode an image from `open_image_header` at about the smallest size that still covers
+    `cover` once scaled to fill it, in RGB: a JPEG is decoded by libjpeg at 1/2, 1/4 or 1/8 of its
+    size (`draft`), other formats are decoded and shrunk at once by a whole factor (`reduce`). So
+    an engine holds each reference image at about the size of its output, and at most one at full
+    size for a moment, however many it blends. The caller drops `image` afterwards: it may now hold
+    the decoded pixels."""
+    width, height = image.size
+    scale = max(cover[0] / width, cover[1] / height)
+    needed = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our cap was checked
+            if scale < 1 and image.format == "JPEG":
+                image.draft(image.mode, needed)
+            image.load()
+            if image.mode not in REDUCIBLE_MODES:
+                image = image.convert("RGB")
+            factor = min(image.width // needed[0], image.height // needed[1])
+            if factor > 1:
+                image = image.reduce(factor)
+            return image.convert("RGB")
+    except DECODE_ERRORS as exc:
+        raise MediaError("The image could not be decoded.", "not_an_image") from exc
+
+
+@dataclass
+class PixelBudget:
+    """The pixels of one task's input images, added up one image at a time against the cap per
+    task: the image that goes over it is the one refused (`too_many_task_pixels`)."""
+
+    max_pixels: int
+    used: int = 0
+
+    def add(self, size: tuple[int, int]) -> None:
+        width, height = size
+        self.used += width * height
+        if self.used > self.max_pixels:
+            raise MediaError(
+                f"With this image ({width}x{height} pixels) the task's images come to {self.used:,} "
+                f"pixels, more than the {self.max_pixels:,} allowed for one task: "
+                "send fewer or smaller images.",
+                "too_many_task_pixels",
+            )
 
 
 def container_of(head: bytes) -> str | None:
@@ -219,26 +276,30 @@ def check_media_content(kind: str, content: bytes, max_pixels: int) -> Image.Ima
 
 def check_media_value(
     item: MediaValue, *, max_bytes: int, max_pixels: int, resolver: "Resolver | None" = None
-) -> None:
+) -> tuple[int, int] | None:
     """Refuse a media value at submit time: data URIs must hold the right kind of media; hosted
     URLs must pass the fetcher's scheme, port and address rules (their host is resolved with
-    `resolver`, but nothing is downloaded: that happens when the task runs)."""
+    `resolver`, but nothing is downloaded: that happens when the task runs). Returns the size of
+    an image in a data URI (None for anything else)."""
     value = item.value
     if is_data_uri(value):
         mime, content = decode_data_uri(value, max_bytes)
         if item.kind != "image" and mime and not mime.startswith(item.kind + "/"):
             raise MediaError(f"This should be a {item.kind} file, but it is {mime}.", "wrong_media_type")
+        if item.kind == "image":
+            return check_image(io.BytesIO(content), max_pixels)[1]
         check_media_content(item.kind, content, max_pixels)
-        return
+        return None
     from .fetch import FetchError, check_url  # fetch uses this module's decoding
 
-    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+    scheme = value.strip().split(":", 1)[0].lower() if ":" in value else ""  # " http://…": check_url says why
     if scheme not in ("http", "https"):
         raise MediaError("Must be a web address (http:// or https://) or a data URI.", "unsupported_url")
     try:
         check_url(value, resolver=resolver, unresolvable_ok=True)
     except FetchError as exc:
         raise MediaError(exc.message, exc.code) from exc
+    return None
 
 
 # --- Media that came with a request, before it is stored ---------------------------------------------
@@ -422,6 +483,7 @@ class CheckedMedia:
     opened: OpenedMedia
     content_type: str
     extension: str
+    size: tuple[int, int] | None = None  # an image's width and height
 
     def close(self) -> None:
         self.opened.close()
@@ -436,8 +498,10 @@ def check_payload(kind: str, payload: MediaPayload, *, max_bytes: int, max_pixel
         mime = opened.mime
         if kind != "image" and mime and not mime.startswith(kind + "/"):
             raise MediaError(f"This should be a {kind} file, but it is {mime}.", "wrong_media_type")
+        size = None
         if kind == "image":
-            content_type, extension = IMAGE_TYPES[check_image(opened.file, max_pixels)]
+            image_format, size = check_image(opened.file, max_pixels)
+            content_type, extension = IMAGE_TYPES[image_format]
         else:
             head = opened.file.read(16)
             check_media_content(kind, head, max_pixels)
@@ -447,4 +511,4 @@ def check_payload(kind: str, payload: MediaPayload, *, max_bytes: int, max_pixel
     except BaseException:
         opened.close()
         raise
-    return CheckedMedia(opened, content_type, extension)
+    return CheckedMedia(opened, content_type, extension, size)

@@ -51,6 +51,8 @@ DEFAULT_BASE_URL = "https://api.mindvideo.ai"
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 MAX_REDIRECTS = 5
 UPSTREAM_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")  # goes into URL paths and Task.upstream_id
+# Charges are kept with 12 digits, 4 of them after the point (Task.cost_actual).
+LEDGER_LIMIT = Decimal("1e8")
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is not honoured in full
 BACKOFF_CAP_FACTOR = 10  # polls and retries back off from the interval to ten times it
 # The type of a video or audio output served without a useful Content-Type, by its container.
@@ -212,7 +214,14 @@ def _cost(value: Any) -> Decimal | None:
         cost = Decimal(str(value))
     except InvalidOperation:
         return None
-    return cost if cost.is_finite() and cost >= 0 else None
+    if not cost.is_finite() or cost < 0:
+        return None
+    if cost >= LEDGER_LIMIT:
+        # Not a charge we can keep (a fault there, or a base URL that is not MindVideo): read like
+        # any other unreadable figure rather than written into the ledger, where it would not fit.
+        logger.warning("MindVideo reported a charge of %s, beyond the ledger's %s", value, LEDGER_LIMIT)
+        return None
+    return cost
 
 
 def charge_of(body: dict | None) -> Decimal | None:
@@ -331,9 +340,15 @@ class UpstreamRun:
         while True:
             if self.context.should_stop():
                 raise self.stopped_while_waiting(upstream_id)
-            body = self.with_retries(
-                "report the task's status", lambda: self.call("GET", f"tasks/{upstream_id}")
-            )
+            try:
+                body = self.with_retries(
+                    "report the task's status", lambda: self.call("GET", f"tasks/{upstream_id}")
+                )
+            except EngineError as failure:
+                # The platform has the task and may still run and bill it: the charge is not known
+                # yet (the reaper settles it), never "nothing".
+                failure.cost_actual = None
+                raise
             if body["status"] != last_status:
                 last_status = body["status"]
                 self.relay_events(upstream_id)

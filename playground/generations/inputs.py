@@ -39,10 +39,12 @@ from playground.engines.media import (
     DataUri,
     MediaError,
     MediaPayload,
+    PixelBudget,
     check_media_value,
     check_payload,
     is_data_uri,
     iter_media_values,
+    open_image_header,
     placeholders,
 )
 
@@ -193,14 +195,18 @@ def release(prepared: list[PreparedInput]) -> None:
         item.close()
 
 
-def resolve_reference(reference: InputReference, owner) -> InputFile:
+def resolve_reference(reference: InputReference, owner, guest: str = "") -> InputFile:
     """The input file a submitted reference names: the submitter's own, or anyone's with a valid
     signed token. Anyone else's is as missing as a file that never existed. `owner` None (the
-    form's own check, before it knows who submits) asks only that the file exists."""
+    form's own check, before it knows who submits) asks only that the file exists.
+
+    A demo-pass guest submits as the pass's owner but owns nothing: the files of the owner and of
+    the other guests are all the owner's, so a guest needs the token (their own pages hand them
+    signed references, `shared_input`)."""
     row = InputFile.objects.filter(pk=reference.id, name=reference.name).first()
     readable = row is not None and (
         owner is None
-        or row.owner_id == owner.pk
+        or (row.owner_id == owner.pk and not guest)
         or input_token_is_valid(reference.id, reference.name, reference.token)
     )
     if not readable or not default_storage.exists(row.file):
@@ -208,12 +214,24 @@ def resolve_reference(reference: InputReference, owner) -> InputFile:
     return row
 
 
+def stored_image_size(row: InputFile, max_pixels: int) -> tuple[int, int]:
+    """The width and height of a stored input image, read from its header."""
+    try:
+        with default_storage.open(row.file, "rb") as handle:
+            return open_image_header(handle, max_pixels).size
+    except OSError as exc:
+        message = "This file is not stored here (any more): upload it again."
+        raise MediaError(message, "input_not_found") from exc
+
+
 def prepare_inputs(
-    entry: CatalogEntry, data: Any, owner=None
+    entry: CatalogEntry, data: Any, owner=None, guest: str = ""
 ) -> tuple[list[FieldError], list[PreparedInput]]:
     """Every problem with `data` (from `as_payloads`) for `entry`, schema and rules first, then
     each media value on its bytes; or, with none, the media values ready to store. Hosted URLs are
-    checked (not fetched) as before. Call `release` on what is returned once done with it."""
+    checked (not fetched) as before. Images are held to a pixel cap each and one for the task
+    (data URIs, uploads and stored files here, read from their headers; hosted images when the
+    task runs). Call `release` on what is returned once done with it."""
     errors = validate_input(entry, placeholders(data))
     if errors:
         return errors, []
@@ -222,17 +240,23 @@ def prepare_inputs(
         "max_bytes": settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES,
         "max_pixels": settings.PLAYGROUND_MAX_INPUT_IMAGE_PIXELS,
     }
+    budget = PixelBudget(settings.PLAYGROUND_MAX_TASK_PIXELS)
     for item in iter_media_values(entry.input_schema, entry.roles, data):
         try:
+            size = None
             if isinstance(item.value, MediaPayload):
                 checked = check_payload(item.kind, item.value, **limits)
                 prepared.append(PreparedInput(item.path, item.kind, checked=checked))
+                size = checked.size
             elif reference := parse_reference(item.value):
-                prepared.append(
-                    PreparedInput(item.path, item.kind, stored=resolve_reference(reference, owner))
-                )
+                row = resolve_reference(reference, owner, guest)
+                prepared.append(PreparedInput(item.path, item.kind, stored=row))
+                if item.kind == "image":
+                    size = stored_image_size(row, limits["max_pixels"])
             else:
-                check_media_value(item, **limits)
+                size = check_media_value(item, **limits)
+            if size is not None:
+                budget.add(size)
         except MediaError as exc:
             errors.append(FieldError(field_path(item.path), exc.message, exc.code))
     if errors:

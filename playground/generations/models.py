@@ -1,12 +1,55 @@
+import json
 import secrets
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+
+from playground.catalog.text import repair_strings, repair_text
 
 
 def new_task_id() -> str:
     return "task_" + secrets.token_hex(12)
+
+
+class RepairingJSONDecoder(json.JSONDecoder):
+    """Stored JSON as it is read: text an older version let in (a lone surrogate, a NUL) comes
+    back repaired (`catalog.text.repair_text`), so no page, file or re-run fails on a stored row.
+    Migration 0006 repaired the rows stored before; this keeps any written since readable too."""
+
+    def decode(self, s, *args, **kwargs):
+        return repair_strings(super().decode(s, *args, **kwargs))
+
+
+class RepairedText(models.TextField):
+    """Text read for showing, repaired like stored JSON. On SQLite it comes as the JSON array
+    `InputText` asks for (below)."""
+
+    def from_db_value(self, value, expression, connection):
+        if connection.vendor == "sqlite" and isinstance(value, str):
+            value = json.loads(value)[0]
+            if value is not None and not isinstance(value, str):
+                value = json.dumps(value)
+        return repair_text(value) if isinstance(value, str) else value
+
+
+class InputText(KeyTextTransform):
+    """`KT("input__<key>")` for showing: the text at a key of a task's input, repaired.
+
+    SQLite's JSON_EXTRACT with one path answers the string decoded, which it cuts at a NUL and
+    whose lone surrogate it hands over as bytes its driver cannot decode (the query fails); with
+    two paths it answers a JSON array, whose text keeps the string's escapes as stored."""
+
+    output_field = RepairedText()
+
+    def __init__(self, key: str):
+        super().__init__(key, "input")
+
+    def as_sqlite(self, compiler, connection):
+        column, params, keys = self.preprocess_lhs(compiler, connection)
+        path = connection.ops.compile_json_path(keys)
+        return f"JSON_EXTRACT({column}, %s, %s)", (*params, path, path)
 
 
 class Status(models.TextChoices):
@@ -35,13 +78,13 @@ class Task(models.Model):
     # sharing one link never see each other's tasks (empty for everyone else).
     guest = models.CharField(max_length=32, blank=True, default="")
     model = models.ForeignKey("catalog.CatalogEntry", on_delete=models.PROTECT, related_name="tasks")
-    input = models.JSONField()
+    input = models.JSONField(decoder=RepairingJSONDecoder)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     engine = models.CharField(max_length=20)
     cost_estimate = models.DecimalField(max_digits=12, decimal_places=4)
     cost_actual = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
-    output = models.JSONField(null=True, blank=True)
-    error = models.JSONField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True, decoder=RepairingJSONDecoder)
+    error = models.JSONField(null=True, blank=True, decoder=RepairingJSONDecoder)
     request_id = models.CharField(max_length=64)
     # NULL (not ""): the unique constraint must ignore tasks submitted without a key.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001

@@ -22,10 +22,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from playground.catalog.models import CatalogEntry
-from playground.catalog.pricing import estimate_cost
+from playground.catalog.pricing import NoPrice, estimate_cost
+from playground.catalog.text import text_problem
 from playground.catalog.validation import FieldError
-from playground.engines.fetch import FetchError, check_url
+from playground.engines.fetch import FetchError, check_url, submit_lookups
 from playground.keys.models import ApiKey, DemoPass
+from playground.keys.passes import PASS_ENDED
 
 from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
 from .models import TERMINAL, Status, Task, TaskEvent
@@ -172,14 +174,16 @@ def webhook_errors(webhook_url: Any) -> list[FieldError]:
 def check_input(entry: CatalogEntry, data: Any, owner=None) -> list[FieldError]:
     """Everything wrong with `data` for `entry`: the schema, cross-field rules, then media (data
     URIs and uploads on their bytes, references to input files, hosted URLs)."""
-    errors, prepared = prepare_inputs(entry, as_payloads(entry, data), owner)
+    with submit_lookups():
+        errors, prepared = prepare_inputs(entry, as_payloads(entry, data), owner)
     release(prepared)
     return errors
 
 
 def find_model(slug: Any) -> CatalogEntry:
     entry = None
-    if isinstance(slug, str) and slug:
+    # Not text (a NUL, a lone surrogate) is no slug, and no database is asked about it.
+    if isinstance(slug, str) and slug and text_problem(slug) is None:
         entry = CatalogEntry.objects.filter(slug=slug, is_active=True).first()
     if entry is None:
         raise SubmitError(
@@ -227,11 +231,14 @@ def submit_task(
     in `data` are stored as the owner's input files, and the task's input references them by URL
     under `base_url` (the origin the request came to; see `inputs.py`).
     """
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+    if idempotency_key is not None and (
+        not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or text_problem(idempotency_key)
+    ):
         raise SubmitError(
             400,
             "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, none of them a control "
+            "character.",
         )
     digest = request_hash(model_slug if isinstance(model_slug, str) else repr(model_slug), data, webhook_url)
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
@@ -239,8 +246,9 @@ def submit_task(
     entry = find_model(model_slug)
     data = as_payloads(entry, data)
     # The media to store, waiting in temporary files (a refusal below drops them, unstored).
-    input_errors, prepared = prepare_inputs(entry, data, owner)
-    errors = input_errors + webhook_errors(webhook_url)
+    with submit_lookups():
+        input_errors, prepared = prepare_inputs(entry, data, owner, guest)
+        errors = input_errors + webhook_errors(webhook_url)
     if errors:
         if any(error.code == "too_large" for error in errors):  # a data URI over the size limit
             too_large = [error for error in errors if error.code == "too_large"]
@@ -254,7 +262,12 @@ def submit_task(
             "This demo pass does not include that model.",
             [FieldError("model", "This demo pass does not include that model.", "unknown_model")],
         )
-    cost_estimate = estimate_cost(entry, data)
+    try:
+        cost_estimate = estimate_cost(entry, data)
+    except (NoPrice, ArithmeticError) as exc:  # a schema that leaves a count or duration unbounded
+        release(prepared)
+        refusal = FieldError("input", str(exc), "no_price")
+        raise SubmitError(422, "invalid_input", refusal.message, [refusal]) from exc
     data = store_inputs(owner, data, prepared, base_url)  # files written before the transaction
     try:
         with transaction.atomic():
@@ -308,6 +321,11 @@ def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
         limits.append(("key", locked.budget, Task.objects.filter(api_key=locked)))
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
+        if locked.status != "active":
+            # Revoked or expired while this submit was being checked: revoking cancels the pass's
+            # unfinished tasks, so a task made after that sweep would run on a revoked pass.
+            message = PASS_ENDED[locked.status]
+            raise SubmitError(403, f"demo_pass_{locked.status}", message)
         limits.append(("demo pass", locked.spend_cap, Task.objects.filter(demo_pass=locked)))
     return limits
 

@@ -11,6 +11,11 @@ from django.utils import timezone
 from .models import DemoPass
 
 SALT = "playground.demo-pass"
+# Why a pass that is not active can no longer be used, by its status.
+PASS_ENDED = {
+    "revoked": "This demo pass was revoked by its owner.",
+    "expired": "This demo pass has expired.",
+}
 
 
 class PassRefused(Exception):
@@ -47,10 +52,8 @@ def usable_pass(public_id: str) -> DemoPass:
     demo_pass = DemoPass.objects.select_related("owner").filter(public_id=public_id).first()
     if demo_pass is None:
         raise PassRefused("This demo link is not valid.")
-    if demo_pass.status == "revoked":
-        raise PassRefused("This demo pass was revoked by its owner.")
-    if demo_pass.status == "expired":
-        raise PassRefused("This demo pass has expired.")
+    if demo_pass.status in PASS_ENDED:
+        raise PassRefused(PASS_ENDED[demo_pass.status])
     if not demo_pass.owner.is_active:
         raise PassRefused("This demo pass is no longer available.")
     return demo_pass

@@ -108,22 +108,26 @@ def grace_period() -> timedelta:
     return timedelta(seconds=max(settings.PLAYGROUND_WEBHOOK_SECRET_GRACE, 0))
 
 
-def rotate_webhook_secret(owner_id: int) -> str:
-    """Make a new current secret and return it; the old one signs too until the grace period ends."""
+def rotate_webhook_secret(owner_id: int, *, keep_previous: bool = True) -> str:
+    """Make a new current secret and return it; the old one signs too until the grace period ends.
+    Without `keep_previous` (a secret leaked) every earlier secret stops signing at once."""
     try:
-        return _rotate(owner_id)
+        return _rotate(owner_id, keep_previous)
     except IntegrityError:  # a rotation at the same moment made a current secret: rotate that one
-        return _rotate(owner_id)
+        return _rotate(owner_id, keep_previous)
 
 
-def _rotate(owner_id: int) -> str:
+def _rotate(owner_id: int, keep_previous: bool) -> str:
     grace = grace_period()
     secret = new_secret()
     with transaction.atomic():
         now = timezone.now()
         mine = WebhookSecret.objects.filter(owner_id=owner_id)
-        mine.filter(expires_at__lte=now).delete()
-        mine.filter(expires_at__isnull=True).update(expires_at=now + grace)
+        if keep_previous:
+            mine.filter(expires_at__lte=now).delete()
+            mine.filter(expires_at__isnull=True).update(expires_at=now + grace)
+        else:
+            mine.delete()
         WebhookSecret.objects.create(owner_id=owner_id, created_at=now, **_encrypted(secret))
         retired = mine.filter(expires_at__isnull=False).order_by("-created_at", "-pk")
         mine.filter(pk__in=list(retired.values_list("pk", flat=True)[MAX_RETIRED:])).delete()

@@ -4,10 +4,10 @@ demo passes, usage.
 Every action is a POST that answers with the affected section (htmx swaps it in place) or, without
 JavaScript, redirects back to the page. Issued API keys are shown once, right after creation, and
 never rendered again; the webhook signing secret is rendered only in the answer to a Reveal or a
-Rotate, which is never cached (Cache-Control: no-store).
+Rotate. Every view here answers with `never_cache` (Cache-Control: no-store, private): the page
+shows live demo-pass links and, once each, secrets, none of which may linger in any cache.
 """
 
-import csv
 from decimal import Decimal
 
 from django import forms
@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
@@ -33,27 +34,58 @@ from playground.keys.passes import create_pass, pass_token, revoke_pass
 from playground.keys.services import delete_key, expiry_through, issue_key, set_key_disabled
 
 from .charts import spend_chart
+from .csv_export import csv_response
 
 SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
+CENTS_HUNDREDTHS = Decimal("0.0001")  # spend in the CSV: four decimals, as on the page
+
+
+MAX_MONEY = Decimal(1_000_000)
+
+
+class MoneyField(forms.DecimalField):
+    """An amount in dollars (a budget, a spend cap): up to a million, to the hundredth of a cent,
+    with one plain error at a time rather than Django's digit counts."""
+
+    def __init__(self, *, min_value: Decimal, **kwargs):
+        too_large = "Enter at most $1,000,000."
+        kwargs["error_messages"] = {
+            "invalid": "Enter an amount in dollars, e.g. 5 or 0.25.",
+            "min_value": f"Enter at least ${min_value}.",
+            "max_value": too_large,
+            "max_digits": too_large,
+            "max_whole_digits": too_large,
+            "max_decimal_places": "Use at most 4 decimal places, e.g. 0.0025.",
+        }
+        super().__init__(min_value=min_value, max_value=MAX_MONEY, max_digits=12, decimal_places=4, **kwargs)
+
+    def run_validators(self, value):
+        try:
+            super().run_validators(value)
+        except forms.ValidationError as error:
+            raise forms.ValidationError(error.error_list[:1]) from None
 
 
 class NewKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. “nightly-renders”.")
     expires_on = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Optional."
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional: the key works through the end of this day.",
     )
-    budget = forms.DecimalField(
+    budget = MoneyField(
         required=False,
         min_value=Decimal("0.0001"),
-        max_digits=12,
-        decimal_places=4,
-        help_text="Optional spend limit in $; tasks over it are refused (402).",
+        help_text="Optional: the most this key may ever spend, in $ (empty: no limit). Tasks that would "
+        "go over it are refused (402).",
     )
 
     def clean_expires_on(self):
         day = self.cleaned_data["expires_on"]
         if day and day <= timezone.localdate():
             raise forms.ValidationError("Pick a day after today.")
+        if day and day.year > timezone.localdate().year + 100:
+            raise forms.ValidationError("Pick a day within the next hundred years, or leave it empty.")
         return day
 
 
@@ -67,7 +99,9 @@ class UpstreamKeyForm(forms.Form):
 class DemoPassForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="e.g. “Friday demo”.")
     models = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
-    spend_cap = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=4, initial=5)
+    spend_cap = MoneyField(
+        min_value=Decimal("0.01"), initial=5, help_text="The most its guests may spend in all, in $."
+    )
     hours = forms.IntegerField(min_value=1, max_value=24 * 30, initial=24, label="Valid for (hours)")
 
     def __init__(self, *args, **kwargs):
@@ -133,12 +167,14 @@ def _after_change(request: HttpRequest, partial: str) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_GET
 def keys_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/keys.html", _context(request))
 
 
 @login_required
+@never_cache
 @require_POST
 def create_key(request: HttpRequest) -> HttpResponse:
     form = NewKeyForm(request.POST)
@@ -152,9 +188,7 @@ def create_key(request: HttpRequest) -> HttpResponse:
         expires_at=expires_at,
         budget=form.cleaned_data["budget"],
     )
-    response = _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key)
-    response["Cache-Control"] = "no-store"  # the secret must not linger in any cache
-    return response
+    return _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key)
 
 
 def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
@@ -165,6 +199,7 @@ def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
 
 
 @login_required
+@never_cache
 @require_POST
 def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
     key = _own_key(request, key_id)
@@ -180,6 +215,7 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def save_upstream_key(request: HttpRequest) -> HttpResponse:
     """Add or replace the MindVideo key. The new key is tested first; only an accepted key
@@ -198,6 +234,7 @@ def save_upstream_key(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def test_upstream_key(request: HttpRequest) -> HttpResponse:
     credential = UpstreamCredential.objects.filter(user=request.user).first()
@@ -213,6 +250,7 @@ def test_upstream_key(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def delete_upstream_key(request: HttpRequest) -> HttpResponse:
     UpstreamCredential.objects.filter(user=request.user).delete()
@@ -221,12 +259,11 @@ def delete_upstream_key(request: HttpRequest) -> HttpResponse:
 
 @sensitive_variables("secret")
 def _webhook_secret_section(request: HttpRequest, secret: str, **extra) -> HttpResponse:
-    response = _section(request, "webhook-secret", revealed_secret=secret, **extra)
-    response["Cache-Control"] = "no-store"  # the secret must not linger in any cache
-    return response
+    return _section(request, "webhook-secret", revealed_secret=secret, **extra)
 
 
 @login_required
+@never_cache
 @require_POST
 @sensitive_variables("secret")
 def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
@@ -239,15 +276,19 @@ def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 @sensitive_variables("secret")
 def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
-    """Make a new webhook signing secret and show it; the old one keeps signing for the grace period."""
-    secret = webhook_secrets.rotate_webhook_secret(request.user.pk)
-    return _webhook_secret_section(request, secret, rotated=True)
+    """Make a new webhook signing secret and show it; the old ones keep signing for the grace
+    period, or stop at once when the person says one leaked (`end_previous`)."""
+    keep_previous = request.POST.get("end_previous") != "on"
+    secret = webhook_secrets.rotate_webhook_secret(request.user.pk, keep_previous=keep_previous)
+    return _webhook_secret_section(request, secret, rotated=True, ended_previous=not keep_previous)
 
 
 @login_required
+@never_cache
 @require_POST
 def create_demo_pass(request: HttpRequest) -> HttpResponse:
     form = DemoPassForm(request.POST)
@@ -259,6 +300,7 @@ def create_demo_pass(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_POST
 def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
     demo_pass = DemoPass.objects.filter(pk=pass_id, owner=request.user).first()
@@ -281,11 +323,10 @@ def usage(request: HttpRequest) -> HttpResponse:
 @require_GET
 def usage_csv(request: HttpRequest) -> HttpResponse:
     summary = usage_for(request.user)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="playground-usage.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["group", "label", "tasks", "succeeded", "spend"])
-    for group, rows in (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model)):
-        for row in rows:
-            writer.writerow([group, row.label, row.tasks, row.succeeded, f"{row.spend:.4f}"])
-    return response
+    groups = (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model))
+    rows = [
+        [group, row.label, row.tasks, row.succeeded, row.spend.quantize(CENTS_HUNDREDTHS)]
+        for group, rows in groups
+        for row in rows
+    ]
+    return csv_response("playground-usage.csv", [["group", "label", "tasks", "succeeded", "spend"], *rows])

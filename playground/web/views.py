@@ -14,7 +14,7 @@ from functools import partial, wraps
 from urllib.parse import quote
 
 from django.conf import settings
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import LoginView, redirect_to_login
@@ -22,12 +22,12 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
-from django.db.models.fields.json import KT
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from zipstream import ZipStream
 
@@ -36,7 +36,8 @@ from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
 from playground.generations.fairness import place_in_line
-from playground.generations.models import Status, Task, TaskEvent
+from playground.generations.inputs import shared_input
+from playground.generations.models import InputText, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, task_etag
 from playground.generations.services import (
@@ -93,6 +94,12 @@ class Visitor:
         if self.demo_pass is not None:
             return Q(**{f"{prefix}demo_pass": self.demo_pass, f"{prefix}guest": self.guest})
         return Q(**{f"{prefix}owner": self.owner})
+
+    def form_input(self, task_input):
+        """A task's input as this visitor's form carries it again. A guest owns no input files
+        (they are the pass owner's, see `inputs.resolve_reference`), so their form holds signed
+        references to the files of their own tasks."""
+        return shared_input(task_input, "") if self.demo_pass is not None else task_input
 
 
 def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False):
@@ -273,7 +280,7 @@ def _visit_strip(request: HttpRequest) -> list[dict]:
         Task.objects.filter(request.visitor.task_scope(), pk__in=ids)
         .select_related("model")
         .defer("input", "model__input_schema", "model__example_input")
-        .annotate(prompt=KT("input__prompt"))
+        .annotate(prompt=InputText("prompt"))
     )
     order = {task_id: index for index, task_id in enumerate(ids)}
     return [_strip_item(request, task) for task in sorted(tasks, key=lambda t: order[t.pk])]
@@ -295,10 +302,15 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
     }
 
 
-def _safe_estimate(entry: CatalogEntry, data: dict):
+def _safe_estimate(entry: CatalogEntry, data: dict | None):
+    """What the Generate button says: the price of `data`, or None (shown as "—") when it has
+    none: a value the model refuses (`pricing_input` gave None), or a cost no task is charged
+    (`NoPrice`: below zero or absurd)."""
+    if data is None:
+        return None
     try:
         return estimate_cost(entry, data)
-    except (TypeError, ValueError, ArithmeticError):
+    except (TypeError, ValueError, ArithmeticError):  # NoPrice is a ValueError
         return None
 
 
@@ -326,7 +338,7 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         source = Task.objects.filter(request.visitor.task_scope(), pk=request.GET["from"]).first()
         if source is None:
             raise Http404("No such task.")
-        form, problems = form_for_input(entry, source.input, source=source.model)
+        form, problems = form_for_input(entry, request.visitor.form_input(source.input), source=source.model)
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
         context = _playground_context(request, entry, SchemaForm(entry))
@@ -440,7 +452,9 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
         return _status_panel(request, task, events)
     context = _status_context(request, task, events)
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
-    form, problems = form_for_input(entry, task.input)  # the input, deferred by the panel's query
+    form, problems = form_for_input(
+        entry, request.visitor.form_input(task.input)
+    )  # the input, deferred by the panel's query
     context.update(_playground_context(request, entry, form, carry_problems=problems))
     if request.user.is_authenticated:  # guests on a demo pass have no key to run them with
         context.update(snippets=api_snippets(public_base(request), entry.slug, task.input))
@@ -454,7 +468,7 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
 def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
     """One task's item in the visit strip; a running task's item polls this until it ends (286)."""
     tasks = Task.objects.filter(request.visitor.task_scope(), pk=task_id).select_related("model")
-    task = tasks.defer("input").annotate(prompt=KT("input__prompt")).first()
+    task = tasks.defer("input").annotate(prompt=InputText("prompt")).first()
     if task is None:
         if request.htmx:  # out of reach now: the item leaves the strip (the panel is not this poll's)
             return HttpResponse(status=HTMX_STOP_POLLING)
@@ -521,7 +535,7 @@ def history(request: HttpRequest) -> HttpResponse:
     if filters["q"]:
         tasks = tasks.filter(input__prompt__icontains=filters["q"])
     # The input can hold large data URIs: fetch only its prompt.
-    tasks = tasks.defer("input").annotate(prompt=KT("input__prompt"))
+    tasks = tasks.defer("input").annotate(prompt=InputText("prompt"))
     page = Paginator(tasks, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"task": task, "thumb": next(iter(_outputs(request, task)), None)} for task in page]
     query = request.GET.copy()
@@ -618,7 +632,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         raise Http404("Sign-up is closed here: ask an administrator for an account.")
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -626,20 +640,39 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-@require_GET
+@never_cache
+@require_http_methods(["GET", "POST"])
 def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
-    """A guest opens a demo link: the pass goes into their session, then on to the playground."""
+    """A demo link's landing page: what the pass offers and, for someone already signed in or on
+    another pass, what entering changes. Only its Enter button (a POST with CSRF) makes the
+    visitor a guest, so a link alone, opened or embedded anywhere, never switches a session."""
     try:
         demo_pass = pass_for_token(token)
     except PassRefused as exc:
         return render(request, "web/demo_refused.html", {"message": str(exc)}, status=403)
-    if request.session.get(DEMO_SESSION_KEY) != demo_pass.public_id:
-        # A new guest: their own id, so they see only their own tasks. The same browser opening
-        # the same link again stays the same guest and finds its results again.
-        request.session[DEMO_SESSION_KEY] = demo_pass.public_id
-        request.session.pop(VISIT_SESSION_KEY, None)
-        _new_guest(request)
-    return redirect("home")
+    if request.method == "POST":
+        if request.user.is_authenticated:
+            logout(request)  # the landing page said so: entering continues as a guest
+        if request.session.get(DEMO_SESSION_KEY) != demo_pass.public_id:
+            # A new guest: their own id, so they see only their own tasks. The same browser entering
+            # the same pass again stays the same guest and finds its results again.
+            request.session[DEMO_SESSION_KEY] = demo_pass.public_id
+            request.session.pop(VISIT_SESSION_KEY, None)
+            _new_guest(request)
+        return redirect("home")
+    current = request.session.get(DEMO_SESSION_KEY)
+    other_pass = None
+    if current and current != demo_pass.public_id and not request.user.is_authenticated:
+        other_pass = DemoPass.objects.filter(public_id=current).first()
+    titles = dict(CatalogEntry.objects.filter(slug__in=demo_pass.model_slugs).values_list("slug", "title"))
+    context = {
+        "demo_pass": demo_pass,
+        "host": demo_pass.owner.get_full_name(),
+        "models": [titles.get(slug, slug) for slug in demo_pass.model_slugs],
+        "same_pass": current == demo_pass.public_id and not request.user.is_authenticated,
+        "other_pass": other_pass,
+    }
+    return render(request, "web/demo_landing.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -647,7 +680,7 @@ def first_account(request: HttpRequest) -> HttpResponse:
     """With no account at all, the first visitor creates the administrator account here."""
     if not first_account_needed():
         raise Http404("An account exists already: sign in.")
-    form = FirstAccountForm(request.POST or None)
+    form = FirstAccountForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         user.is_staff = user.is_superuser = True

@@ -50,6 +50,8 @@ def test_revoking_a_pass_while_a_guest_watches_a_task_shows_the_guest_why(new_pa
     demo = create_pass(person, "Friday demo", [SEED], spend_cap=5, hours=2)
     guest = new_page()
     guest.goto(reverse("demo", args=[pass_token(demo)]))
+    guest.get_by_role("button", name="Enter").click()
+    guest.wait_for_selector("textarea[name=prompt]")
     polls = count_polls(guest)
     start_a_slow_task(guest)
 

@@ -191,6 +191,7 @@ def test_two_guests_on_one_pass_see_only_their_own_work_and_the_owner_sees_both(
     made = []
     for number, guest in enumerate(guests, 1):
         guest.goto(link)
+        guest.get_by_role("button", name="Enter").click()
         guest.fill("textarea[name=prompt]", f"guest {number}'s lighthouse")
         made.append(generate_and_wait(guest, number))
         assert "Bearer" not in guest.content() and "Copy as curl" not in guest.content()
@@ -209,6 +210,8 @@ def test_two_guests_on_one_pass_see_only_their_own_work_and_the_owner_sees_both(
     assert intruder.locator(f"#strip-{mine.pk}").count() == 0
 
     guests[0].goto(link)  # guest 1 comes back with the same browser: their results are there
+    assert "already a guest of this pass" in guests[0].content()
+    guests[0].get_by_role("button", name="Enter").click()
     guests[0].wait_for_url(f"**{SEED_PATH}")
     assert guests[0].locator(f"#strip-{mine.pk}").count() == 1
 

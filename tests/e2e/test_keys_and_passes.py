@@ -67,7 +67,10 @@ def test_a_demo_pass_lets_a_guest_generate_until_it_is_revoked(page, browser, li
     guest_context = browser.new_context(viewport={"width": 1280, "height": 900})
     guest = guest_context.new_page()
     guest.set_default_timeout(20_000)
-    guest.goto(url)
+    guest.goto(url)  # the landing page: the link alone makes nobody a guest
+    assert guest.get_by_role("heading", name="Team demo").is_visible()
+    guest.get_by_role("button", name="Enter").click()
+    guest.wait_for_selector("textarea[name=prompt]")
     assert "Demo: Team demo" in guest.content()
     guest.fill("textarea[name=prompt]", "a guest's lighthouse")
     guest.click("button.generate")

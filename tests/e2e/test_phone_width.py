@@ -15,7 +15,7 @@ from PIL import Image
 from playground.catalog.models import CatalogEntry
 from playground.generations.models import Status, Task
 from playground.generations.services import submit_task, transition
-from playground.keys.passes import create_pass
+from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -90,7 +90,7 @@ def visit_all(page, pages: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
     issue_key(person, name="nightly-renders-for-the-marketing-site")
-    create_pass(person, "Friday demo for the whole design team", [SEED], Decimal(5), 24)
+    demo = create_pass(person, "Friday demo for the whole design team", [SEED], Decimal(5), 24)
     reference = png_data_uri()
     fox = submit(person, SEED, {"prompt": "a fox under moonlight", "image_urls": [reference]})
     watercolour = submit(person, SEED, {"prompt": "a fox, watercolour", "image_urls": [reference] * 2})
@@ -124,9 +124,34 @@ def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
         ("/accounts/login/", "Sign in"),
         ("/accounts/signup/", "Create an account"),
         ("/demo/not-a-real-pass-token-" + "x" * 80, "Demo unavailable"),
+        (f"/demo/{pass_token(demo)}", "Friday demo for the whole design team"),  # the landing page
     ]
     too_wide |= visit_all(guest, signed_out)
     get_user_model().objects.all().delete()  # the first-account page exists only with no account
     too_wide |= visit_all(guest, [("/accounts/first/", "Create the first account")])
 
     assert not too_wide, f"pages that scroll sideways at 360 px: {too_wide}"
+
+
+def test_on_a_phone_a_new_key_and_every_keys_actions_are_on_screen(page, person):
+    """Creating a key on a phone: the one-time secret wraps inside the screen, and each key and
+    pass is a card whose Disable, Delete and Revoke are within the screen's width, however long
+    its name (the table used to push them off to the right)."""
+    create_pass(person, "x" * 100, [SEED], Decimal(5), 24)
+    page.set_viewport_size(PHONE)
+    page.goto("/keys")
+    page.fill("#id_name", "n" * 100)
+    page.fill("#id_budget", "2.5")
+    page.click("button:has-text('Create key')")
+    secret = page.locator("#new-secret")
+    secret.wait_for()
+    assert secret.inner_text().startswith("pg_live_")
+
+    def right_edge(locator) -> float:
+        box = locator.bounding_box()
+        return box["x"] + box["width"]
+
+    assert right_edge(secret) <= PHONE["width"]
+    for action in ("button:has-text('Disable')", "summary:has-text('Delete')", "summary:has-text('Revoke')"):
+        assert right_edge(page.locator(action).first) <= PHONE["width"], action
+    assert scrolls_sideways(page) is None

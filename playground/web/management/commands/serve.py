@@ -58,6 +58,16 @@ class Child:
         self.process, self.start_at = None, now + delay
 
 
+def web_command(host: str, port: str, web_workers: str) -> list[str]:
+    """gunicorn with playground's settings (playground/gunicorn_conf.py: no forwarded header is
+    believed by gunicorn itself, only by Django from a trusted proxy)."""
+    return [
+        *(sys.executable, "-m", "gunicorn", "playground.wsgi"),
+        *("--config", "python:playground.gunicorn_conf", "--bind", f"{host}:{port}"),
+        *("--workers", str(web_workers), "--threads", "4", "--access-logfile", "-"),
+    ]
+
+
 def exit_status(code: int) -> str:
     if code < 0:
         try:
@@ -86,8 +96,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, web_workers, workers, **options):
         python = sys.executable
-        web = [python, "-m", "gunicorn", "playground.wsgi", "--bind", f"{host}:{port}"]
-        web += ["--workers", str(web_workers), "--threads", "4", "--access-logfile", "-"]
+        web = web_command(host, port, web_workers)
         worker = [python, "manage.py", "db_worker", "--interval", "0.1", "--no-reload", "--no-startup-delay"]
         worker += ["--queue-name", "default"]
         children = [Child("web (gunicorn)", web)]
