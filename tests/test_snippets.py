@@ -21,7 +21,8 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from playground.catalog.loading import ENTRIES_DIR
-from playground.generations.inputs import map_strings, parse_reference
+from playground.catalog.models import CatalogEntry
+from playground.generations.inputs import map_strings, parse_reference, shared_input
 from playground.generations.models import InputFile, Task
 from playground.keys.services import issue_key
 from playground.web.snippets import NEW_IDEMPOTENCY_KEY, api_snippets, python_literal
@@ -236,7 +237,10 @@ def test_the_code_of_a_task_with_an_uploaded_file_sends_the_same_file_again(
         original = submit_task(
             user, SEED, seed_input(image_urls=[BIG_PNG]), request_id="req_1", base_url=live_server.url
         ).task
-    snippets = api_snippets(live_server.url, SEED, original.input)
+    entry = CatalogEntry.objects.get(slug=SEED)
+    snippets = api_snippets(
+        live_server.url, SEED, shared_input(entry, original.input, live_server.url, user.pk)
+    )
     assert all("base64" not in code and "?token=" in code for code in snippets.values())
 
     key = issue_key(user, name="snippets").secret

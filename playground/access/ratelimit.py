@@ -58,12 +58,11 @@ def count_in_database(scope: str, window: int, ends_at: float) -> int:
     while True:
         with transaction.atomic():
             counted = RateCounter.objects.filter(scope=scope, window=window).update(hits=F("hits") + 1)
+            mine = RateCounter.objects.filter(scope=scope)
             if not counted:  # a new window: the first hit to get here starts it again at 1
-                counted = (
-                    RateCounter.objects.filter(scope=scope)
-                    .exclude(window=window)
-                    .update(window=window, hits=1, ends_at=ends)
-                )
+                counted = mine.filter(window__lt=window).update(window=window, hits=1, ends_at=ends)
+            if not counted:  # a late hit of an earlier window (a host whose clock is behind)
+                counted = mine.filter(window__gt=window).update(hits=F("hits") + 1)
             if counted:
                 return RateCounter.objects.values_list("hits", flat=True).get(scope=scope)
         try:  # the scope's first hit (or the first in a long time)

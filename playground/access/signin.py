@@ -62,8 +62,11 @@ class SignUpRefused(TooManyAttempts):
 
 
 def normalize_username(username: str) -> str:
-    """One spelling per name, so `Alice` and `alice ` count as the same username."""
-    return unicodedata.normalize("NFKC", username).strip().casefold()[:150]
+    """One spelling per name, so `Alice` and `alice ` count as the same username; what is not
+    printable (NUL, a lone surrogate: the form refuses such a name anyway) is left out, so every
+    attempt is counted and stored as plain text."""
+    printable = "".join(filter(str.isprintable, username))
+    return unicodedata.normalize("NFKC", printable).strip().casefold()[:150]
 
 
 def admit_sign_in(request: HttpRequest, username: str) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import idna
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
@@ -129,7 +130,8 @@ def refusal_reason(address: IPAddress) -> str | None:
         return "a multicast address"
     if isinstance(address, IPv4Address) and address in CARRIER_GRADE_NAT:
         return "a carrier-grade NAT address"
-    if address.is_private:
+    if address.is_private or (isinstance(address, IPv6Address) and address.is_site_local):
+        # fec0::/10, site-local: deprecated, but routed inside some networks like a private range
         return "a private network address"
     if address.is_reserved or not address.is_global:
         return "a reserved, non-public address"
@@ -281,9 +283,11 @@ def check_url(url: str, *, resolver: Resolver | None = None, unresolvable_ok: bo
     if not name:
         raise FetchError("invalid_url", "The URL has no host.")
     if not name.isascii():
+        # As browsers and the platform read it (UTS 46, non-transitional: `faß` is `xn--fa-hia`),
+        # not Python's IDNA 2003 codec, which would check another domain (`fass`).
         try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError:
             name = ""
     if not HOST_NAME.match(name):
         raise FetchError("invalid_url", "The URL's host is not a valid host name.")

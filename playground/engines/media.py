@@ -166,11 +166,17 @@ def open_image(content: bytes | IO[bytes], max_pixels: int) -> Image.Image:
     return image
 
 
+# Images of formats without a reduced decoding are decoded at submit up to this size (16 MB as RGBA).
+FULL_CHECK_PIXELS = 4_000_000
+
+
 def check_image(source: IO[bytes], max_pixels: int) -> tuple[str, tuple[int, int]]:
     """Refuse what is not a whole image of a known format within the pixel cap, without holding
     its pixels (a submit checks images this way; the engine decodes them when it runs): a JPEG is
     decoded at an eighth of its size, a PNG's chunks are read to the end with their checksums, other
-    formats are decoded. Returns the format and the size."""
+    formats (WebP, GIF, BMP: no reduced decoding) are decoded only up to FULL_CHECK_PIXELS, since a
+    few KB of WebP can hold 200 MB of pixels; larger ones are checked by their header here and in
+    full when the task runs. Returns the format and the size."""
     image = open_image_header(source, max_pixels)
     image_format, size = image.format or "", image.size
     try:
@@ -181,7 +187,7 @@ def check_image(source: IO[bytes], max_pixels: int) -> tuple[str, tuple[int, int
                 image.load()
             elif image_format == "PNG":
                 image.verify()
-            else:
+            elif image.width * image.height <= FULL_CHECK_PIXELS:
                 image.load()
     except DECODE_ERRORS as exc:
         raise MediaError("The image could not be decoded.", "not_an_image") from exc

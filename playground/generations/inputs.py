@@ -106,15 +106,24 @@ def map_strings(value: Any, change: Callable[[str], str]) -> Any:
     return change(value) if isinstance(value, str) else value
 
 
-def shared_input(data: Any, base: str) -> Any:
-    """`data` with each reference to an input file made absolute under `base` and signed: for
-    code people copy and run elsewhere."""
-
-    def shared(value: str) -> str:
-        reference = parse_reference(value)
-        return input_url(base, reference.id, reference.name, signed=True) if reference else value
-
-    return map_strings(data, shared)
+def shared_input(entry: CatalogEntry, data: Any, base: str, owner_id: int | None) -> Any:
+    """`data` with each of `owner_id`'s input files that it uses as media made absolute under
+    `base` and signed: for code people copy and run elsewhere, and for a guest's form (a guest
+    needs the token, see `resolve_reference`). Only media fields are looked at, and only the
+    owner's own files signed: a reference typed anywhere else (into a prompt) or naming someone
+    else's file stays as it was, so no page signs a file its viewer could not read."""
+    references = {}
+    for item in iter_media_values(entry.input_schema, entry.roles, data):
+        if reference := parse_reference(item.value):
+            references[item.path] = reference
+    if not references or owner_id is None:
+        return data
+    ids = {reference.id for reference in references.values()}
+    owned = set(InputFile.objects.filter(owner_id=owner_id, pk__in=ids).values_list("pk", flat=True))
+    for path, reference in references.items():
+        if reference.id in owned:
+            data = _replace_at(data, path, input_url(base, reference.id, reference.name, signed=True))
+    return data
 
 
 # --- The request hash ------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ been cancelled, and prints its output URLs (or its error). The key itself never 
 
 import json
 
-from playground.generations.inputs import shared_input
-
 REPLAY_NOTE = "New key per run; re-sending with the same key replays the task instead of paying twice."
 # How each snippet makes its Idempotency-Key: random, so each run is a new task.
 NEW_IDEMPOTENCY_KEY = {
@@ -22,10 +20,10 @@ NEW_IDEMPOTENCY_KEY = {
 def api_snippets(base_url: str, model_slug: str, task_input: dict) -> dict[str, str]:
     """`{"curl": ..., "python": ..., "javascript": ...}`: programs that submit `task_input` to
     `model_slug` at `base_url` (e.g. `https://play.example.com`), wait for the task and print
-    its output URLs. Input files stored here go in as signed URLs under `base_url`, so the code
-    stays small and runs anywhere (its submit keeps one's own input file as it is)."""
+    its output URLs. Give it the input with one's input files as signed URLs under `base_url`
+    (`inputs.shared_input`), so the code stays small and runs anywhere (its submit keeps one's own
+    input file as it is)."""
     base_url = base_url.rstrip("/")
-    task_input = shared_input(task_input, base_url)
     return {
         "curl": curl_snippet(base_url, model_slug, task_input),
         "python": python_snippet(base_url, model_slug, task_input),

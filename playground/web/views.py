@@ -95,11 +95,13 @@ class Visitor:
             return Q(**{f"{prefix}demo_pass": self.demo_pass, f"{prefix}guest": self.guest})
         return Q(**{f"{prefix}owner": self.owner})
 
-    def form_input(self, task_input):
-        """A task's input as this visitor's form carries it again. A guest owns no input files
-        (they are the pass owner's, see `inputs.resolve_reference`), so their form holds signed
-        references to the files of their own tasks."""
-        return shared_input(task_input, "") if self.demo_pass is not None else task_input
+    def form_input(self, entry: CatalogEntry, task_input):
+        """A task's input (one of this visitor's) as their form carries it again for `entry`. A
+        guest owns no input files (they are the pass owner's, see `inputs.resolve_reference`), so
+        their form holds signed references to the files their task uses."""
+        if self.demo_pass is None:
+            return task_input
+        return shared_input(entry, task_input, "", self.owner.pk)
 
 
 def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False):
@@ -338,7 +340,9 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         source = Task.objects.filter(request.visitor.task_scope(), pk=request.GET["from"]).first()
         if source is None:
             raise Http404("No such task.")
-        form, problems = form_for_input(entry, request.visitor.form_input(source.input), source=source.model)
+        form, problems = form_for_input(
+            entry, request.visitor.form_input(entry, source.input), source=source.model
+        )
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
         context = _playground_context(request, entry, SchemaForm(entry))
@@ -453,11 +457,14 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     context = _status_context(request, task, events)
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
     form, problems = form_for_input(
-        entry, request.visitor.form_input(task.input)
+        entry, request.visitor.form_input(entry, task.input)
     )  # the input, deferred by the panel's query
     context.update(_playground_context(request, entry, form, carry_problems=problems))
     if request.user.is_authenticated:  # guests on a demo pass have no key to run them with
-        context.update(snippets=api_snippets(public_base(request), entry.slug, task.input))
+        base = public_base(request)
+        context.update(
+            snippets=api_snippets(base, entry.slug, shared_input(entry, task.input, base, task.owner_id))
+        )
     response = render(request, "web/playground.html", context)
     patch_vary_headers(response, ("HX-Request",))
     return response
@@ -656,6 +663,9 @@ def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
         if request.session.get(DEMO_SESSION_KEY) != demo_pass.public_id:
             # A new guest: their own id, so they see only their own tasks. The same browser entering
             # the same pass again stays the same guest and finds its results again.
+            # A new session key too: whoever knew the session's id before (a cookie planted or
+            # left on a shared machine) does not become this guest.
+            request.session.cycle_key()
             request.session[DEMO_SESSION_KEY] = demo_pass.public_id
             request.session.pop(VISIT_SESSION_KEY, None)
             _new_guest(request)
