@@ -1,19 +1,24 @@
 """Test helpers shared across files: a seed input, money, an API client that checks every
 answer against the OpenAPI document, and what tests of child processes (the real worker) need."""
 
+import base64
+import io
 import json
 import os
 import re
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import jsonschema
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
+from PIL import Image
 
 from playground.api.openapi import openapi_document
 from playground.generations.models import Status
@@ -128,3 +133,36 @@ def enter_demo(browser, link: str):
     entered = browser.post(link, {"csrfmiddlewaretoken": token})
     assert entered.status_code == 302, entered.content.decode()[:300]
     return entered
+
+
+def at_once(work: Callable[[], None], times: int) -> None:
+    """Run `work` in `times` threads released together, each closing its own database connections
+    when done; the first failure in any thread fails the caller."""
+    barrier, errors = threading.Barrier(times), []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            work()
+        except Exception as exc:  # re-raised below: a thread's failure must fail the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+
+
+def solid_png(colour=(250, 30, 30), size=(256, 256)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def data_uri(content: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(content).decode()}"

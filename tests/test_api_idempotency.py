@@ -1,12 +1,9 @@
-import threading
-
 import pytest
-from django.db import connection
 
 from playground.generations.models import Task
 from playground.keys.services import issue_key
 
-from .helpers import SEED, Api, seed_input
+from .helpers import SEED, Api, at_once, seed_input
 
 
 def test_it_replays_the_original_task_for_the_same_key_and_payload(api):
@@ -63,35 +60,22 @@ def test_it_accepts_a_key_of_255_characters(api):
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_concurrent_identical_requests_create_exactly_one_task(catalog, user, queue_only):
     """Threads share nothing but the file-backed database; the unique constraint decides."""
+    from django.test import Client
+
     secret = issue_key(user).secret
-    barrier = threading.Barrier(16)
-    statuses, task_ids, errors = [], set(), []
+    statuses, task_ids = [], set()
 
     def submit():
-        from django.test import Client
+        response = Client().post(
+            "/api/v1/tasks",
+            {"model": SEED, "input": seed_input()},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "race"},
+        )
+        statuses.append(response.status_code)
+        task_ids.add(response.json()["task_id"])
 
-        try:
-            client = Client()
-            barrier.wait()
-            response = client.post(
-                "/api/v1/tasks",
-                {"model": SEED, "input": seed_input()},
-                content_type="application/json",
-                headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "race"},
-            )
-            statuses.append(response.status_code)
-            task_ids.add(response.json()["task_id"])
-        except Exception as exc:  # reported below: a thread's failure must fail the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    at_once(submit, 16)
     assert sorted(statuses) == [200] * 15 + [201]
     assert len(task_ids) == 1
     assert Task.objects.count() == 1

@@ -1,7 +1,6 @@
 """Uploads and data URIs are stored once as owner-only input files; the task keeps a small
 reference that the task page, re-run, copy-as-code, compare and the engines understand."""
 
-import base64
 import hashlib
 import io
 import json
@@ -19,7 +18,7 @@ from playground.generations.models import InputFile, Status, Task
 from playground.keys.credentials import store_upstream_key
 from playground.keys.services import issue_key
 
-from .helpers import SEED, seed_input
+from .helpers import SEED, data_uri, seed_input, solid_png
 from .html_forms import BrowserForm
 from .test_local_engine import FakeContext, make_job
 from .upstream import FakeUpstream
@@ -31,16 +30,6 @@ def noise_png(size=(600, 600), seed=0) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
-
-
-def solid_png(colour=(250, 30, 30), size=(256, 256)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def data_uri(content: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(content).decode()}"
 
 
 def stored_file(reference: str) -> InputFile:

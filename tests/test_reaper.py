@@ -1,14 +1,12 @@
 """The reaper: tasks whose worker died are re-queued once, then failed; lost enqueues are redone."""
 
 import signal
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.db import connections
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 
@@ -16,7 +14,7 @@ from playground.generations.jobs import run_task
 from playground.generations.models import Task
 from playground.generations.reaper import jobs_for, reap_expired_tasks
 
-from .helpers import started_by_dead_worker, wait_for
+from .helpers import at_once, started_by_dead_worker, wait_for
 
 READY, RUNNING, FAILED = TaskResultStatus.READY, TaskResultStatus.RUNNING, TaskResultStatus.FAILED
 
@@ -179,21 +177,8 @@ def test_two_reapers_at_once_requeue_each_task_once(api, queue):
     task_ids = [submitted(api) for _ in range(6)]
     for task_id in task_ids:
         started_by_dead_worker(task_id)
-    barrier = threading.Barrier(2)
     reports = []
-
-    def reap():
-        try:
-            barrier.wait()
-            reports.append(reap_expired_tasks())
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=reap) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    at_once(lambda: reports.append(reap_expired_tasks()), 2)
     requeued = [task_id for report in reports for task_id in report.requeued]
     assert sorted(requeued) == sorted(task_ids)
     for task_id in task_ids:

@@ -6,7 +6,7 @@ from django.test import Client
 
 from playground.generations.models import Status, Task
 
-from .helpers import SEED, enter_demo, seed_input
+from .helpers import SEED, at_once, enter_demo, seed_input, solid_png
 from .upstream import Reply
 
 # --- Money -----------------------------------------------------------------------------------------
@@ -38,41 +38,14 @@ def test_a_rate_limit_holds_when_its_hits_come_at_once():
     over_limit), so concurrent hits read the same count and most are lost: black-box, 1500 requests
     from 16 connections with one key in one minute got 1433 answers past PLAYGROUND_API_RATE_LIMIT
     600/60, and in-process 800 hits counted as 91."""
-    import threading
-
-    from django.db import connections
-
     from playground.access.ratelimit import Limit, over_limit
 
-    limit, passed, lock = Limit(100, 3600), [], threading.Lock()
-    start = threading.Barrier(16)
-
-    def hammer():
-        start.wait()
-        mine = sum(over_limit("attack:burst", limit) is None for _ in range(25))
-        with lock:
-            passed.append(mine)
-        connections.close_all()
-
-    threads = [threading.Thread(target=hammer) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    limit, passed = Limit(100, 3600), []
+    at_once(lambda: passed.append(sum(over_limit("attack:burst", limit) is None for _ in range(25))), 16)
     assert sum(passed) <= 100, f"{sum(passed)} of 400 hits passed a limit of 100"
 
 
 # --- Input files and guests -------------------------------------------------------------------------
-
-
-def _png(colour=(250, 30, 30)) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 64), colour).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_a_guest_cannot_borrow_another_guests_upload_by_its_unsigned_url(
@@ -101,7 +74,7 @@ def test_a_guest_cannot_borrow_another_guests_upload_by_its_unsigned_url(
     page = guest_a.get(reverse("play", args=[SEED]))
     form = BrowserForm(page.content.decode(), "run-form")
     form.type("prompt", "my private photo")
-    form.attach("image_urls__file", SimpleUploadedFile("me.png", _png(), "image/png"))
+    form.attach("image_urls__file", SimpleUploadedFile("me.png", solid_png(size=(64, 64)), "image/png"))
     with django_capture_on_commit_callbacks(execute=True):
         response = guest_a.post(reverse("play", args=[SEED]), form.submission())
     assert response.status_code == 302

@@ -7,12 +7,10 @@ file-backed test database where the queue itself is what is tested (the local en
 PLAYGROUND_LOCAL_ENGINE_DELAY, seconds per image).
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
@@ -27,7 +25,7 @@ from playground.generations.services import cancel_task, submit_task, transition
 from playground.keys.passes import create_pass
 
 from ..conftest import WORKER
-from ..helpers import SEED, seed_input, wait_for
+from ..helpers import SEED, at_once, seed_input, wait_for
 
 
 def queue(owner, count: int, **kwargs) -> list[str]:
@@ -151,21 +149,8 @@ def test_workers_claiming_at_once_take_each_task_once_and_keep_every_owner_under
     user, bob, catalog, queue_only
 ):
     alices, bobs = queue(user, 5), queue(bob, 3)
-    barrier = threading.Barrier(6)
     claimed = []
-
-    def claim():
-        try:
-            barrier.wait()
-            claimed.append(claim_next_task(message="Started.", attempts=1))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=claim) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    at_once(lambda: claimed.append(claim_next_task(message="Started.", attempts=1)), 6)
 
     taken = [task_id for task_id in claimed if task_id is not None]
     assert len(claimed) == 6 and len(taken) == len(set(taken)) == 4

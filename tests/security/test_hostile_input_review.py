@@ -2,7 +2,6 @@
 written against (a real finding); its docstring says what should hold, what went wrong, and how to
 reproduce it."""
 
-import base64
 import csv
 import io
 import json
@@ -23,18 +22,7 @@ from playground.generations.models import InputFile
 from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
-from ..helpers import SEED, Api, enter_demo, seed_input
-
-
-def _png(colour=(250, 30, 30), size=(64, 64)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _data_uri(content: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(content).decode()}"
-
+from ..helpers import SEED, Api, data_uri, enter_demo, seed_input, solid_png
 
 # --- Input files: the task page signs whatever reference a task's input holds -------------------------
 
@@ -55,8 +43,8 @@ def test_the_task_page_does_not_sign_someone_elses_input_file_named_in_a_prompt(
     Reproduce: Alice submits a data URI (stored as an input file). Bob submits a task whose prompt
     is that file's plain URL, opens his task page, takes the `?token=` URL and GETs it: 200,
     Alice's bytes."""
-    content = _png()
-    assert api.submit(image_urls=[_data_uri(content)]).status_code == 201
+    content = solid_png(size=(64, 64))
+    assert api.submit(image_urls=[data_uri(content)]).status_code == 201
     row = InputFile.objects.get()
     plain = f"http://testserver/inputs/{row.pk}/{row.name}"
 
@@ -139,10 +127,12 @@ def test_a_2kb_webp_of_49_megapixels_is_checked_without_holding_its_pixels(api, 
     process: its peak grows by ~200 MB for a 3 KB body."""
     buffer = io.BytesIO()
     Image.new("RGBA", (7000, 7000), (10, 20, 30, 255)).save(buffer, "WEBP", lossless=True)
-    webp = _data_uri(buffer.getvalue(), "image/webp")
+    webp = data_uri(buffer.getvalue(), "image/webp")
     body = json.dumps({"model": SEED, "input": seed_input(image_urls=[webp])})
     assert len(body) < 4096
-    api.submit(image_urls=[_data_uri(_png(), "image/png")])  # warm up imports and URL patterns
+    api.submit(
+        image_urls=[data_uri(solid_png(size=(64, 64)), "image/png")]
+    )  # warm up imports and URL patterns
     tracemalloc.start()
     try:
         response = api.post("/api/v1/tasks", raw=body)
