@@ -193,6 +193,8 @@ def run_task(task_id: str) -> str:
             message="Started.", attempts=F("attempts") + 1, lease_expires_at=lease_deadline()
         )
         if task_id is None:
+            if job_id is not None:
+                park(job_id)
             return "skipped"
         if job_id is not None:
             hand_over_ticket(job_id, task_id)
@@ -284,6 +286,7 @@ def fail_attempt(
 # --- The queue's jobs as tickets ---------------------------------------------------------------------
 
 _current = threading.local()
+PARKED = "parked"  # the mark of a job that found nothing it may start (`park`)
 
 
 @receiver(task_started)
@@ -322,6 +325,16 @@ def hand_over_ticket(job_id: str, task_id: str) -> None:
         enqueue_task(ticket)  # the task claimed had no job of its own (it was waiting for a slot)
 
 
+def park(job_id: str) -> None:
+    """The job `job_id` found nothing it may start and is ending: from now on it no longer counts
+    as a job about to start its task (a task ending before the worker has closed the job's row
+    must top the queue up for that task). Inside the claim's transaction."""
+    job = DBTaskResult.objects.filter(pk=job_id)
+    args = job.values_list("args_kwargs", flat=True).first()
+    if args is not None:
+        job.update(args_kwargs={**args, PARKED: True})
+
+
 def run_task_jobs() -> QuerySet[DBTaskResult]:
     return DBTaskResult.objects.filter(task_path=run_task.module_path).annotate(
         ticket=KT("args_kwargs__args__0")
@@ -338,7 +351,9 @@ def tasks_without_a_job(now: datetime, *, parked_only: bool = False) -> list[str
     first job is still on its way (enqueued on commit, moments after the task exists).
     """
     claimed_since = now - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
-    running = Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since)
+    running = Q(status=TaskResultStatus.RUNNING, started_at__gte=claimed_since) & ~Q(
+        args_kwargs__has_key=PARKED
+    )
     live = Q(status=TaskResultStatus.READY) | running
     pending = run_task_jobs().filter(live, ticket__in=Task.objects.filter(status=Status.QUEUED).values("pk"))
     # Under the claim lock: no job starts a task between the looks (which would count that task's

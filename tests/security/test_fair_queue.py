@@ -297,3 +297,23 @@ def test_the_task_page_says_when_it_waits_for_the_owners_running_tasks(client, u
     assert response.status_code == 200
     assert "Waiting for one of your 2 running tasks to finish." in html
     assert "data-place-in-line" not in panel(client, alices[0])[0]  # running: no place in line
+
+
+def test_a_slot_freed_while_a_job_is_deciding_to_skip_still_gets_its_waiting_task_a_job(
+    user, catalog, database_queue, settings
+):
+    """A job that found every account at its cap is still RUNNING for a moment after deciding so.
+    If a running task ends in that moment, its top-up must not count that job as about to start
+    the waiting task (it never will), or the task waits for the reaper (minutes)."""
+    from playground.generations import jobs
+
+    settings.PLAYGROUND_MAX_RUNNING_PER_OWNER = 1
+    first, second = database_queue(user, 2)
+    assert claim_next_task() == first  # as another worker would
+    job = jobs_for(second).get()
+    job.claim("test-worker")  # RUNNING, as a worker holds it while run_task runs
+    jobs._current.job_id = job.pk
+    assert run_task.call(second) == "skipped"  # alice is at her cap; the worker has not ended the job yet
+
+    transition(first, Status.SUCCEEDED)  # her running task ends now: a slot frees
+    assert top_up_queue() == [second]
