@@ -188,13 +188,18 @@ def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field
     if spec.kind in ("text", "textarea"):
         attrs = {"rows": int(_hints(schema).get("rows") or 4)} if spec.kind == "textarea" else {}
         widget = forms.Textarea(attrs=attrs) if spec.kind == "textarea" else forms.TextInput()
-        return _text_field(
+        form_field = _text_field(
             min_length=schema.get("minLength"),
             max_length=max_text_chars(schema),
             widget=widget,
             strip=False,
             **common,
         )
+        if spec.kind == "textarea":
+            # A browser's maxlength cuts a pasted prompt short without a word; the server's error
+            # (and app.js's count as the limit nears) says what is too long instead.
+            form_field.widget.attrs["data-maxlength"] = form_field.widget.attrs.pop("maxlength")
+        return form_field
     if spec.kind == "choice":
         values = schema["enum"]
         choices = [(str(v), str(v)) for v in values]

@@ -157,12 +157,19 @@ class PlaceInLine:
     at_cap: bool  # its account runs as many as it may: it waits for one of them to end
 
     def sentence(self, *, guest: bool = False) -> str:
+        ahead = f"Waiting: {self.ahead} task{'' if self.ahead == 1 else 's'} ahead of yours"
         if self.at_cap:
-            whose = "this demo's account's" if guest else "your"
-            return f"Waiting for one of {whose} {self.running} running tasks to finish."
+            who = "this demo has" if guest else "you have"
+            running = f"{self.running} task{'' if self.running == 1 else 's'}"
+            if self.ahead == 0:
+                return (
+                    f"Next in line once one of the {running} {who} running finishes "
+                    "(the most that run at once)."
+                )
+            return f"{ahead}; {who} {running} running, the most that run at once."
         if self.ahead == 0:
             return "Next in line: it starts as soon as a worker is free."
-        return f"Waiting: {self.ahead} task{'' if self.ahead == 1 else 's'} ahead of yours."
+        return f"{ahead}."
 
 
 def place_in_line(task: Task) -> PlaceInLine | None:

@@ -267,7 +267,10 @@ def prepare_inputs(
             if size is not None:
                 budget.add(size)
         except MediaError as exc:
-            errors.append(FieldError(field_path(item.path), exc.message, exc.code))
+            # Several files may be chosen for one field: say which one (an upload has its name).
+            name = getattr(item.value, "name", "")
+            message = exc.message if not name or name in exc.message else f"{name}: {exc.message}"
+            errors.append(FieldError(field_path(item.path), message, exc.code))
     if errors:
         release(prepared)
         return errors, []

@@ -172,9 +172,38 @@
     dialog.showModal();
   }
 
-  // Generate: a second press within a second is the same intention (a double click), so it is
-  // dropped here; the server makes one task of a resent request anyway (the form token).
-  var lastPress = 0;
+  // A prompt's length: counted in characters (not UTF-16 units) once it nears its cap, and
+  // marked when over it, so a long paste is never cut short without a word (the server refuses it).
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.matches || !field.matches("textarea[data-maxlength]")) return;
+    var max = parseInt(field.getAttribute("data-maxlength"), 10);
+    var length = Array.from(field.value).length;
+    var count = field.parentNode.querySelector(".char-count");
+    if (!count) {
+      count = document.createElement("p");
+      count.className = "char-count small";
+      count.setAttribute("aria-live", "polite");
+      field.insertAdjacentElement("afterend", count);
+    }
+    count.hidden = length < max * 0.9;
+    count.classList.toggle("over", length > max);
+    count.textContent = length.toLocaleString() + " / " + max.toLocaleString() + " characters" +
+      (length > max ? ": " + (length - max).toLocaleString() + " too many" : "");
+  });
+
+  // Generate: a second press within a second of the same form is the same intention (a double
+  // click), so it is dropped here; the server makes one task of a resent request anyway (the form
+  // token). A form changed since the last press is a new request and always goes.
+  var lastPress = 0, lastForm = "";
+  function formState(form) {
+    var parts = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name === "form_token") return;
+      parts.push(name + "=" + (typeof value === "string" ? value : value.name + ":" + value.size));
+    });
+    return parts.join("&");
+  }
   document.addEventListener("submit", function (event) {
     if (event.target.id !== "run-form") return;
     if (refuseOversizeFiles(event.target)) {
@@ -182,12 +211,14 @@
       event.stopImmediatePropagation();
       return;
     }
-    if (Date.now() - lastPress < 1000) {
+    var state = formState(event.target);
+    if (Date.now() - lastPress < 1000 && state === lastForm) {
       event.preventDefault();
       event.stopImmediatePropagation();
       return;
     }
     lastPress = Date.now();
+    lastForm = state;
   }, true);
   // A refused try: the form comes back with its errors. The next press is a new try; the files
   // chosen before stay chosen (a new file input would be empty); the first error comes into view

@@ -12,6 +12,7 @@ from PIL import Image
 from playground.generations.models import Task
 from playground.keys.passes import create_pass, pass_token
 
+from ..helpers import wait_for
 from .conftest import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -93,6 +94,34 @@ def test_a_double_click_makes_one_task(page):
     page.wait_for_selector("#task-status .badge[data-status=succeeded]")
     page.wait_for_timeout(1200)
     assert Task.objects.count() == 1
+
+
+def test_a_changed_prompt_pressed_within_a_second_is_a_new_task(page):
+    """The double-click guard drops only a repeat of the same form: a quick edit and press is a
+    new request (the walkthrough lost two of five such presses, without a word)."""
+    page.goto(SEED_PATH)
+    page.fill("textarea[name=prompt]", "first idea")
+    page.click("button.generate")
+    page.fill("textarea[name=prompt]", "second idea")
+    page.click("button.generate")
+    wait_for(lambda: Task.objects.count() == 2, timeout=30)
+    prompts = sorted(Task.objects.values_list("input__prompt", flat=True))
+    assert prompts == ["first idea", "second idea"]
+
+
+def test_a_pasted_prompt_over_the_cap_is_kept_whole_counted_and_refused_in_words(page):
+    """The browser used to cut a pasted 12,000-character prompt to 10,000 without a word and run it."""
+    prompt = "word " * 2400  # 12,000 characters
+    page.goto(SEED_PATH)
+    page.fill("textarea[name=prompt]", prompt)
+    assert page.input_value("textarea[name=prompt]") == prompt
+    assert page.locator(".char-count.over").inner_text() == "12,000 / 10,000 characters: 2,000 too many"
+    page.click("button.generate")
+    error = page.locator("#field-prompt .error")
+    error.wait_for()
+    assert "at most 10000 characters" in error.inner_text()
+    assert page.input_value("textarea[name=prompt]") == prompt
+    assert Task.objects.count() == 0
 
 
 def test_a_refused_try_then_a_good_one_leaves_no_stale_error(page):

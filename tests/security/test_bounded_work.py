@@ -136,6 +136,7 @@ def test_the_same_four_uploads_are_refused_in_the_form_beside_the_images_field(s
     assert 'id="field-image_urls-errors"' in html
     errors = html.split('id="field-image_urls-errors"', 1)[1][:1000]
     assert "7000x7000" in errors and "150,000,000" in errors
+    assert "big-3.png: " in errors  # which of the chosen files goes over
     assert not Task.objects.exists() and not InputFile.objects.exists()
 
 

@@ -295,8 +295,20 @@ def test_the_task_page_says_when_it_waits_for_the_owners_running_tasks(client, u
     # Its row did not change, its place did: the poll gets the new panel, not 304 Not Modified.
     html, response = panel(client, alices[2], **{"If-None-Match": response["ETag"]})
     assert response.status_code == 200
-    assert "Waiting for one of your 2 running tasks to finish." in html
+    assert (
+        "Next in line once one of the 2 tasks you have running finishes (the most that run at once)." in html
+    )
     assert "data-place-in-line" not in panel(client, alices[0])[0]  # running: no place in line
+
+
+def test_a_task_behind_its_owners_other_waiting_tasks_says_they_come_first(client, user, catalog, queue_only):
+    """At the cap with more of one's own tasks waiting: the fifth is not "next" when one of the
+    running ones ends (the walkthrough's fifth task said it was)."""
+    alices = queue(user, 5)
+    claim_next_task(), claim_next_task()
+    client.force_login(user)
+    html, _ = panel(client, alices[4])
+    assert "Waiting: 2 tasks ahead of yours; you have 2 tasks running, the most that run at once." in html
 
 
 def test_a_slot_freed_while_a_job_is_deciding_to_skip_still_gets_its_waiting_task_a_job(
