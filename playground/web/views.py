@@ -608,10 +608,15 @@ def pick_model(request: HttpRequest) -> HttpResponse:
     typed = SchemaForm(previous, request.POST).draft_input()
     form, problems = form_for_input(entry, typed, source=previous)
     labels = {spec.name: spec.label for spec in field_specs(previous)}
+    target_fields = {spec.name for spec in form.specs}
     for name in dict.fromkeys(n.split("__")[0] for n in request.POST.getlist("dropped_files")):
         if name in labels:
             problems.append(
                 f"The files you chose for “{labels[name]}” were not carried over: choose them again."
+            )
+        if name in target_fields:  # said beside the field too (opening Advanced if it is there)
+            form.rerun_errors.setdefault(name, []).append(
+                "Choose these files again: they were not carried over."
             )
     context = _playground_context(request, entry, form, carry_problems=problems, switched_from=previous)
     response = render(request, "web/playground.html", context)

@@ -205,6 +205,9 @@ def test_switching_model_keeps_the_prompt_and_the_shared_fields(page, tmp_path):
     assert page.locator("select[name=size]").input_value() == "16:9"
     notices = page.locator("#form-notices").inner_text()
     assert "The files you chose for “Reference images” were not carried over: choose them again." in notices
+    # ... and beside the field itself, with the Advanced section it lives in open to show it.
+    beside = page.locator("#field-image_urls .error")
+    assert beside.is_visible() and "Choose these files again" in beside.inner_text()
     page.select_option("#model-select", "minimax-hailuo-02")
     page.wait_for_url("**/play/minimax-hailuo-02")
     assert page.locator("textarea[name=prompt]").input_value() == "typed before switching"
