@@ -13,11 +13,12 @@ from typing import Any
 import jsonschema
 from django.db import transaction
 
+from playground.engines import ENGINES
+
 from .models import CatalogEntry
 from .text import text_problem
 
 ENTRIES_DIR = Path(__file__).resolve().parent / "entries"
-ENGINES = ("local", "mindvideo")
 ROLE_NAMES = {
     "prompt": ["prompt"],
     "count": ["n", "sample_count", "num_images"],

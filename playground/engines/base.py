@@ -134,17 +134,3 @@ class Engine(Protocol):
         (cancelled or failed while the platform still had it): None while the platform cannot
         tell yet. Upstream work still running is cancelled first: nobody will collect it."""
         ...
-
-
-def get_engine(name: str) -> Engine:
-    from .local import LocalEngine
-    from .mindvideo import MindVideoEngine
-
-    engines: dict[str, type] = {"local": LocalEngine, "mindvideo": MindVideoEngine}
-    try:
-        return engines[name]()
-    except KeyError:
-        raise EngineError(
-            "unknown_engine",
-            f"This model is set to run on an engine called “{name}”, which this playground does not have.",
-        ) from None

@@ -46,7 +46,8 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from playground.catalog.pricing import estimate_cost
-from playground.engines.base import EngineError, EngineJob, EngineStopped, get_engine
+from playground.engines import get_engine
+from playground.engines.base import EngineError, EngineJob, EngineStopped
 from playground.keys.credentials import mark_upstream_failure, mark_upstream_used, upstream_key_for
 
 from .fairness import claim_next_task, lock_claims, startable_tasks

@@ -26,7 +26,8 @@ from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.compat import TaskResultStatus
 
-from playground.engines.base import EngineError, get_engine
+from playground.engines import get_engine
+from playground.engines.base import EngineError
 
 from .jobs import discard_task_outputs, job_for, jobs_for, run_task, tasks_without_a_job
 from .models import TERMINAL, Status, Task
