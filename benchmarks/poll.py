@@ -37,8 +37,9 @@ def running_task(user) -> str:
     """A task as a worker leaves it mid-run: processing, with a live lease and progress messages."""
     from django.utils import timezone
 
+    from playground.generations.lifecycle import record_message, transition
     from playground.generations.models import Status
-    from playground.generations.services import record_message, submit_task, transition
+    from playground.generations.services import submit_task
 
     task = submit_task(user, harness.SEED, harness.SEED_INPUT, request_id="req_bench", source="web").task
     lease = timezone.now() + timedelta(hours=1)

@@ -21,9 +21,9 @@ from django_tasks_db.compat import TaskResultStatus
 from PIL import Image
 
 from playground.api.openapi import openapi_document
+from playground.generations.lifecycle import transition
 from playground.generations.models import Status
 from playground.generations.reaper import jobs_for
-from playground.generations.services import transition
 
 ROOT = Path(__file__).resolve().parent.parent
 

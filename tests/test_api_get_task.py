@@ -85,7 +85,8 @@ def test_a_conditional_poll_costs_the_key_and_the_task_queries_only(api, django_
 
 
 def test_the_etag_changes_whenever_the_task_does(api, queue_only):
-    from playground.generations.services import cancel_task, transition
+    from playground.generations.lifecycle import transition
+    from playground.generations.services import cancel_task
 
     task_id = api.submit().json()["task_id"]
     queued = poll(api, task_id)["ETag"]

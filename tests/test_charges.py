@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from playground.catalog.schema_forms import as_form_data
 from playground.engines.mindvideo import idempotency_key
+from playground.generations.lifecycle import transition
 from playground.generations.models import Status, Task
 from playground.generations.reaper import reap_expired_tasks
-from playground.generations.services import committed_spend, transition
+from playground.generations.services import committed_spend
 from playground.keys.credentials import store_upstream_key
 from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key

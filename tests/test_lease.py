@@ -11,8 +11,9 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from playground.generations.jobs import LeaseHeartbeat, discard_files, run_task, still_running
+from playground.generations.lifecycle import transition
 from playground.generations.models import Status, Task
-from playground.generations.services import cancel_task, transition
+from playground.generations.services import cancel_task
 
 from .helpers import wait_for
 

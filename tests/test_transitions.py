@@ -1,7 +1,7 @@
 import pytest
 
+from playground.generations.lifecycle import transition
 from playground.generations.models import Status, Task
-from playground.generations.services import transition
 
 ALL = list(Status.values)
 

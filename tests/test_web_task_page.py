@@ -152,7 +152,7 @@ def poll(client, task_id, etag=None):
 def test_an_unchanged_running_task_answers_the_poll_with_304_in_three_queries(
     make_task, signed_in, user, catalog, queue_only, django_assert_num_queries
 ):
-    from playground.generations.services import transition
+    from playground.generations.lifecycle import transition
 
     task = make_task(user, catalog)
     transition(task.pk, "processing", attempts=1)  # running (a queued task's poll also counts its place)
@@ -171,7 +171,7 @@ def test_an_unchanged_running_task_answers_the_poll_with_304_in_three_queries(
 
 
 def test_a_new_event_or_status_gives_the_panel_a_new_etag(make_task, signed_in, user, catalog, queue_only):
-    from playground.generations.services import record_message, transition
+    from playground.generations.lifecycle import record_message, transition
 
     task = make_task(user, catalog)
     queued = poll(signed_in, task.pk)["ETag"]

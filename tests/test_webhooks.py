@@ -14,7 +14,10 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +34,7 @@ from playground.keys.models import WebhookSecret
 from playground.keys.webhook_secrets import current_webhook_secret, rotate_webhook_secret
 
 from .fixtures_http import Received, Reply
-from .helpers import SEED, seed_input
+from .helpers import ROOT, SEED, seed_input
 
 
 @pytest.fixture(autouse=True)
@@ -235,6 +238,21 @@ def test_a_cancelled_task_notifies_its_webhook(api, http_server, settings, queue
     [delivery] = http_server.requests_to("/hook")
     assert json.loads(delivery.body)["status"] == "cancelled"
     assert webhook_messages(task_id) == ["Webhook delivered (204)."]
+
+
+def test_a_process_that_never_imports_the_webhooks_module_still_queues_deliveries():
+    # The worker ends tasks without importing webhooks.py itself (this test module does, so an
+    # in-process check would pass however the receiver got connected): the app connects it.
+    code = (
+        "import django; django.setup(); "
+        "from playground.generations.lifecycle import task_ended; "
+        "from playground.generations.models import Task; "
+        "print(task_ended.has_listeners(Task))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
 
 
 def test_a_task_without_a_webhook_sends_nothing(api, http_server):

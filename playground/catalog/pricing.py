@@ -95,3 +95,8 @@ def priced_fields(entry: CatalogEntry) -> set[str]:
     if pricing.get("unit") == "second" and roles.get("duration"):
         fields.add(roles["duration"])
     return fields
+
+
+def dollars(amount: Decimal) -> str:
+    """$0.25, $0.0088: as many decimals as the amount needs."""
+    return f"${amount.normalize():f}"

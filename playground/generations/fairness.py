@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Min, OuterRef, Q, Subquery
 from django.db.models.expressions import Expression
 
+from .lifecycle import transition
 from .models import Status, Task
 
 # The key of the advisory lock that serializes claims on PostgreSQL (any constant; "fair").
@@ -132,11 +133,9 @@ def lock_claims() -> None:
 
 
 def claim_next_task(**fields) -> str | None:
-    """Move the fairest task a worker may start now to processing (`services.transition` with
+    """Move the fairest task a worker may start now to processing (`lifecycle.transition` with
     `fields`, e.g. the attempt and its lease) and return its id; None when nothing waits, or every
     account with a task waiting is at its cap."""
-    from .services import transition
-
     with transaction.atomic():
         lock_claims()
         # A candidate cancelled between the choice and the claim is passed over: choose again.

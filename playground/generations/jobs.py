@@ -52,8 +52,8 @@ from playground.keys.credentials import mark_upstream_failure, mark_upstream_use
 
 from .fairness import claim_next_task, lock_claims, startable_tasks
 from .inputs import stored_inputs_for
+from .lifecycle import charge_sentence, record_charge, record_message, transition
 from .models import Status, Task
-from .services import charge_sentence, enqueue_task, record_charge, record_message, transition
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,11 @@ def fail_attempt(
     if failed and cost != 0:
         reason = f"{engine} had billed the task before it failed here" if cost else f"{engine} had the task"
         record_message(task.pk, Status.FAILED, charge_sentence(reason, cost, task.cost_estimate))
+
+
+def enqueue_task(task_id: str) -> None:
+    """Queue a job for a waiting task (called once the task's row has committed)."""
+    run_task.enqueue(task_id)
 
 
 # --- The queue's jobs as tickets ---------------------------------------------------------------------

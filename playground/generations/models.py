@@ -64,7 +64,7 @@ TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
 
 class Task(models.Model):
-    """One generation request and its result. Status moves only through `services.transition`."""
+    """One generation request and its result. Status moves only through `lifecycle.transition`."""
 
     id = models.CharField(primary_key=True, max_length=40, default=new_task_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")

@@ -44,7 +44,7 @@ def task_body(request: HttpRequest | None, task: Task) -> dict:
 def task_etag(request: HttpRequest | None, task: Task, *shown: object) -> str:
     """An ETag for what a client is shown of `task`, from the row in hand (no query).
 
-    Every change of status, cost, output or error goes through `services.transition`, which moves
+    Every change of status, cost, output or error goes through `lifecycle.transition`, which moves
     `updated_at`. Output URLs also depend on the origin they are built for and on the time window of
     their tokens (a new one each PLAYGROUND_FILE_URL_WINDOW), so both count. `shown` adds whatever
     else a view shows, e.g. the status panel's events.

@@ -29,9 +29,9 @@ from django_tasks_db.compat import TaskResultStatus
 from playground.engines import get_engine
 from playground.engines.base import EngineError
 
-from .jobs import discard_task_outputs, job_for, jobs_for, run_task, tasks_without_a_job
+from .jobs import discard_task_outputs, enqueue_task, job_for, jobs_for, run_task, tasks_without_a_job
+from .lifecycle import record_charge, record_message, transition
 from .models import TERMINAL, Status, Task
-from .services import enqueue_task, record_charge, record_message, transition
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""Business rules for tasks, shared by the API and the browser: submit, transition, cancel.
+"""Business rules for tasks, shared by the API and the browser: submit and cancel.
 
-No transaction here spans engine work or network I/O. `transition` is a conditional UPDATE checked
-by its row count, so two writers racing (a cancel and a completion) leave exactly one end state.
+No transaction here spans engine work or network I/O. A task's status moves only through
+`lifecycle.transition`; a submitted task is queued for the worker with `jobs.enqueue_task`.
 
 Money: `cost_actual` is what a task really cost. It is set when the task ends (the engine's charge;
 0 when nothing was billed), except for a task cancelled or failed while an upstream platform had it:
@@ -19,10 +19,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, DecimalField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from playground.catalog.models import CatalogEntry
-from playground.catalog.pricing import NoPrice, estimate_cost
+from playground.catalog.pricing import NoPrice, dollars, estimate_cost
 from playground.catalog.text import text_problem
 from playground.catalog.validation import FieldError
 from playground.engines.fetch import FetchError, check_url, submit_lookups
@@ -30,17 +29,10 @@ from playground.keys.models import ApiKey, DemoPass
 from playground.keys.passes import PASS_ENDED
 
 from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
+from .jobs import enqueue_task
+from .lifecycle import transition
 from .models import TERMINAL, Status, Task, TaskEvent
 
-# Which status may follow which. processing -> queued is the reaper re-queuing a task whose
-# worker died.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.QUEUED: frozenset({Status.PROCESSING, Status.CANCELLED, Status.FAILED}),
-    Status.PROCESSING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.QUEUED}),
-    Status.SUCCEEDED: frozenset(),
-    Status.FAILED: frozenset(),
-    Status.CANCELLED: frozenset(),
-}
 # Engines whose work an upstream platform bills: a task of theirs that reached the platform may be
 # charged even if it is then cancelled or fails here.
 UPSTREAM_BILLED_ENGINES = frozenset({"mindvideo"})
@@ -71,71 +63,6 @@ class TaskConflict(Exception):
 class Submission:
     task: Task
     created: bool  # False: an idempotent replay of an earlier request
-
-
-def allowed_sources(target: str) -> list[str]:
-    return [source for source, targets in TRANSITIONS.items() if target in targets]
-
-
-def transition(
-    task_id: str, target: str, *, message: str = "", where: Q | None = None, **fields: Any
-) -> bool:
-    """Move a task to `target` if its current status allows it, recording the event.
-
-    Returns False (and changes nothing) when the task is no longer in a state `target` may follow,
-    e.g. a completion arriving after a cancel, or when it no longer meets `where` (e.g. the worker's
-    attempt was reaped and the task started again elsewhere). Only a processing task holds a lease.
-    """
-    now = timezone.now()
-    if target == Status.PROCESSING:
-        fields.setdefault("started_at", now)
-    else:
-        fields.setdefault("lease_expires_at", None)
-    if target in TERMINAL:
-        fields.setdefault("finished_at", now)
-    rows = Task.objects.filter(pk=task_id, status__in=allowed_sources(target))
-    if where is not None:
-        rows = rows.filter(where)
-    with transaction.atomic():
-        moved = rows.update(status=target, updated_at=now, **fields)
-        if moved:
-            TaskEvent.objects.create(task_id=task_id, kind="status", status=target, message=message[:500])
-            if target in TERMINAL:
-                # robust: a failure to queue the webhook must not undo or hide the task's end.
-                transaction.on_commit(lambda: enqueue_webhook(task_id), robust=True)
-    return bool(moved)
-
-
-def record_message(task_id: str, status: str, message: str) -> None:
-    TaskEvent.objects.create(task_id=task_id, kind="message", status=status, message=message[:500])
-
-
-def charge_sentence(reason: str, cost: Decimal | None, estimate: Decimal) -> str:
-    """ "<reason>: its charge of $0.0987 stands." / ": nothing was charged." / not known yet."""
-    if cost is None:
-        return (
-            f"{reason}: what it was charged is not known yet, so its estimate of {dollars(estimate)} "
-            "counts against budgets until it is."
-        )
-    if cost == 0:
-        return f"{reason}: nothing was charged."
-    return f"{reason}: its charge of {dollars(cost)} stands."
-
-
-def record_charge(task_id: str, cost: Decimal | None, reason: str) -> bool:
-    """Record what an ended task whose charge was not known yet (cancelled or failed while an
-    upstream platform had it) was billed, with the reason in its events. Only the first answer
-    counts: a task whose charge is known already is left alone. `cost` None: still not known (the
-    event says so, and spend checks go on counting the estimate). Returns whether it recorded a cost."""
-    unknown = Task.objects.filter(pk=task_id, status__in=TERMINAL, cost_actual__isnull=True)
-    with transaction.atomic():
-        row = unknown.values("status", "cost_estimate").first()
-        if row is None:
-            return False
-        if cost is not None and not unknown.update(cost_actual=cost, updated_at=timezone.now()):
-            return False  # another settled it first
-        record_message(task_id, row["status"], charge_sentence(reason, cost, row["cost_estimate"]))
-    return cost is not None
 
 
 def request_hash(model_slug: str, data: Any, webhook_url: Any = "") -> str:
@@ -350,25 +277,6 @@ def check_spend_limits(
                 f"This task (about {dollars(cost_estimate)}) would go over the {what}'s budget: "
                 f"{dollars(left)} of {dollars(limit)} is left.",
             )
-
-
-def dollars(amount: Decimal) -> str:
-    """$0.25, $0.0088: as many decimals as the amount needs."""
-    return f"${amount.normalize():f}"
-
-
-def enqueue_task(task_id: str) -> None:
-    from .jobs import run_task
-
-    run_task.enqueue(task_id)
-
-
-def enqueue_webhook(task_id: str) -> None:
-    """Queue the delivery of a task's webhook, if it has one: called once its end has committed."""
-    if Task.objects.filter(pk=task_id).exclude(webhook_url="").exists():
-        from .webhooks import deliver_webhook
-
-        deliver_webhook.enqueue(task_id)
 
 
 def cancel_task(task: Task) -> Task:

@@ -1,5 +1,8 @@
 """Webhooks: when a task with a `webhook_url` ends, POST its final state there, signed.
 
+The delivery is queued by a receiver of `lifecycle.task_ended` (connected when the app is ready),
+once the task's end has committed: the lifecycle does not know webhooks exist.
+
 The body is exactly what `GET /api/v1/tasks/{id}` returns (`presenters.task_body`), signed the
 Standard Webhooks way (https://www.standardwebhooks.com, with its `standardwebhooks` library) under
 the task owner's own secret (`keys.webhook_secrets`): `webhook-id` names the delivery and is the
@@ -19,6 +22,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.dispatch import receiver
 from django.tasks import task
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -26,9 +30,9 @@ from standardwebhooks import Webhook
 from playground.engines.fetch import FetchError, post_json
 from playground.keys.webhook_secrets import WebhookSecretUnreadable, signing_secrets
 
+from .lifecycle import record_message, task_ended
 from .models import Task
 from .presenters import task_body
-from .services import record_message
 
 MAX_ATTEMPTS = 5
 RETRY_DELAYS = (10, 60, 300, 1800)  # seconds before attempts 2, 3, 4 and 5
@@ -73,6 +77,13 @@ def _post_signed(task_row: Task) -> int:
         "User-Agent": "playground-webhooks/1",
     }
     return post_json(task_row.webhook_url, body, headers=headers, timeout=settings.PLAYGROUND_WEBHOOK_TIMEOUT)
+
+
+@receiver(task_ended, dispatch_uid="playground.generations.webhooks.queue_delivery")
+def queue_delivery(sender, task_id: str, **kwargs) -> None:
+    """Queue the delivery of an ended task's webhook, if it has one (its end has committed)."""
+    if Task.objects.filter(pk=task_id).exclude(webhook_url="").exists():
+        deliver_webhook.enqueue(task_id)
 
 
 @task()

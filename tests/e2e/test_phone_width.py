@@ -13,8 +13,9 @@ from django.test import override_settings
 from PIL import Image
 
 from playground.catalog.models import CatalogEntry
+from playground.generations.lifecycle import transition
 from playground.generations.models import Status, Task
-from playground.generations.services import submit_task, transition
+from playground.generations.services import submit_task
 from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 

@@ -19,9 +19,10 @@ from django_tasks_db.models import DBTaskResult
 
 from playground.generations.fairness import claim_next_task
 from playground.generations.jobs import jobs_for, run_task, top_up_queue
+from playground.generations.lifecycle import transition
 from playground.generations.models import TERMINAL, Status, Task
 from playground.generations.reaper import reap_expired_tasks
-from playground.generations.services import cancel_task, submit_task, transition
+from playground.generations.services import cancel_task, submit_task
 from playground.keys.passes import create_pass
 
 from ..conftest import WORKER
