@@ -9,6 +9,7 @@ cost = unit price x count (n, sample_count, ...) x seconds (video) x multipliers
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from .fields import fields_of
 from .models import CatalogEntry
 
 PLACES = Decimal("0.0001")
@@ -87,14 +88,16 @@ def estimate_cost(entry: CatalogEntry, data: dict, *, seconds: int | None = None
 
 
 def priced_fields(entry: CatalogEntry) -> set[str]:
-    """The input fields whose value changes what a task costs: the form re-prices on these only."""
+    """The input fields whose value changes what a task costs and that the form can price as they
+    are typed or chosen (a choice, a number, a switch: see `fields.PRICED_KINDS`): the form
+    re-prices on these only."""
     pricing, roles = entry.pricing, entry.roles
-    fields = {*(pricing.get("unit_price_by") or {}), *(pricing.get("multipliers") or {})}
+    names = {*(pricing.get("unit_price_by") or {}), *(pricing.get("multipliers") or {})}
     if pricing.get("unit", "task") != "task" and roles.get("count"):
-        fields.add(roles["count"])
+        names.add(roles["count"])
     if pricing.get("unit") == "second" and roles.get("duration"):
-        fields.add(roles["duration"])
-    return fields
+        names.add(roles["duration"])
+    return {field.name for field in fields_of(entry) if field.name in names and field.priced_kind}
 
 
 def dollars(amount: Decimal) -> str:

@@ -13,7 +13,6 @@ Form field names: a property `size` is the field `size`; a file-upload property 
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -23,119 +22,39 @@ from django.core.validators import ProhibitNullCharactersValidator
 
 from playground.engines.media import UploadedMedia, placeholders
 
+from .fields import Field, fields_of
 from .models import CatalogEntry
 from .pricing import priced_fields
 from .text import MAX_JSON_DEPTH, max_text_chars, nesting_depth, text_problem
 from .validation import FieldError, schema_errors, validate_input
 
-MEDIA_ROLES = {
-    "reference_images": "image",
-    "mask": "image",
-    "reference_video": "video",
-    "reference_audio": "audio",
-}
 DEFAULT_OBJECT_ROWS = 5
 SEED_MAX = 4294967295
 TOO_DEEP = f"This nests lists and objects more than {MAX_JSON_DEPTH} levels deep."
-PRICED_KINDS = ("choice", "integer", "number", "boolean")
+
+# A field of the form is a field of the model as `catalog.fields` describes it.
+FieldSpec = Field
 
 
-@dataclass
-class FieldSpec:
-    """How one schema property is shown: its kind decides the widget, the rest its attributes."""
-
-    name: str
-    schema: dict
-    kind: str  # text textarea choice integer number boolean media media_list string_list object_list json
-    label: str
-    help_text: str
-    required: bool
-    advanced: bool
-    accept: str = ""
-    upload_kind: str = ""
-    multiple: bool = False
-    max_items: int | None = None
-    rows: int = 0  # object_list: how many rows the form offers
-    items: list["FieldSpec"] = field(default_factory=list)
-
-    @property
-    def file_field(self) -> str:
-        return f"{self.name}__file"
-
-    def row_field(self, row: int, sub: str) -> str:
-        return f"{self.name}__{row}__{sub}"
+def file_field(spec: Field) -> str:
+    """The form field for a media field's files (beside `spec.name`, its pasted URLs)."""
+    return f"{spec.name}__file"
 
 
-def _hints(schema: dict) -> dict:
-    hints = schema.get("x-playground")
-    return hints if isinstance(hints, dict) else {}
+def row_field(spec: Field, row: int, sub: str) -> str:
+    """The form field for `sub` in row `row` of an object list."""
+    return f"{spec.name}__{row}__{sub}"
 
 
-def _kind(schema: dict, role_kind: str | None) -> str:
-    hints = _hints(schema)
-    kind_of_type = schema.get("type")
-    upload = hints.get("widget") == "file-upload" or bool(hints.get("uploadKind")) or bool(role_kind)
-    if kind_of_type == "string":
-        if upload:
-            return "media"
-        if "enum" in schema:
-            return "choice"
-        return "textarea" if hints.get("widget") == "textarea" else "text"
-    if kind_of_type in ("integer", "number"):
-        return "choice" if "enum" in schema else kind_of_type
-    if kind_of_type == "boolean":
-        return "boolean"
-    if kind_of_type == "array":
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        if items.get("type") == "object" and isinstance(items.get("properties"), dict):
-            return "object_list"
-        if items.get("type", "string") == "string":
-            return "media_list" if upload else "string_list"
-    return "json"
+def object_rows(spec: Field) -> int:
+    """How many rows the form offers an object list."""
+    return int(spec.max_items or DEFAULT_OBJECT_ROWS)
 
 
-def _spec(name: str, schema: dict, required: bool, role_kind: str | None = None) -> FieldSpec:
-    hints = _hints(schema)
-    kind = _kind(schema, role_kind)
-    accept = str(hints.get("accept") or "")
-    upload_kind = str(hints.get("uploadKind") or role_kind or accept.split("/")[0] or "image")
-    spec = FieldSpec(
-        name=name,
-        schema=schema,
-        kind=kind,
-        label=str(schema.get("title") or name.replace("_", " ").capitalize()),
-        help_text=str(schema.get("description") or ""),
-        required=required,
-        advanced=bool(hints.get("advanced")),
-        accept=accept or (f"{upload_kind}/*" if kind in ("media", "media_list") else ""),
-        upload_kind=upload_kind if kind in ("media", "media_list", "object_list") else "",
-        multiple=kind == "media_list" and hints.get("multiple", True) is not False,
-        max_items=schema.get("maxItems"),
-    )
-    if kind == "object_list":
-        items = schema["items"]
-        item_required = set(items.get("required", []))
-        spec.items = [
-            _spec(sub, sub_schema, sub in item_required)
-            for sub, sub_schema in items["properties"].items()
-            if isinstance(sub_schema, dict)
-        ]
-        spec.rows = int(schema.get("maxItems") or DEFAULT_OBJECT_ROWS)
-    return spec
-
-
-def field_specs(entry: CatalogEntry) -> list[FieldSpec]:
+def field_specs(entry: CatalogEntry) -> list[Field]:
     """The model's fields in display order: the prompt first, then schema order; advanced last."""
-    schema = entry.input_schema
-    required = set(schema.get("required", []))
-    role_kinds = {entry.roles.get(role): kind for role, kind in MEDIA_ROLES.items() if entry.roles.get(role)}
-    specs = [
-        _spec(name, prop, name in required, role_kinds.get(name))
-        for name, prop in (schema.get("properties") or {}).items()
-        if isinstance(prop, dict)
-    ]
     prompt = entry.roles.get("prompt")
-    return sorted(specs, key=lambda s: (s.advanced, s.name != prompt))
+    return sorted(fields_of(entry), key=lambda s: (s.advanced, s.name != prompt))
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -154,10 +73,10 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-def _number_attrs(schema: dict, integer: bool) -> dict:
+def _number_attrs(spec: Field, integer: bool) -> dict:
     attrs: dict[str, Any] = {}
-    if "multipleOf" in schema:
-        attrs["step"] = schema["multipleOf"]
+    if spec.multiple_of is not None:
+        attrs["step"] = spec.multiple_of
     elif not integer:
         attrs["step"] = "any"
     return attrs
@@ -178,19 +97,18 @@ def _text_field(**kwargs) -> forms.CharField:
     return form_field
 
 
-def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field:
-    schema = spec.schema
+def _form_field(spec: Field, *, force_optional: bool = False) -> forms.Field:
     required = spec.required and not force_optional
     common = {"label": spec.label, "help_text": spec.help_text, "required": required}
-    default = schema.get("default")
+    default = spec.default
     if default is not None:
         common["initial"] = default
     if spec.kind in ("text", "textarea"):
-        attrs = {"rows": int(_hints(schema).get("rows") or 4)} if spec.kind == "textarea" else {}
+        attrs = {"rows": int(spec.hints.get("rows") or 4)} if spec.kind == "textarea" else {}
         widget = forms.Textarea(attrs=attrs) if spec.kind == "textarea" else forms.TextInput()
         form_field = _text_field(
-            min_length=schema.get("minLength"),
-            max_length=max_text_chars(schema),
+            min_length=spec.min_length,
+            max_length=max_text_chars(spec.schema),
             widget=widget,
             strip=False,
             **common,
@@ -201,28 +119,27 @@ def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field
             form_field.widget.attrs["data-maxlength"] = form_field.widget.attrs.pop("maxlength")
         return form_field
     if spec.kind == "choice":
-        values = schema["enum"]
-        choices = [(str(v), str(v)) for v in values]
+        choices = [(str(v), str(v)) for v in spec.enum or ()]
         if not required and default is None:
             choices.insert(0, ("", "—"))
         coerce: Callable[[str], Any] = str
-        if schema.get("type") == "integer":
+        if spec.type == "integer":
             coerce = int
-        elif schema.get("type") == "number":
+        elif spec.type == "number":
             coerce = float
         return forms.TypedChoiceField(choices=choices, coerce=coerce, empty_value=None, **common)
     if spec.kind == "integer":
         return forms.IntegerField(
-            min_value=schema.get("minimum"),
-            max_value=schema.get("maximum"),
-            widget=forms.NumberInput(attrs=_number_attrs(schema, True)),
+            min_value=spec.minimum,
+            max_value=spec.maximum,
+            widget=forms.NumberInput(attrs=_number_attrs(spec, True)),
             **common,
         )
     if spec.kind == "number":
         return forms.FloatField(
-            min_value=schema.get("minimum"),
-            max_value=schema.get("maximum"),
-            widget=forms.NumberInput(attrs=_number_attrs(schema, False)),
+            min_value=spec.minimum,
+            max_value=spec.maximum,
+            widget=forms.NumberInput(attrs=_number_attrs(spec, False)),
             **common,
         )
     if spec.kind == "boolean":
@@ -256,7 +173,7 @@ def _form_field(spec: FieldSpec, *, force_optional: bool = False) -> forms.Field
     )
 
 
-def _file_field(spec: FieldSpec) -> forms.Field:
+def _file_field(spec: Field) -> forms.Field:
     attrs = {"accept": spec.accept} if spec.accept else {}
     if spec.kind == "media_list" and spec.multiple:
         return MultipleFileField(required=False, label=spec.label, widget=MultipleFileInput(attrs=attrs))
@@ -305,15 +222,15 @@ class SchemaForm(forms.Form):
         priced = priced_fields(entry)
         for spec in self.specs:
             if spec.kind == "object_list":
-                for row in range(spec.rows):
+                for row in range(object_rows(spec)):
                     for sub in spec.items:
-                        self.fields[spec.row_field(row, sub.name)] = self._row_field(sub)
+                        self.fields[row_field(spec, row, sub.name)] = self._row_field(sub)
                 continue
             self.fields[spec.name] = _form_field(spec)
-            if spec.name in priced and spec.kind in PRICED_KINDS:
+            if spec.name in priced:
                 self.fields[spec.name].widget.attrs["class"] = "priced"  # the estimate follows it
             if spec.kind in ("media", "media_list"):
-                self.fields[spec.file_field] = _file_field(spec)
+                self.fields[file_field(spec)] = _file_field(spec)
         self._keep_unoffered_choices()
 
     def _keep_unoffered_choices(self) -> None:
@@ -329,13 +246,13 @@ class SchemaForm(forms.Form):
             form_field.choices = [*form_field.choices, (str(value), f"{value} (not accepted)")]
 
     @staticmethod
-    def _row_field(sub: FieldSpec) -> forms.Field:
+    def _row_field(sub: Field) -> forms.Field:
         # Rows are optional one by one; the schema's minItems / required decide afterwards.
         form_field = _form_field(sub, force_optional=True)
         form_field.widget.attrs["data-row-field"] = sub.name
         return form_field
 
-    def groups(self) -> dict[str, list[FieldSpec]]:
+    def groups(self) -> dict[str, list[Field]]:
         return {
             "main": [s for s in self.specs if not s.advanced],
             "advanced": [s for s in self.specs if s.advanced],
@@ -351,16 +268,16 @@ class SchemaForm(forms.Form):
                 item: dict[str, Any] = {"spec": spec, "errors": errors, "id": f"field-{spec.name}"}
                 if spec.kind == "object_list":
                     item["rows"] = [
-                        [{"sub": sub, "field": self[spec.row_field(row, sub.name)]} for sub in spec.items]
-                        for row in range(spec.rows)
+                        [{"sub": sub, "field": self[row_field(spec, row, sub.name)]} for sub in spec.items]
+                        for row in range(object_rows(spec))
                     ]
                     item["filled_rows"] = max(
                         1,
                         sum(
                             1
-                            for row in range(spec.rows)
+                            for row in range(object_rows(spec))
                             if any(
-                                self[spec.row_field(row, sub.name)].value() not in (None, "")
+                                self[row_field(spec, row, sub.name)].value() not in (None, "")
                                 and sub.kind != "choice"
                                 for sub in spec.items
                             )
@@ -382,7 +299,7 @@ class SchemaForm(forms.Form):
                     if errors:
                         widget_attrs["aria-invalid"] = "true"
                     if spec.kind in ("media", "media_list"):
-                        item["file"] = self[spec.file_field]
+                        item["file"] = self[file_field(spec)]
                         widget_attrs["aria-label"] = f"{spec.label}: URL" + (
                             "s, one per line" if spec.kind == "media_list" else ""
                         )
@@ -393,14 +310,14 @@ class SchemaForm(forms.Form):
     def advanced_has_errors(self) -> bool:
         return any(self.spec_errors(spec) for spec in self.groups()["advanced"])
 
-    def spec_field_names(self, spec: FieldSpec) -> list[str]:
+    def spec_field_names(self, spec: Field) -> list[str]:
         if spec.kind == "object_list":
-            return [spec.row_field(r, s.name) for r in range(spec.rows) for s in spec.items]
+            return [row_field(spec, r, s.name) for r in range(object_rows(spec)) for s in spec.items]
         if spec.kind in ("media", "media_list"):
-            return [spec.name, spec.file_field]
+            return [spec.name, file_field(spec)]
         return [spec.name]
 
-    def spec_errors(self, spec: FieldSpec) -> list[str]:
+    def spec_errors(self, spec: Field) -> list[str]:
         names = self.spec_field_names(spec)
         errors = [str(e) for name in names for e in (self.errors.get(name, []) if self.is_bound else [])]
         return errors + [e for name in names for e in self.rerun_errors.get(name, [])]
@@ -434,7 +351,7 @@ class SchemaForm(forms.Form):
         priced = priced_fields(self.entry)
         data: dict[str, Any] = {}
         for spec in self.specs:
-            if spec.name not in priced or spec.kind not in PRICED_KINDS:
+            if spec.name not in priced:
                 continue
             try:
                 value = self.fields[spec.name].clean(self[spec.name].value())
@@ -461,7 +378,7 @@ class SchemaForm(forms.Form):
                 data[spec.name] = raw
         return data
 
-    def _value(self, spec: FieldSpec, cleaned: dict) -> Any:
+    def _value(self, spec: Field, cleaned: dict) -> Any:
         kind = spec.kind
         if kind == "object_list":
             return self._rows(spec, cleaned)
@@ -469,11 +386,11 @@ class SchemaForm(forms.Form):
         if kind == "boolean":
             return bool(raw)
         if kind == "media":
-            upload = cleaned.get(spec.file_field)
+            upload = cleaned.get(file_field(spec))
             value = uploaded(upload) if upload else (raw or "").strip()
             return value or None
         if kind == "media_list":
-            uploads = cleaned.get(spec.file_field) or []
+            uploads = cleaned.get(file_field(spec)) or []
             if not isinstance(uploads, list):
                 uploads = [uploads]
             values = _lines(raw) + [uploaded(u) for u in uploads]
@@ -499,12 +416,12 @@ class SchemaForm(forms.Form):
             return raw if spec.required else None
         return raw
 
-    def _rows(self, spec: FieldSpec, cleaned: dict) -> list[dict] | None:
+    def _rows(self, spec: Field, cleaned: dict) -> list[dict] | None:
         rows = []
-        for row in range(spec.rows):
+        for row in range(object_rows(spec)):
             item, filled = {}, False
             for sub in spec.items:
-                name = spec.row_field(row, sub.name)
+                name = row_field(spec, row, sub.name)
                 value = cleaned.get(name)
                 if sub.kind == "media":
                     upload = self.files.get(f"{name}__file") if self.files else None
@@ -532,8 +449,8 @@ class SchemaForm(forms.Form):
                 row = int(rest[1 : rest.index("]")])
                 after = rest[rest.index("]") + 1 :].lstrip(".")
                 sub = after or sub
-            name = spec.row_field(min(row, spec.rows - 1), sub)
-            return name if name in self.fields else spec.row_field(0, spec.items[0].name)
+            name = row_field(spec, min(row, object_rows(spec) - 1), sub)
+            return name if name in self.fields else row_field(spec, 0, spec.items[0].name)
         return spec.name
 
 
@@ -635,9 +552,9 @@ def initial_from_input(entry: CatalogEntry, data: dict) -> dict[str, Any]:
         if spec.kind in ("media_list", "string_list") and isinstance(value, list):
             initial[spec.name] = "\n".join(str(v) for v in value)
         elif spec.kind == "object_list" and isinstance(value, list):
-            for row, item in enumerate(value[: spec.rows]):
+            for row, item in enumerate(value[: object_rows(spec)]):
                 for sub, sub_value in (item or {}).items():
-                    initial[spec.row_field(row, sub)] = sub_value
+                    initial[row_field(spec, row, sub)] = sub_value
         elif spec.kind == "json":
             initial[spec.name] = json.dumps(value)
         else:

@@ -35,12 +35,14 @@ IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 DATA_URI = re.compile(
     r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,", re.I
 )
+# What each media role holds: the one table of it (a catalog entry maps roles to its fields).
 ROLE_KINDS = {
     "reference_images": "image",
     "mask": "image",
     "reference_video": "video",
     "reference_audio": "audio",
 }
+MEDIA_KINDS = ("image", "video", "audio")
 
 
 class MediaError(Exception):
@@ -57,49 +59,54 @@ class MediaValue:
     value: "str | MediaPayload"
 
 
-def _kind_of(spec: dict, role_kind: str | None) -> str | None:
+def media_kind(spec: dict, role: str | None = None) -> str:
+    """The kind of media ("image", "video", "audio") a field of schema `spec` holds, "" when it
+    holds none: its `uploadKind` hint, else the type its `accept` hint names, else what its `role`
+    holds (an upload widget without either holds images). The one rule for what is media: the
+    form (through `catalog.fields`), the API's checks and the engines all ask it."""
     hints = spec.get("x-playground") or {}
     if not isinstance(hints, dict):
         hints = {}
     kind = hints.get("uploadKind")
-    if kind in ("image", "video", "audio"):
+    if kind in MEDIA_KINDS:
         return kind
     accept = str(hints.get("accept", ""))
-    for candidate in ("image", "video", "audio"):
+    for candidate in MEDIA_KINDS:
         if accept.startswith(candidate):
             return candidate
+    role_kind = ROLE_KINDS.get(role or "")
     if hints.get("widget") == "file-upload" or role_kind:
         return role_kind or "image"
-    return None
+    return ""
 
 
 def iter_media_values(schema: dict, roles: dict, data: dict) -> Iterator[MediaValue]:
-    """Every media string in `data`: upload-hinted fields and the media roles, arrays and arrays
-    of objects (`image_with_roles[0].url`) included."""
-    role_of_field = {field: ROLE_KINDS.get(role) for role, field in roles.items()}
+    """Every media string in `data` (see `media_kind`), arrays and arrays of objects
+    (`image_with_roles[0].url`) included."""
+    role_of_field = {field: role for role, field in roles.items()}
     for name, spec in (schema.get("properties") or {}).items():
         if name not in data or not isinstance(spec, dict):
             continue
         value = data[name]
         items = spec.get("items") if isinstance(spec.get("items"), dict) else {}
-        if isinstance(value, str | MediaPayload):
-            kind = _kind_of(spec, role_of_field.get(name))
-            if kind:
-                yield MediaValue((name,), kind, value)
-        elif isinstance(value, list) and items.get("type") == "object":
+        if isinstance(value, list) and items.get("type") == "object":
             for index, element in enumerate(value):
                 if not isinstance(element, dict):
                     continue
                 for sub, sub_spec in (items.get("properties") or {}).items():
-                    kind = _kind_of(sub_spec, None) if isinstance(sub_spec, dict) else None
+                    kind = media_kind(sub_spec) if isinstance(sub_spec, dict) else ""
                     if kind and isinstance(element.get(sub), str | MediaPayload):
                         yield MediaValue((name, index, sub), kind, element[sub])
+            continue
+        kind = media_kind(spec, role_of_field.get(name))
+        if not kind:
+            continue
+        if isinstance(value, str | MediaPayload):
+            yield MediaValue((name,), kind, value)
         elif isinstance(value, list):
-            kind = _kind_of({**items, "x-playground": spec.get("x-playground")}, role_of_field.get(name))
-            if kind:
-                for index, element in enumerate(value):
-                    if isinstance(element, str | MediaPayload):
-                        yield MediaValue((name, index), kind, element)
+            for index, element in enumerate(value):
+                if isinstance(element, str | MediaPayload):
+                    yield MediaValue((name, index), kind, element)
 
 
 def is_data_uri(value: str) -> bool:
