@@ -20,9 +20,9 @@ from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from PIL import Image
 
-from playground.api.openapi import openapi_document
 from playground.generations.lifecycle import transition
 from playground.generations.models import Status
+from playground.generations.openapi import openapi_document
 from playground.generations.reaper import jobs_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from playground.api.openapi import openapi_document
 from playground.catalog.models import CatalogEntry
+from playground.generations.openapi import openapi_document
 from playground.web.api_reference import schema_fields
 from playground.web.snippets import api_snippets
 

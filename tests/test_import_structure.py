@@ -157,6 +157,52 @@ def test_it_finds_no_import_cycle_between_modules():
     assert not gone, f"no longer a cycle, so delete it from KNOWN_CYCLES: {gone}"
 
 
+# The direction rule (DESIGN.md): the two front doors, the pages and the API, depend on the domain
+# (generations, catalog, keys, access), never on each other nor on an engine.
+FORBIDDEN = {
+    "playground.web": ("playground.api", "playground.engines"),
+    "playground.api": ("playground.web", "playground.engines"),
+}
+
+
+def forbidden_imports(graph: dict[str, tuple[Import, ...]]) -> list[str]:
+    def inside(module: str, package: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    return [
+        f"{module} imports {imported}"
+        for module, imports in graph.items()
+        for door, banned in FORBIDDEN.items()
+        if inside(module, door)
+        for imported in imports
+        if any(inside(imported.target, package) for package in banned)
+    ]
+
+
+def test_the_pages_and_the_api_import_neither_each_other_nor_an_engine():
+    assert forbidden_imports(import_graph()) == []
+
+
+def test_the_direction_rule_sees_an_import_across(tmp_path):
+    write(
+        tmp_path,
+        {
+            "playground/__init__.py": "",
+            "playground/web/__init__.py": "",
+            "playground/web/views.py": "def page():\n    from playground.api.views import thing\n",
+            "playground/api/__init__.py": "",
+            "playground/api/views.py": "from ..engines import mindvideo\nthing = 1\n",
+            "playground/engines/__init__.py": "",
+            "playground/engines/mindvideo.py": "",
+        },
+    )
+    found = forbidden_imports(import_graph(tmp_path, "playground"))
+    assert sorted(found) == [
+        "playground.api.views imports playground.engines.mindvideo (line 1)",
+        "playground.web.views imports playground.api.views (line 2, inside a function)",
+    ]
+
+
 def test_it_reads_every_module_of_the_package():
     graph = import_graph()
     assert {"playground.settings", "playground.generations.services", "playground.engines"} <= set(graph)

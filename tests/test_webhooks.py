@@ -27,8 +27,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from playground.api.openapi import openapi_document
 from playground.generations.models import Task, TaskEvent
+from playground.generations.openapi import openapi_document
 from playground.generations.webhooks import deliver_webhook, signed_headers
 from playground.keys.models import WebhookSecret
 from playground.keys.webhook_secrets import current_webhook_secret, rotate_webhook_secret

@@ -20,7 +20,7 @@ import secrets
 from typing import Any
 
 from playground.catalog.text import MAX_JSON_DEPTH, nesting_depth
-from playground.engines.media import DataUri
+from playground.generations.inputs import DataUri
 
 QUOTE_OR_BACKSLASH = re.compile(rb'["\\]')
 PLAIN_DATA_URI = re.compile(rb"data:[\x20\x21\x23-\x5b\x5d-\x7e]*")

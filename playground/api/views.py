@@ -20,6 +20,7 @@ from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError, text_errors
 from playground.generations.inputs import input_token_is_valid
 from playground.generations.models import InputFile, Status, Task
+from playground.generations.openapi import openapi_document
 from playground.generations.outputs import public_base, token_is_valid
 from playground.generations.presenters import BODY_FIELDS, conditional_response, task_body, task_etag
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
@@ -28,7 +29,6 @@ from playground.keys.services import KeyRejected, authenticate_key
 from .auth import api_endpoint, bearer_token
 from .errors import ApiError
 from .json_body import TooDeep, parse_task_body
-from .openapi import openapi_document
 
 MAX_PAGE_SIZE = 100
 MAX_CURSOR_LENGTH = 200  # a cursor is ~90 characters

@@ -23,6 +23,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from playground.engines.mindvideo import check_key
+
 from .models import UpstreamCredential
 
 logger = logging.getLogger(__name__)
@@ -138,3 +140,9 @@ def reencrypt(model) -> tuple[int, list[int]]:
 def rotate_upstream_keys() -> tuple[int, list[int]]:
     """Re-encrypt every stored key under the first Fernet key: (rows rotated, ids not decryptable)."""
     return reencrypt(UpstreamCredential)
+
+
+def check_upstream_key(secret: str) -> tuple[bool, str]:
+    """Whether the MindVideo platform takes `secret` (one light request to it), and what to tell
+    the person: the web's door to the engine, which pages never import themselves."""
+    return check_key(secret)

@@ -24,11 +24,10 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.catalog.models import CatalogEntry
-from playground.engines.mindvideo import check_key
 from playground.generations.services import cancel_unfinished
 from playground.generations.usage import usage_for
 from playground.keys import webhook_secrets
-from playground.keys.credentials import store_upstream_key, upstream_key_for
+from playground.keys.credentials import check_upstream_key, store_upstream_key, upstream_key_for
 from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
 from playground.keys.passes import create_pass, pass_token, revoke_pass
 from playground.keys.services import delete_key, expiry_through, issue_key, set_key_disabled
@@ -223,7 +222,7 @@ def save_upstream_key(request: HttpRequest) -> HttpResponse:
     form = UpstreamKeyForm(request.POST)
     result = None
     if form.is_valid():
-        accepted, message = check_key(form.cleaned_data["secret"])
+        accepted, message = check_upstream_key(form.cleaned_data["secret"])
         result = {"ok": accepted, "message": message}
         if accepted:
             store_upstream_key(request.user, form.cleaned_data["secret"], form.cleaned_data["label"])
@@ -241,7 +240,7 @@ def test_upstream_key(request: HttpRequest) -> HttpResponse:
     if credential is None:
         raise Http404("No stored key.")
     secret = upstream_key_for(request.user.pk)
-    accepted, message = check_key(secret) if secret else (False, "The stored key could not be read.")
+    accepted, message = check_upstream_key(secret) if secret else (False, "The stored key could not be read.")
     UpstreamCredential.objects.filter(pk=credential.pk).update(
         last_error="" if accepted else message,
         failing_since=None if accepted else (credential.failing_since or timezone.now()),

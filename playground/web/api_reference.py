@@ -17,8 +17,8 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
 
-from playground.api.openapi import openapi_document
 from playground.catalog.models import CatalogEntry
+from playground.generations.openapi import openapi_document
 from playground.generations.outputs import public_base
 from playground.keys.webhook_secrets import grace_period
 
