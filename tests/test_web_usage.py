@@ -80,3 +80,34 @@ def test_usage_counts_only_the_users_own_tasks(client, user, other_user, catalog
     make_task(other_user, catalog)
     client.force_login(user)
     assert "across <strong>0</strong> tasks" in client.get(reverse("usage")).content.decode()
+
+
+def test_two_demo_passes_with_one_name_are_two_rows_told_apart(
+    client, user, catalog, django_capture_on_commit_callbacks
+):
+    """Usage used to add two passes of the same name into one row."""
+    from django.utils.formats import date_format
+
+    from playground.generations.services import submit_task
+    from playground.keys.passes import create_pass
+
+    from .helpers import SEED, seed_input
+
+    first = create_pass(user, "Friday demo", [SEED], Decimal(5), 24)
+    second = create_pass(user, "Friday demo", [SEED], Decimal(5), 48)
+    for demo_pass, count in ((first, 1), (second, 2)):
+        for number in range(count):
+            with django_capture_on_commit_callbacks(execute=True):
+                submit_task(
+                    user, SEED, seed_input(), request_id=f"req_{number}", source="web", demo_pass=demo_pass
+                )
+    client.force_login(user)
+    rows = list(csv.reader(io.StringIO(client.get(reverse("usage-csv")).content.decode())))
+    passes = sorted((r[1], r[2]) for r in rows if r[0] == "key" and r[1].startswith("demo pass"))
+    ends = [date_format(timezone.localtime(p.expires_at), "j M Y") for p in (first, second)]
+    assert passes == sorted(
+        [
+            (f"demo pass: Friday demo (until {ends[0]})", "1"),
+            (f"demo pass: Friday demo (until {ends[1]})", "2"),
+        ]
+    )

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from .models import Status, Task
 
@@ -55,8 +56,9 @@ def _key_label(group: dict) -> str:
     if group["api_key__prefix"]:
         name = group["api_key__name"]
         return f"{name} ({group['api_key__prefix']}…)" if name else f"{group['api_key__prefix']}…"
-    if group["demo_pass__name"]:
-        return f"demo pass: {group['demo_pass__name']}"
+    if group["demo_pass"]:  # passes may share a name: each is its own row, told apart by its end
+        ends = date_format(timezone.localtime(group["demo_pass__expires_at"]), "j M Y")
+        return f"demo pass: {group['demo_pass__name']} (until {ends})"
     return "browser" if group["source"] == "web" else group["source"]
 
 
@@ -69,7 +71,18 @@ def usage_for(owner, days: int = 30) -> Usage:
     for offset in range(days):
         day = (start + timedelta(days=offset)).isoformat()
         day_rows.append(per_day.get(day, UsageRow(day, 0, 0, Decimal(0))))
-    by_key = _rows(tasks, ["api_key__prefix", "api_key__name", "demo_pass__name", "source"], _key_label)
+    by_key = _rows(
+        tasks,
+        [
+            "api_key__prefix",
+            "api_key__name",
+            "demo_pass",
+            "demo_pass__name",
+            "demo_pass__expires_at",
+            "source",
+        ],
+        _key_label,
+    )
     by_model = _rows(
         tasks, ["model__slug", "model__title"], lambda g: g["model__slug"], lambda g: g["model__title"]
     )
