@@ -22,7 +22,7 @@ from PIL import Image
 
 from playground.catalog.loading import ENTRIES_DIR
 from playground.catalog.models import CatalogEntry
-from playground.generations.inputs import map_strings, parse_reference, shared_input
+from playground.generations.inputs import parse_reference, shared_input
 from playground.generations.models import InputFile, Task
 from playground.keys.services import issue_key
 from playground.web.snippets import NEW_IDEMPOTENCY_KEY, api_snippets, python_literal
@@ -190,6 +190,15 @@ def with_data_uris(task_input):
             return f"data:{row.content_type};base64,{base64.b64encode(handle.read()).decode()}"
 
     return map_strings(task_input, back)
+
+
+def map_strings(value, change):
+    """`value` (JSON data) with every string passed through `change`."""
+    if isinstance(value, dict):
+        return {key: map_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list):
+        return [map_strings(item, change) for item in value]
+    return change(value) if isinstance(value, str) else value
 
 
 def runnable(names: list[str]) -> list[str]:

@@ -97,15 +97,6 @@ def input_token_is_valid(input_id: str, name: str, token: str) -> bool:
     return bool(token) and token_is_valid(input_id, name, token, salt=SALT)
 
 
-def map_strings(value: Any, change: Callable[[str], str]) -> Any:
-    """`value` (JSON data) with every string passed through `change`."""
-    if isinstance(value, dict):
-        return {key: map_strings(item, change) for key, item in value.items()}
-    if isinstance(value, list):
-        return [map_strings(item, change) for item in value]
-    return change(value) if isinstance(value, str) else value
-
-
 def shared_input(entry: CatalogEntry, data: Any, base: str, owner_id: int | None) -> Any:
     """`data` with each of `owner_id`'s input files that it uses as media made absolute under
     `base` and signed: for code people copy and run elsewhere, and for a guest's form (a guest

@@ -1,10 +1,10 @@
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from playground.keys.management.users import user_named
 from playground.keys.services import expiry_through, issue_key
 
 
@@ -45,9 +45,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username: str, name: str, budget: str | None, expires: str | None, **options):
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"No user named {username!r}. Create one with `manage.py createsuperuser`.")
+        user = user_named(username, "Create one with `manage.py createsuperuser`.")
         amount = budget_amount(budget) if budget is not None else None
         expires_at = expiry_through(expiry_day(expires)) if expires is not None else None
         self.stdout.write(issue_key(user, name=name, expires_at=expires_at, budget=amount).secret)

@@ -1,10 +1,10 @@
 import getpass
 import sys
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from playground.keys.credentials import store_upstream_key
+from playground.keys.management.users import user_named
 
 
 class Command(BaseCommand):
@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--label", default="", help="a label for the key, e.g. the account it bills")
 
     def handle(self, *args, username: str, label: str, **options):
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"No user named {username!r}.")
+        user = user_named(username)
         stdin = options.get("stdin", sys.stdin)
         secret = (getpass.getpass("MindVideo key: ") if stdin.isatty() else stdin.readline()).strip()
         if not secret:

@@ -1,8 +1,8 @@
 """Print (or rotate) a user's webhook signing secret, for setting up a receiver from a shell."""
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from playground.keys.management.users import user_named
 from playground.keys.webhook_secrets import (
     WebhookSecretUnreadable,
     current_webhook_secret,
@@ -22,9 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--rotate", action="store_true", help="make a new secret and print it")
 
     def handle(self, *args, username: str, rotate: bool, **options):
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise CommandError(f"No user named {username!r}.")
+        user = user_named(username)
         if rotate:
             self.stdout.write(rotate_webhook_secret(user.pk))
             return
