@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from playground.access.passes import create_pass, pass_token
 from playground.catalog.schema_forms import as_form_data
 from playground.engines.mindvideo import idempotency_key
 from playground.generations.lifecycle import transition
@@ -22,7 +23,6 @@ from playground.generations.models import Status, Task
 from playground.generations.reaper import reap_expired_tasks
 from playground.generations.services import committed_spend
 from playground.keys.credentials import store_upstream_key
-from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
 from .conftest import WORKER

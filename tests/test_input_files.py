@@ -367,7 +367,7 @@ def test_a_guests_upload_is_the_pass_owners_file_and_re_runs_for_the_guest(
 ):
     from django.test import Client
 
-    from playground.keys.passes import create_pass, pass_token
+    from playground.access.passes import create_pass, pass_token
 
     from .helpers import enter_demo
 

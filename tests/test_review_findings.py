@@ -62,7 +62,7 @@ def test_a_guest_cannot_borrow_another_guests_upload_by_its_unsigned_url(
     from django.test import Client
     from django.urls import reverse
 
-    from playground.keys.passes import create_pass, pass_token
+    from playground.access.passes import create_pass, pass_token
 
     from .html_forms import BrowserForm
 
@@ -129,9 +129,9 @@ def test_a_guest_submit_in_flight_when_the_pass_is_revoked_makes_no_task(
     from django.test import Client
     from django.urls import reverse
 
+    from playground.access.passes import create_pass, pass_token, revoke_pass
     from playground.generations import services
     from playground.generations.services import cancel_unfinished
-    from playground.keys.passes import create_pass, pass_token, revoke_pass
 
     demo = create_pass(user, "Team demo", [SEED], spend_cap=5, hours=2)
     guest = Client()

@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from playground.access.passes import create_pass, pass_token
 from playground.catalog.schema_forms import as_form_data
 from playground.generations.models import Task
-from playground.keys.passes import create_pass, pass_token
 
 from .helpers import SEED, enter_demo, seed_input
 

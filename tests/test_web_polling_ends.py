@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from playground.access.passes import create_pass, pass_token, revoke_pass
 from playground.catalog.schema_forms import as_form_data
 from playground.generations.models import Task
-from playground.keys.passes import create_pass, pass_token, revoke_pass
 
 from .helpers import SEED, enter_demo, seed_input
 
@@ -33,6 +33,35 @@ def test_a_poll_after_signing_out_stops_and_asks_to_sign_in_again(client, user, 
     response = client.get(reverse("task", args=[running.pk]), headers=HTMX)
     assert_stops_with(response, "Please sign in again.")
     assert f'href="/accounts/login/?next=/play/{SEED}"' in response.content.decode()
+
+
+def test_a_poll_after_the_password_changed_elsewhere_stops_and_asks_to_sign_in_again(client, user, running):
+    """The poll reads the account with the task instead of loading it on its own
+    (`access.callers.confirm_session`): a password changed in another browser still ends this
+    session at its next poll, and for good (the session is flushed, as Django does)."""
+    client.force_login(user)
+    assert client.get(reverse("task", args=[running.pk]), headers=HTMX).status_code == 200
+    user.set_password("a brand new passphrase")
+    user.save()
+    assert_stops_with(client.get(reverse("task", args=[running.pk]), headers=HTMX), "Please sign in again.")
+    assert "_auth_user_id" not in client.session
+    assert client.get(reverse("task", args=[running.pk])).status_code == 302  # the page: to sign in
+
+
+def test_a_poll_of_a_disabled_account_stops(client, user, running):
+    client.force_login(user)
+    user.is_active = False
+    user.save()
+    assert_stops_with(client.get(reverse("task", args=[running.pk]), headers=HTMX), "Please sign in again.")
+
+
+def test_a_poll_survives_a_secret_key_rotation_with_the_old_key_as_fallback(client, user, running, settings):
+    client.force_login(user)
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "x" * 40, [old]
+    assert client.get(reverse("task", args=[running.pk]), headers=HTMX).status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []  # the session's hash was renewed with the new key
+    assert client.get(reverse("task", args=[running.pk]), headers=HTMX).status_code == 200
 
 
 def test_a_poll_of_a_revoked_pass_stops_and_says_so(

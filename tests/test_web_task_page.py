@@ -18,11 +18,11 @@ def signed_in(client, user, catalog):
     return client
 
 
-def test_the_status_partial_is_three_queries_and_286_when_terminal(
+def test_the_status_partial_is_two_queries_and_286_when_terminal(
     make_task, signed_in, user, catalog, django_assert_num_queries
 ):
     task = make_task(user, catalog)
-    with django_assert_num_queries(3):  # session, user, task with its events
+    with django_assert_num_queries(2):  # session; task with its events and its owner's session check
         response = signed_in.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"})
     assert response.status_code == 286
     html = response.content.decode()
@@ -149,21 +149,21 @@ def poll(client, task_id, etag=None):
     return client.get(reverse("task", args=[task_id]), headers=headers)
 
 
-def test_an_unchanged_running_task_answers_the_poll_with_304_in_three_queries(
+def test_an_unchanged_running_task_answers_the_poll_with_304_in_two_queries(
     make_task, signed_in, user, catalog, queue_only, django_assert_num_queries
 ):
     from playground.generations.lifecycle import transition
 
     task = make_task(user, catalog)
     transition(task.pk, "processing", attempts=1)  # running (a queued task's poll also counts its place)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         first = poll(signed_in, task.pk)
     assert first.status_code == 200
     etag = first["ETag"]
     assert f'data-etag="{etag.replace(chr(34), "&quot;")}"' in first.content.decode()
     assert "no-cache" in first["Cache-Control"] and "private" in first["Cache-Control"]
     assert {"HX-Request", "Cookie"} <= {v.strip() for v in first["Vary"].split(",")}
-    with django_assert_num_queries(3):  # session, user, task with its events: nothing rendered
+    with django_assert_num_queries(2):  # session, task with its events and owner: nothing rendered
         again = poll(signed_in, task.pk, etag)
     assert again.status_code == 304
     assert again.content == b""

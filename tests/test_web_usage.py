@@ -88,8 +88,8 @@ def test_two_demo_passes_with_one_name_are_two_rows_told_apart(
     """Usage used to add two passes of the same name into one row."""
     from django.utils.formats import date_format
 
+    from playground.access.passes import create_pass
     from playground.generations.services import submit_task
-    from playground.keys.passes import create_pass
 
     from .helpers import SEED, seed_input
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from playground.access.addresses import client_address
+from playground.access.callers import file_caller
 from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError, text_errors
 from playground.generations.inputs import input_token_is_valid
@@ -24,9 +24,8 @@ from playground.generations.openapi import openapi_document
 from playground.generations.outputs import public_base, token_is_valid
 from playground.generations.presenters import BODY_FIELDS, conditional_response, task_body, task_etag
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
-from playground.keys.services import KeyRejected, authenticate_key
 
-from .auth import api_endpoint, bearer_token
+from .auth import api_endpoint
 from .errors import ApiError
 from .json_body import TooDeep, parse_task_body
 
@@ -74,7 +73,11 @@ def owned_task(request: HttpRequest, task_id: str) -> Task:
     """The caller's task, with what the API shows of it (the input, which can be large, is not
     loaded); anyone else's is exactly as missing as a task that never existed."""
     try:
-        return Task.objects.select_related("model").only(*BODY_FIELDS).get(pk=task_id, owner=request.owner)
+        return (
+            Task.objects.select_related("model")
+            .only(*BODY_FIELDS)
+            .get(request.caller.task_scope(), pk=task_id)
+        )
     except Task.DoesNotExist:
         raise ApiError(404, "task_not_found", "No such task.") from None
 
@@ -90,12 +93,12 @@ def create_task(request: HttpRequest) -> JsonResponse:
     data = read_json(request)
     try:
         submission = submit_task(
-            request.owner,
+            request.caller.owner,
             data.get("model"),
             data.get("input", {}),
             request_id=request.request_id,
             idempotency_key=request.headers.get("Idempotency-Key"),
-            api_key=request.api_key,
+            api_key=request.caller.api_key,
             webhook_url=data.get("webhook_url", ""),
             base_url=public_base(request),
         )
@@ -151,7 +154,7 @@ def choice_filter(params, name: str, choices: list[str]) -> str:
 
 def list_tasks(request: HttpRequest) -> JsonResponse:
     params = request.GET
-    query = Task.objects.filter(owner=request.owner).select_related("model")
+    query = Task.objects.filter(request.caller.task_scope()).select_related("model")
     status = choice_filter(params, "status", Status.values)
     if status:
         query = query.filter(status=status)
@@ -234,11 +237,12 @@ def openapi(request: HttpRequest) -> JsonResponse:
 @require_GET
 def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
     """An output file: with a valid signed token for anyone holding the URL, otherwise only for its
-    owner (session or Bearer key). Everyone else gets 404, as for a file that does not exist."""
-    task = get_object_or_404(Task.objects.only("id", "owner_id", "output"), pk=task_id)
-    allowed = (
-        token_is_valid(task_id, name, request.GET.get("token", "")) or _caller_id(request) == task.owner_id
+    caller (`access.callers.file_caller`: session or Bearer key). Everyone else gets 404, as for a
+    file that does not exist."""
+    task = get_object_or_404(
+        Task.objects.only("id", "owner_id", "demo_pass_id", "guest", "output"), pk=task_id
     )
+    allowed = token_is_valid(task_id, name, request.GET.get("token", "")) or _caller_sees(request, task)
     item = next(
         (i for items in (task.output or {}).values() for i in items if i["file"].rsplit("/", 1)[-1] == name),
         None,
@@ -251,28 +255,21 @@ def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
     return response
 
 
-def _caller_id(request: HttpRequest) -> int | None:
-    """Who is asking, for files: the signed-in user, else the owner of a valid Bearer key."""
-    if request.user.is_authenticated:
-        return request.user.pk
-    if bearer_token(request):
-        try:
-            return authenticate_key(bearer_token(request), ip=client_address(request)).user_id
-        except KeyRejected:
-            return None
-    return None
+def _caller_sees(request: HttpRequest, task: Task) -> bool:
+    caller = file_caller(request)
+    return caller is not None and caller.sees(task)
 
 
 @require_GET
 def input_file(request: HttpRequest, input_id: str, name: str) -> FileResponse:
     """An input file (an upload or data URI stored at submit): with a valid signed token for
     anyone holding the URL (copy-as-code, the upstream platform), otherwise only for its owner
-    (session or Bearer key). Everyone else gets 404, as for a file that does not exist. Served as
+    (`Caller.owns_files_of`). Everyone else gets 404, as for a file that does not exist. Served as
     the type its content was checked to be, in a sandbox: it came from a user."""
     row = InputFile.objects.filter(pk=input_id, name=name).first()
     allowed = row is not None and (
         input_token_is_valid(input_id, name, request.GET.get("token", ""))
-        or _caller_id(request) == row.owner_id
+        or ((caller := file_caller(request)) is not None and caller.owns_files_of(row.owner_id))
     )
     if not allowed or not default_storage.exists(row.file):
         raise Http404("No such file.")

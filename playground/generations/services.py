@@ -20,13 +20,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, DecimalField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from playground.access.passes import PASS_ENDED
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import NoPrice, dollars, estimate_cost
 from playground.catalog.text import text_problem
 from playground.catalog.validation import FieldError
 from playground.engines.fetch import FetchError, check_url, submit_lookups
 from playground.keys.models import ApiKey, DemoPass
-from playground.keys.passes import PASS_ENDED
 
 from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
 from .jobs import enqueue_task

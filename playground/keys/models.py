@@ -101,7 +101,7 @@ class WebhookSecret(models.Model):
 class DemoPass(models.Model):
     """A revocable, time-boxed link that lets guests use the playground for chosen models without
     an account, spending the owner's money up to `spend_cap`. The link carries `public_id`
-    signed with SECRET_KEY (see `keys.passes`), so it can be shown again; revoking or expiry
+    signed with SECRET_KEY (see `access.passes`), so it can be shown again; revoking or expiry
     refuses it on the guest's next request."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="demo_passes")

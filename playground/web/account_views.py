@@ -23,13 +23,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
+from playground.access.passes import create_pass, pass_token, revoke_pass
 from playground.catalog.models import CatalogEntry
 from playground.generations.services import cancel_unfinished
 from playground.generations.usage import usage_for
 from playground.keys import webhook_secrets
 from playground.keys.credentials import check_upstream_key, store_upstream_key, upstream_key_for
 from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
-from playground.keys.passes import create_pass, pass_token, revoke_pass
 from playground.keys.services import delete_key, expiry_through, issue_key, set_key_disabled
 
 from .charts import spend_chart

@@ -8,7 +8,6 @@ work without JavaScript (plain form posts and a meta refresh).
 import json
 import secrets
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial, wraps
 from urllib.parse import quote
@@ -16,12 +15,10 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import LoginView, redirect_to_login
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,6 +28,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from zipstream import ZipStream
 
+from playground.access.callers import (
+    SIGNED_OUT,
+    AccessEnded,
+    Caller,
+    confirm_session,
+    current_pass_id,
+    enter_pass,
+    session_caller,
+)
+from playground.access.passes import PassRefused, pass_for_token
 from playground.access.signin import SignInForm
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
@@ -51,57 +58,25 @@ from playground.generations.services import (
 )
 from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
-from playground.keys.passes import PassRefused, pass_for_token, usable_pass
 
 from .forms import FirstAccountForm, SignUpForm
 from .snippets import api_snippets
 
-DEMO_SESSION_KEY = "demo_pass"
-GUEST_SESSION_KEY = "demo_guest"
 VISIT_SESSION_KEY = "visit_tasks"
 VISIT_STRIP_SIZE = 24
 
 HTMX_STOP_POLLING = 286
 HISTORY_PAGE_SIZE = 25
-SIGNED_OUT = "Your session has ended. Please sign in again."
 TASK_GONE = "This task is no longer available to you."
 
 
-@dataclass(frozen=True)
-class Visitor:
-    """Who is using the playground: a signed-in person, or a guest on one of their demo passes.
-
-    A guest's tasks belong to the pass's owner, marked with the pass and with the guest's own id
-    (kept in the guest's session), so every guest on one link sees only their own work while the
-    owner sees all of it in their history."""
-
-    owner: AbstractBaseUser
-    demo_pass: DemoPass | None = None
-    guest: str = ""
-
-    def allows(self, entry: CatalogEntry) -> bool:
-        return self.demo_pass is None or entry.slug in self.demo_pass.model_slugs
-
-    def entries(self):
-        entries = CatalogEntry.objects.filter(is_active=True)
-        if self.demo_pass is not None:
-            entries = entries.filter(slug__in=self.demo_pass.model_slugs)
-        return entries
-
-    def task_scope(self, prefix: str = "") -> Q:
-        """The tasks this visitor may see, cancel, download and re-run: the one rule for every
-        playground view (anything outside it is a 404)."""
-        if self.demo_pass is not None:
-            return Q(**{f"{prefix}demo_pass": self.demo_pass, f"{prefix}guest": self.guest})
-        return Q(**{f"{prefix}owner": self.owner})
-
-    def form_input(self, entry: CatalogEntry, task_input):
-        """A task's input (one of this visitor's) as their form carries it again for `entry`. A
-        guest owns no input files (they are the pass owner's, see `inputs.resolve_reference`), so
-        their form holds signed references to the files their task uses."""
-        if self.demo_pass is None:
-            return task_input
-        return shared_input(entry, task_input, "", self.owner.pk)
+def form_input(caller: Caller, entry: CatalogEntry, task_input):
+    """A task's input (one of the caller's) as their form carries it again for `entry`. A guest
+    owns no input files (they are the pass owner's, see `inputs.resolve_reference`), so their form
+    holds signed references to the files their task uses."""
+    if not caller.is_guest:
+        return task_input
+    return shared_input(entry, task_input, "", caller.owner_id)
 
 
 def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False):
@@ -126,41 +101,33 @@ def _current_path(request: HttpRequest) -> str:
     return current or request.get_full_path()
 
 
-def visitor_required(view):
-    """Signed-in people and guests holding a valid demo pass. A revoked or expired pass, or a
-    session that ended, ends the visit cleanly (see `access_ended`)."""
+def visitor_required(view=None, *, lean: bool = False):
+    """Signed-in people and guests holding a valid demo pass (`access.callers.session_caller`):
+    the view sees `request.caller`. A revoked or expired pass, or a session that ended, ends the
+    visit cleanly (see `access_ended`). `lean`: the view confirms the session itself, against the
+    account row it loads with the task (the status poll)."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.is_authenticated:
-            request.visitor = Visitor(request.user)
-        elif DEMO_SESSION_KEY in request.session:
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             try:
-                demo_pass = usable_pass(request.session[DEMO_SESSION_KEY])
-            except PassRefused as exc:
-                return access_ended(request, str(exc))
-            guest = request.session.get(GUEST_SESSION_KEY) or _new_guest(request)
-            request.visitor = Visitor(demo_pass.owner, demo_pass, guest)
-        else:
-            return access_ended(request, SIGNED_OUT, sign_in=True)
-        return view(request, *args, **kwargs)
+                request.caller = session_caller(request, lean=lean)
+            except AccessEnded as exc:
+                return access_ended(request, exc.message, sign_in=exc.sign_in)
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
 
-
-def _new_guest(request: HttpRequest) -> str:
-    guest = secrets.token_urlsafe(12)
-    request.session[GUEST_SESSION_KEY] = guest
-    return guest
+    return decorate(view) if view is not None else decorate
 
 
 def _entries(request: HttpRequest):
-    entries = request.visitor.entries()
+    entries = request.caller.entries()
     return list(entries.only("slug", "title", "kind").order_by("kind", "title"))
 
 
 def _default_entry(request: HttpRequest) -> CatalogEntry | None:
-    entries = request.visitor.entries()
+    entries = request.caller.entries()
     return (
         entries.filter(slug="gemini-3-pro-image-preview-official").first()
         or entries.order_by("kind", "title").first()
@@ -169,7 +136,7 @@ def _default_entry(request: HttpRequest) -> CatalogEntry | None:
 
 def _visible_entry(request: HttpRequest, slug: str) -> CatalogEntry:
     entry = CatalogEntry.objects.filter(slug=slug, is_active=True).first()
-    if entry is None or not request.visitor.allows(entry):
+    if entry is None or not request.caller.allows(entry):
         raise Http404("No such model.")
     return entry
 
@@ -189,19 +156,31 @@ PANEL_FIELDS = (
 )
 
 
+# What `confirm_session` reads of the account, loaded with the task for a lean caller.
+OWNER_CHECK = ("task__owner__password", "task__owner__is_active")
+
+
 def owned_task_with_events(request: HttpRequest, task_id: str) -> tuple[Task, list[TaskEvent]]:
-    """The visitor's task and its events in one query (every task has its `queued` event), so a
-    status poll costs three queries: session, user (or demo pass), this. Anyone else's task is a
-    404. Only what the status panel shows is loaded (PANEL_FIELDS)."""
-    events = list(
-        TaskEvent.objects.filter(request.visitor.task_scope("task__"), task_id=task_id)
-        .select_related("task__model")
-        .only(*PANEL_FIELDS)
-        .order_by("id")
-    )
+    """The caller's task and its events in one query (every task has its `queued` event). Anyone
+    else's task is a 404. Only what the status panel shows is loaded (PANEL_FIELDS).
+
+    For a lean caller (the status poll) the query also brings the account's row, against which
+    the session is checked here (`confirm_session`, AccessEnded when it fails), so a signed-in
+    poll costs two queries: the session and this."""
+    caller = request.caller
+    events = TaskEvent.objects.filter(caller.task_scope("task__"), task_id=task_id).order_by("id")
+    if caller.confirmed:
+        events = list(events.select_related("task__model").only(*PANEL_FIELDS))
+    else:
+        events = list(events.select_related("task__model", "task__owner").only(*PANEL_FIELDS, *OWNER_CHECK))
     if not events:
+        if not caller.confirmed and not request.user.is_authenticated:
+            raise AccessEnded(SIGNED_OUT, sign_in=True)
         raise Http404("No such task.")
-    return events[0].task, events
+    task = events[0].task
+    if not caller.confirmed:
+        confirm_session(request, caller, task.owner)
+    return task, events
 
 
 def _elapsed(task: Task) -> timedelta:
@@ -225,6 +204,7 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
     place = place_in_line(task)
     in_line = place.sentence(guest=task.demo_pass_id is not None) if place else ""
     return {
+        "caller": request.caller,
         "task": task,
         "events": events,
         "elapsed": elapsed,
@@ -279,7 +259,7 @@ def _visit_strip(request: HttpRequest) -> list[dict]:
     if not ids:
         return []
     tasks = (
-        Task.objects.filter(request.visitor.task_scope(), pk__in=ids)
+        Task.objects.filter(request.caller.task_scope(), pk__in=ids)
         .select_related("model")
         .defer("input", "model__input_schema", "model__example_input")
         .annotate(prompt=InputText("prompt"))
@@ -295,7 +275,7 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
         "entry": entry,
         "form": form,
         "engine": engine,
-        "upstream_warning": engine == "mindvideo" and not has_working_upstream_key(request.visitor.owner.pk),
+        "upstream_warning": engine == "mindvideo" and not has_working_upstream_key(request.caller.owner_id),
         "estimate": _safe_estimate(entry, form.pricing_input()),
         "form_token": secrets.token_urlsafe(16),
         "visit": _visit_strip(request),
@@ -337,11 +317,11 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         return _submit(request, entry)
     source = None
     if request.GET.get("from"):
-        source = Task.objects.filter(request.visitor.task_scope(), pk=request.GET["from"]).first()
+        source = Task.objects.filter(request.caller.task_scope(), pk=request.GET["from"]).first()
         if source is None:
             raise Http404("No such task.")
         form, problems = form_for_input(
-            entry, request.visitor.form_input(entry, source.input), source=source.model
+            entry, form_input(request.caller, entry, source.input), source=source.model
         )
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
@@ -386,23 +366,23 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
     Idempotency-Key, so a double click or a resent POST replays the task instead of paying twice.
     A token already spent on a different input means the person changed the form and pressed
     again: that is a new task, never an error about keys they cannot see."""
-    visitor = request.visitor
+    caller = request.caller
     token = request.POST.get("form_token", "")
     submit = partial(
         submit_task,
-        visitor.owner,
+        caller.owner,
         entry.slug,
         form.input_data,
         request_id=request.request_id,
-        source="demo" if visitor.demo_pass else "web",
-        demo_pass=visitor.demo_pass,
-        guest=visitor.guest,
+        source="demo" if caller.is_guest else "web",
+        demo_pass=caller.demo_pass,
+        guest=caller.guest,
         base_url=public_base(request),
     )
     if not 8 <= len(token) <= 64:
         return submit()
     # Guests on one pass share its owner, whose keys these are: each guest's tokens are their own.
-    key = f"web:{visitor.guest}:{token}" if visitor.guest else f"web:{token}"
+    key = f"web:{caller.guest}:{token}" if caller.guest else f"web:{token}"
     try:
         return submit(idempotency_key=key)
     except SubmitError as exc:
@@ -443,11 +423,13 @@ def estimate(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "web/playground.html#cost", context)
 
 
-@visitor_required
+@visitor_required(lean=True)
 @require_GET
 def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     try:
         task, events = owned_task_with_events(request, task_id)
+    except AccessEnded as exc:
+        return access_ended(request, exc.message, sign_in=exc.sign_in)
     except Http404:
         if request.htmx:  # a poll of a task out of reach must stop, not poll a 404 forever
             return access_ended(request, TASK_GONE, status=404)
@@ -457,10 +439,10 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     context = _status_context(request, task, events)
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
     form, problems = form_for_input(
-        entry, request.visitor.form_input(entry, task.input)
+        entry, form_input(request.caller, entry, task.input)
     )  # the input, deferred by the panel's query
     context.update(_playground_context(request, entry, form, carry_problems=problems))
-    if request.user.is_authenticated:  # guests on a demo pass have no key to run them with
+    if not request.caller.is_guest:  # guests on a demo pass have no key to run them with
         base = public_base(request)
         context.update(
             snippets=api_snippets(base, entry.slug, shared_input(entry, task.input, base, task.owner_id))
@@ -474,7 +456,7 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
 @require_GET
 def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
     """One task's item in the visit strip; a running task's item polls this until it ends (286)."""
-    tasks = Task.objects.filter(request.visitor.task_scope(), pk=task_id).select_related("model")
+    tasks = Task.objects.filter(request.caller.task_scope(), pk=task_id).select_related("model")
     task = tasks.defer("input").annotate(prompt=InputText("prompt")).first()
     if task is None:
         if request.htmx:  # out of reach now: the item leaves the strip (the panel is not this poll's)
@@ -532,7 +514,7 @@ def _stored_chunks(path: str):
 @login_required
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    tasks = Task.objects.filter(owner=request.user).select_related("model", "demo_pass")
+    tasks = Task.objects.filter(Caller.person(request.user).task_scope()).select_related("model", "demo_pass")
     tasks = tasks.order_by("-created_at", "-pk")
     filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q")}
     if filters["model"]:
@@ -566,7 +548,8 @@ def history(request: HttpRequest) -> HttpResponse:
 @require_GET
 def compare(request: HttpRequest) -> HttpResponse:
     ids = request.GET.getlist("ids")[:8]
-    tasks = list(Task.objects.filter(owner=request.user, pk__in=ids).select_related("model"))
+    scope = Caller.person(request.user).task_scope()
+    tasks = list(Task.objects.filter(scope, pk__in=ids).select_related("model"))
     tasks.sort(key=lambda t: ids.index(t.pk))
     keys = ["model", *sorted({k for t in tasks for k in t.input})]
     # Fields by their labels in the models' forms (the first model that has the field names it).
@@ -596,7 +579,7 @@ def pick_model(request: HttpRequest) -> HttpResponse:
     chosen or uploaded) and what the new model does not accept flagged. The picker's own value
     comes first in the POST, as a schema field may also be called `model`."""
     if request.method == "GET":
-        entry = request.visitor.entries().filter(slug=request.GET.get("model", "")).first()
+        entry = request.caller.entries().filter(slug=request.GET.get("model", "")).first()
         if entry is None:
             return redirect("home")
         rerun = f"?from={quote(request.GET['from'])}" if request.GET.get("from") else ""
@@ -665,17 +648,10 @@ def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         if request.user.is_authenticated:
             logout(request)  # the landing page said so: entering continues as a guest
-        if request.session.get(DEMO_SESSION_KEY) != demo_pass.public_id:
-            # A new guest: their own id, so they see only their own tasks. The same browser entering
-            # the same pass again stays the same guest and finds its results again.
-            # A new session key too: whoever knew the session's id before (a cookie planted or
-            # left on a shared machine) does not become this guest.
-            request.session.cycle_key()
-            request.session[DEMO_SESSION_KEY] = demo_pass.public_id
+        if enter_pass(request, demo_pass):  # a new guest: a new visit
             request.session.pop(VISIT_SESSION_KEY, None)
-            _new_guest(request)
         return redirect("home")
-    current = request.session.get(DEMO_SESSION_KEY)
+    current = current_pass_id(request)
     other_pass = None
     if current and current != demo_pass.public_id and not request.user.is_authenticated:
         other_pass = DemoPass.objects.filter(public_id=current).first()

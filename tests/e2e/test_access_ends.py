@@ -6,8 +6,8 @@ import re
 import pytest
 from django.urls import reverse
 
+from playground.access.passes import create_pass, pass_token
 from playground.generations.models import Task
-from playground.keys.passes import create_pass, pass_token
 
 from ..conftest import WORKER
 from .conftest import sign_in

@@ -9,8 +9,8 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image
 
+from playground.access.passes import create_pass, pass_token
 from playground.generations.models import Task
-from playground.keys.passes import create_pass, pass_token
 
 from ..helpers import wait_for
 from .conftest import sign_in

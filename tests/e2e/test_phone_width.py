@@ -12,11 +12,11 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from PIL import Image
 
+from playground.access.passes import create_pass, pass_token
 from playground.catalog.models import CatalogEntry
 from playground.generations.lifecycle import transition
 from playground.generations.models import Status, Task
 from playground.generations.services import submit_task
-from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

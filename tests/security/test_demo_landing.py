@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from playground.keys.passes import create_pass, pass_token
-from playground.web.views import DEMO_SESSION_KEY
+from playground.access.callers import DEMO_SESSION_KEY
+from playground.access.passes import create_pass, pass_token
 
 from ..helpers import SEED, enter_demo
 

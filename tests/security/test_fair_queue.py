@@ -17,13 +17,13 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
+from playground.access.passes import create_pass
 from playground.generations.fairness import claim_next_task
 from playground.generations.jobs import jobs_for, run_task, top_up_queue
 from playground.generations.lifecycle import transition
 from playground.generations.models import TERMINAL, Status, Task
 from playground.generations.reaper import reap_expired_tasks
 from playground.generations.services import cancel_task, submit_task
-from playground.keys.passes import create_pass
 
 from ..conftest import WORKER
 from ..helpers import SEED, at_once, seed_input, wait_for

@@ -17,7 +17,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
-from playground.keys.passes import create_pass, pass_token
+from playground.access.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 from playground.web.management.commands.serve import web_command
 

@@ -16,10 +16,10 @@ from django.urls import reverse
 from PIL import Image
 
 from playground.access.models import SignInFailure
+from playground.access.passes import create_pass, pass_token
 from playground.access.ratelimit import Limit, over_limit
 from playground.engines.fetch import FetchError, check_url
 from playground.generations.models import InputFile
-from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
 
 from ..helpers import SEED, Api, data_uri, enter_demo, seed_input, solid_png

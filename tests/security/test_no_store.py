@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.urls import get_resolver, reverse
 
-from playground.keys.passes import create_pass, pass_token
+from playground.access.passes import create_pass, pass_token
 from playground.web import account_views
 
 SEED = "gemini-3-pro-image-preview-official"

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.utils import timezone
 
-from .models import DemoPass
+from playground.keys.models import DemoPass
 
 SALT = "playground.demo-pass"
 # Why a pass that is not active can no longer be used, by its status.

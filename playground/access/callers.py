@@ -1,0 +1,225 @@
+"""Who is asking, and what they may reach: the one rule for every page, poll, file and API call.
+
+A request comes from one of three callers, each made here and nowhere else:
+
+- a **signed-in person** (`session_caller`): their session names their account;
+- a **guest on a demo pass** (`session_caller`): their session names the pass and their own guest
+  id, given when they entered (`enter_pass`). A guest's tasks belong to the pass's owner, marked
+  with the pass and the guest, so every guest on one link sees only their own work while the owner
+  sees all of it in their history;
+- an **API key** (`key_caller`): the Bearer secret names the key, and the key its account.
+
+`Caller.task_scope()` is the set of tasks the caller may see, poll, cancel, download and re-run;
+anything outside it answers exactly as a task that does not exist (404). Files ask the same
+question of one task they already loaded (`Caller.sees`).
+"""
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+
+from playground.catalog.models import CatalogEntry
+from playground.keys.models import ApiKey, DemoPass
+from playground.keys.services import KeyRejected, authenticate_key
+
+from .addresses import client_address
+from .passes import PassRefused, usable_pass
+from .ratelimit import Limit, over_limit
+
+# What a guest's session holds: the pass they entered, and their own id on it.
+DEMO_SESSION_KEY = "demo_pass"
+GUEST_SESSION_KEY = "demo_guest"
+
+SIGNED_OUT = "Your session has ended. Please sign in again."
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+class AccessEnded(Exception):
+    """The caller may no longer reach anything: `sign_in` when signing in again is the way back."""
+
+    def __init__(self, message: str, *, sign_in: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.sign_in = message, sign_in
+
+
+class RateLimited(Exception):
+    """Too many requests with one key: `wait` seconds until the next one counts."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"Too many requests with this key; retry in {wait} s.")
+        self.wait = wait
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller of one request. `owner` is the account that owns (and pays for) what the caller
+    makes: the person, the pass's owner for a guest, the key's account. It may be the request's
+    lazy user, so reading `owner_id` never loads a row."""
+
+    owner_id: Any
+    owner: AbstractBaseUser
+    demo_pass: DemoPass | None = None
+    guest: str = ""
+    api_key: ApiKey | None = None
+    # False only for `session_caller(lean=True)`: the session is not yet checked against the
+    # account's row, which the view loads with the task and hands to `confirm_session`.
+    confirmed: bool = True
+
+    @classmethod
+    def person(cls, user: AbstractBaseUser) -> "Caller":
+        """A signed-in person, for pages only people reach (history, compare, account pages)."""
+        return cls(user.pk, user)
+
+    @property
+    def is_guest(self) -> bool:
+        return self.demo_pass is not None
+
+    def task_scope(self, prefix: str = "") -> Q:
+        """The tasks this caller may reach, as a filter (`prefix` for a query through a relation,
+        e.g. "task__" from an event): the one rule for every view."""
+        if self.demo_pass is not None:
+            return Q(**{f"{prefix}demo_pass": self.demo_pass, f"{prefix}guest": self.guest})
+        return Q(**{f"{prefix}owner_id": self.owner_id})
+
+    def sees(self, task) -> bool:
+        """`task_scope` for one task already loaded (with its owner_id, demo_pass_id and guest)."""
+        if self.demo_pass is not None:
+            return task.demo_pass_id == self.demo_pass.pk and task.guest == self.guest
+        return task.owner_id == self.owner_id
+
+    def owns_files_of(self, owner_id) -> bool:
+        """Input files belong to an account; a guest owns none (their uploads are the pass
+        owner's and reach them through signed references)."""
+        return self.demo_pass is None and owner_id == self.owner_id
+
+    def allows(self, entry: CatalogEntry) -> bool:
+        return self.demo_pass is None or entry.slug in self.demo_pass.model_slugs
+
+    def entries(self):
+        """The models this caller may run: all active ones, or the pass's."""
+        entries = CatalogEntry.objects.filter(is_active=True)
+        if self.demo_pass is not None:
+            entries = entries.filter(slug__in=self.demo_pass.model_slugs)
+        return entries
+
+
+# --- Sessions: people and guests ------------------------------------------------------------------
+
+
+def session_caller(request: HttpRequest, *, lean: bool = False) -> Caller:
+    """The signed-in person or the guest of this browser session, or AccessEnded saying why not
+    (signed out, session expired, pass revoked or expired).
+
+    `lean` is for the status poll, the request a person makes most: the account's row is not
+    loaded here but by the view, joined to the task it reads anyway, and checked there with
+    `confirm_session` (so a sign-out or password change still ends access at the next poll)."""
+    if lean and (user_id := _session_user_id(request)) is not None:
+        return Caller(user_id, request.user, confirmed=False)
+    if request.user.is_authenticated:
+        return Caller.person(request.user)
+    if DEMO_SESSION_KEY in request.session:
+        try:
+            demo_pass = usable_pass(request.session[DEMO_SESSION_KEY])
+        except PassRefused as exc:
+            raise AccessEnded(str(exc)) from exc
+        guest = request.session.get(GUEST_SESSION_KEY) or _new_guest(request)
+        return Caller(demo_pass.owner_id, demo_pass.owner, demo_pass, guest)
+    raise AccessEnded(SIGNED_OUT, sign_in=True)
+
+
+def _session_user_id(request: HttpRequest):
+    """The account a session names, without loading it; None when there is none, or when its
+    backend is not the model backend whose check `confirm_session` repeats."""
+    session = request.session
+    backend = session.get(BACKEND_SESSION_KEY)
+    if backend != MODEL_BACKEND or backend not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    try:
+        return get_user_model()._meta.pk.to_python(session[SESSION_KEY])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def confirm_session(request: HttpRequest, caller: Caller, owner: AbstractBaseUser) -> None:
+    """For a lean caller, the check Django's `get_user` makes, on the account row the view loaded
+    with the task (its `password` and `is_active`): the account is active and the session's hash
+    matches its password (or a SECRET_KEY_FALLBACKS hash, then renewed). Otherwise the session
+    ends, as Django ends it, and so does access."""
+    if caller.confirmed:
+        return
+    session_hash = request.session.get(HASH_SESSION_KEY) or ""
+    current = owner.get_session_auth_hash()
+    if owner.is_active and session_hash:
+        if constant_time_compare(session_hash, current):
+            return
+        if any(constant_time_compare(session_hash, h) for h in owner.get_session_auth_fallback_hash()):
+            request.session.cycle_key()
+            request.session[HASH_SESSION_KEY] = current
+            return
+    request.session.flush()
+    raise AccessEnded(SIGNED_OUT, sign_in=True)
+
+
+def enter_pass(request: HttpRequest, demo_pass: DemoPass) -> bool:
+    """Make this browser a guest on `demo_pass`. The same browser entering the same pass again
+    stays the same guest and finds its results again; a new guest gets a new session key too, so
+    whoever knew the session's id before (a cookie planted or left on a shared machine) does not
+    become this guest. The caller signs a signed-in person out first. True for a new guest."""
+    if request.session.get(DEMO_SESSION_KEY) == demo_pass.public_id:
+        return False
+    request.session.cycle_key()
+    request.session[DEMO_SESSION_KEY] = demo_pass.public_id
+    _new_guest(request)
+    return True
+
+
+def current_pass_id(request: HttpRequest) -> str | None:
+    """The public id of the pass this browser is a guest on, if any (it may have ended)."""
+    return request.session.get(DEMO_SESSION_KEY)
+
+
+def _new_guest(request: HttpRequest) -> str:
+    guest = secrets.token_urlsafe(12)
+    request.session[GUEST_SESSION_KEY] = guest
+    return guest
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def key_caller(request: HttpRequest) -> Caller:
+    """The caller of an API request: its key, checked (KeyRejected says why not) and counted
+    against PLAYGROUND_API_RATE_LIMIT (RateLimited)."""
+    key = authenticate_key(bearer_token(request), ip=client_address(request))
+    wait = over_limit(f"key:{key.pk}", Limit.parse(settings.PLAYGROUND_API_RATE_LIMIT))
+    if wait is not None:
+        raise RateLimited(wait)
+    return Caller(key.user_id, key.user, api_key=key)
+
+
+def file_caller(request: HttpRequest) -> Caller | None:
+    """Who asks for a file without a signed token: the session's person or guest, else the owner of
+    a valid Bearer key, else nobody. Files are not rate-limited per key (pages load them by the
+    dozen); a key that is not valid is nobody."""
+    if bearer_token(request) and not request.user.is_authenticated:
+        try:
+            key = authenticate_key(bearer_token(request), ip=client_address(request))
+        except KeyRejected:
+            return None
+        return Caller(key.user_id, key.user, api_key=key)
+    try:
+        return session_caller(request)
+    except AccessEnded:
+        return None
