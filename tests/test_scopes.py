@@ -8,8 +8,9 @@
 Anything outside the scope is exactly as missing as a task that never existed: 404 (not 403), and
 touching it changes nothing. The htmx status poll is the one different answer: it must stop rather
 than poll a 404 forever, so it gets the "no longer available" panel with 286, and nothing of the
-task. Output and input files without a signed token are an account's (a session or a key): a
-guest, who has none, reaches even their own only through the signed links their pages give them.
+task. Output files without a signed token follow the same scope (a session or a key); input files
+are an account's: a guest, who owns none, reaches even the ones their tasks use only through the
+signed links their pages give them.
 
 The world of every test: Alice, with a demo pass that guests one and two entered; Bob, with an API
 key; a task each (Bob one from the browser and one with his key), each with an input image of its
@@ -23,12 +24,13 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from playground.access.callers import GUEST_SESSION_KEY
+from playground.access.passes import create_pass, pass_token
 from playground.generations.inputs import parse_reference
 from playground.generations.models import Status, Task
 from playground.generations.services import submit_task
-from playground.keys.passes import create_pass, pass_token
 from playground.keys.services import issue_key
-from playground.web.views import GUEST_SESSION_KEY, TASK_GONE
+from playground.web.views import TASK_GONE
 
 from .helpers import SEED, data_uri, enter_demo, seed_input, solid_png
 
@@ -176,7 +178,7 @@ READS = {
     "re-run-prefill": Read(
         WEB, lambda c, t: c.get(reverse("play", args=[SEED]), {"from": t.pk}), 200, prompt_shown
     ),
-    "output-file": Read(ANYONE, lambda c, t: c.get(output_file(t)), 200, png, for_accounts_only=True),
+    "output-file": Read(ANYONE, lambda c, t: c.get(output_file(t)), 200, png),
     "input-file": Read(ANYONE, lambda c, t: c.get(input_file(t)), 200, png, for_accounts_only=True),
     "api-task": Read(
         (BOBS_KEY,),
