@@ -8,6 +8,8 @@
 - `start_http_server(allow=..., tls=...)`: more of them (not allow-listed, or serving HTTPS).
 - `outbound_connections`: every TCP connection made in the test, refusing any but 127.0.0.1, so a
   test can prove nothing was fetched from a refused target.
+- `fetch_media(url, kind, ...)`: `fetch_url`, then `media.check_media_content`, so a table can hold
+  hostile bodies (a PNG bomb, an HTML page named .png) beside hostile addresses.
 """
 
 import socket
@@ -18,8 +20,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from PIL import Image
 
 from playground.engines import fetch
+from playground.engines.fetch import Fetched, FetchError, fetch_url
+from playground.engines.media import MediaError, check_media_content
 
 
 class FakeResolver:
@@ -53,6 +58,18 @@ def fake_dns(monkeypatch) -> FakeResolver:
     resolver = FakeResolver({"localhost": ["127.0.0.1", "::1"]})
     monkeypatch.setattr(fetch, "system_resolver", resolver)
     return resolver
+
+
+def fetch_media(url: str, kind: str, *, max_pixels: int, **options) -> tuple[Fetched, Image.Image | None]:
+    """`url` fetched under the SSRF rules (`options` as `fetch_url` takes them), then refused unless
+    it is the `kind` of media claimed (`media.check_media_content`: an image decodes within the
+    pixel cap and is returned). Refusals of either step are a FetchError with the step's code."""
+    fetched = fetch_url(url, **options)
+    try:
+        image = check_media_content(kind, fetched.content, max_pixels)
+    except MediaError as exc:
+        raise FetchError(exc.code, exc.message) from exc
+    return fetched, image
 
 
 @dataclass

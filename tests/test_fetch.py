@@ -19,9 +19,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
-from playground.engines.fetch import FetchError, check_url, fetch_media, fetch_url
+from playground.engines.fetch import FetchError, check_url, fetch_url
 
-from .fixtures_http import Reply
+from .fixtures_http import Reply, fetch_media
 
 MAX_PIXELS = 50_000_000
 WEBM = bytes.fromhex("1a45dfa3") + b"\x9f\x42\x86\x81\x01" + b"\0" * 32

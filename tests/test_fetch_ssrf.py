@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 
 from playground.engines import fetch
-from playground.engines.fetch import FetchError, fetch_media
+from playground.engines.fetch import FetchError
 from playground.generations.models import Task
 
-from .fixtures_http import Reply
+from .fixtures_http import Reply, fetch_media
 from .helpers import SEED, seed_input
 
 MAX_PIXELS = 50_000_000

@@ -19,10 +19,7 @@ PACKAGE = "playground"
 
 # Cycles known and owned elsewhere: each is named by its modules, with who takes it apart. The test
 # fails for any other cycle, and for one of these once it is gone (then delete its line here).
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    # media imports check_url/FetchError (and the Resolver type) back from fetch: issue 14, item 3.
-    frozenset({"playground.engines.media", "playground.engines.fetch"}): "issue 14, item 3",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 @dataclass(frozen=True)

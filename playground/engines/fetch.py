@@ -22,6 +22,9 @@ the address and port rules for exactly those hosts: an internal image store, or 
 Names are resolved by a resolver with `socket.getaddrinfo`'s signature. Every function takes one;
 without it they use `system_resolver` (socket.getaddrinfo), which the test suite replaces so that no
 test ever sends a DNS query.
+
+This module knows URLs, addresses and HTTP, not media: what a body holds is for the caller to check
+with `media`'s checks, and `media` uses `check_url` for hosted inputs at submit.
 """
 
 import functools
@@ -45,9 +48,6 @@ import httpx
 import idna
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from PIL import Image
-
-from .media import MediaError, check_media_content
 
 logger = logging.getLogger(__name__)
 
@@ -457,27 +457,6 @@ def fetch_url(
             content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
             return Fetched(destination.url, content, content_type)
     raise FetchError("too_many_redirects", f"The URL redirected more than {MAX_REDIRECTS} times.")
-
-
-def fetch_media(
-    url: str,
-    kind: str,
-    *,
-    max_pixels: int,
-    resolver: Resolver | None = None,
-    max_bytes: int | None = None,
-    timeout: float | None = None,
-    verify: ssl.SSLContext | bool = True,
-) -> tuple[Fetched, Image.Image | None]:
-    """Fetch `url` and make sure it is the `kind` of media claimed: an image decodes (with the
-    format list and pixel cap of `media.open_image`; returned), a video or audio file starts like a
-    known container. An HTML page named .png is refused here."""
-    fetched = fetch_url(url, resolver=resolver, max_bytes=max_bytes, timeout=timeout, verify=verify)
-    try:
-        image = check_media_content(kind, fetched.content, max_pixels)
-    except MediaError as exc:
-        raise FetchError(exc.code, exc.message) from exc
-    return fetched, image
 
 
 def post_json(

@@ -24,12 +24,11 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from PIL import Image
 
-if TYPE_CHECKING:
-    from .fetch import Resolver
+from .fetch import FetchError, Resolver, check_url
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 DATA_URI = re.compile(
@@ -288,7 +287,7 @@ def check_media_content(kind: str, content: bytes, max_pixels: int) -> Image.Ima
 
 
 def check_media_value(
-    item: MediaValue, *, max_bytes: int, max_pixels: int, resolver: "Resolver | None" = None
+    item: MediaValue, *, max_bytes: int, max_pixels: int, resolver: Resolver | None = None
 ) -> tuple[int, int] | None:
     """Refuse a media value at submit time: data URIs must hold the right kind of media; hosted
     URLs must pass the fetcher's scheme, port and address rules (their host is resolved with
@@ -303,8 +302,6 @@ def check_media_value(
             return check_image(io.BytesIO(content), max_pixels)[1]
         check_media_content(item.kind, content, max_pixels)
         return None
-    from .fetch import FetchError, check_url  # fetch uses this module's decoding
-
     scheme = value.strip().split(":", 1)[0].lower() if ":" in value else ""  # " http://…": check_url says why
     if scheme not in ("http", "https"):
         raise MediaError("Must be a web address (http:// or https://) or a data URI.", "unsupported_url")
