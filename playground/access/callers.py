@@ -154,9 +154,11 @@ def confirm_session(request: HttpRequest, caller: Caller, owner: AbstractBaseUse
     ends, as Django ends it, and so does access."""
     if caller.confirmed:
         return
+    if not owner.is_active:  # ModelBackend.get_user: no user, but the session is not flushed
+        raise AccessEnded(SIGNED_OUT, sign_in=True)
     session_hash = request.session.get(HASH_SESSION_KEY) or ""
     current = owner.get_session_auth_hash()
-    if owner.is_active and session_hash:
+    if session_hash:
         if constant_time_compare(session_hash, current):
             return
         if any(constant_time_compare(session_hash, h) for h in owner.get_session_auth_fallback_hash()):
