@@ -38,7 +38,7 @@ def test_the_task_page_does_not_sign_someone_elses_input_file_named_in_a_prompt(
     is accepted, and the submitter's own task page builds copy-as-code with `shared_input`, which
     signs every reference anywhere in the input, whoever owns the file. The page hands Bob a
     signed link to Alice's private photo, and that link serves it. (Demo guests get the same from
-    the re-run form, `Visitor.form_input`.)
+    the re-run form, `web.views.form_input`.)
 
     Reproduce: Alice submits a data URI (stored as an input file). Bob submits a task whose prompt
     is that file's plain URL, opens his task page, takes the `?token=` URL and GETs it: 200,
