@@ -110,3 +110,27 @@ def test_a_guest_pressing_with_a_token_another_guest_spent_gets_a_task_of_their_
         answer = plain.post(PLAY, data)
     earlier = Task.objects.order_by("created_at")[:2]
     assert answer["Location"] not in {reverse("task", args=[t.pk]) for t in earlier}
+
+
+def test_a_guest_holding_another_guests_etag_gets_no_304_for_their_running_task(
+    link, user, catalog, queue_only, django_capture_on_commit_callbacks
+):
+    """The unchanged-poll shortcut (one raw statement, `presenters.panel_stamp`) keeps the scope:
+    only the task's own guest gets its 304; anyone else, whatever ETag they send, is told the task
+    is out of reach."""
+    from playground.generations.lifecycle import transition
+
+    first, second = new_guest(link), new_guest(link)
+    with django_capture_on_commit_callbacks(execute=True):
+        first.post(PLAY, as_form_data(catalog[SEED], seed_input(prompt="guest one's lynx")))
+    task = Task.objects.get()
+    transition(task.pk, "processing", attempts=1)
+    url, htmx = reverse("task", args=[task.pk]), {"HX-Request": "true"}
+    etag = first.get(url, headers=htmx)["ETag"]
+    assert first.get(url, headers={**htmx, "If-None-Match": etag}).status_code == 304
+    for other, tag in ((second, etag), (second, "*"), (Client(), etag)):
+        answer = other.get(url, headers={**htmx, "If-None-Match": tag})
+        assert answer.status_code == 286 and "lynx" not in answer.content.decode()
+    user_client = Client()
+    user_client.force_login(user)  # the pass's owner sees the task: their own 304 with the same ETag
+    assert user_client.get(url, headers={**htmx, "If-None-Match": etag}).status_code == 304

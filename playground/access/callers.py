@@ -81,12 +81,16 @@ class Caller:
     def is_guest(self) -> bool:
         return self.demo_pass is not None
 
-    def task_scope(self, prefix: str = "") -> Q:
-        """The tasks this caller may reach, as a filter (`prefix` for a query through a relation,
-        e.g. "task__" from an event): the one rule for every view."""
+    def scope_fields(self) -> dict[str, Any]:
+        """The tasks this caller may reach: the values their columns must have. The one rule for
+        every view; `task_scope` is its filter, `presenters.panel_stamp` its raw SQL."""
         if self.demo_pass is not None:
-            return Q(**{f"{prefix}demo_pass": self.demo_pass, f"{prefix}guest": self.guest})
-        return Q(**{f"{prefix}owner_id": self.owner_id})
+            return {"demo_pass_id": self.demo_pass.pk, "guest": self.guest}
+        return {"owner_id": self.owner_id}
+
+    def task_scope(self, prefix: str = "") -> Q:
+        """`scope_fields` as a filter (`prefix` for a query through a relation, e.g. "task__")."""
+        return Q(**{prefix + name: value for name, value in self.scope_fields().items()})
 
     def sees(self, task) -> bool:
         """`task_scope` for one task already loaded (with its owner_id, demo_pass_id and guest)."""

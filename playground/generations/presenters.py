@@ -3,11 +3,21 @@ never drift apart; and the ETag that lets a poll of an unchanged task cost no bo
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import parse_etags, patch_cache_control
+from django.utils.dateparse import parse_datetime
 
-from .models import Status, Task
+from playground.catalog.models import CatalogEntry
+
+from .models import TERMINAL, Status, Task, TaskEvent
 from .outputs import present_output, public_base, token_window
 
 
@@ -54,12 +64,103 @@ def task_etag(request: HttpRequest | None, task: Task, *shown: object) -> str:
     return f'"{digest}"'
 
 
+def _instant(value: datetime | str) -> str:
+    """A timestamp as the ORM or a raw cursor gives it (SQLite's is text), in one spelling."""
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def panel_etag(
+    request: HttpRequest,
+    task_id: str,
+    status: str,
+    updated_at,
+    last_event_id: int,
+    model_updated_at,
+    in_line: str,
+) -> str:
+    """The status panel's ETag: the task's row (`updated_at` moves with every transition), its newest
+    event, the model's title (`updated_at`), the place in line, and what output URLs depend on.
+    The same from the full panel's rows and from `panel_stamp`'s."""
+    parts = (task_id, _instant(updated_at), status, last_event_id, _instant(model_updated_at), in_line)
+    digest = hashlib.blake2b(
+        "|".join(map(str, (*parts, token_window(), public_base(request)))).encode(), digest_size=12
+    )
+    return f'"{digest.hexdigest()}"'
+
+
+@dataclass(frozen=True)
+class PanelStamp:
+    """What decides whether a status panel changed, read in one raw statement (`panel_stamp`)."""
+
+    status: str
+    updated_at: Any
+    cost_known: bool
+    model_updated_at: Any
+    last_event_id: int
+    owner: AbstractBaseUser  # only `password` and `is_active`: for the session check
+
+    @property
+    def settled(self) -> bool:
+        return self.status in TERMINAL and self.cost_known
+
+
+def panel_stamp(task_id: str, scope: dict[str, Any]) -> PanelStamp | None:
+    """The stamp of task `task_id` within `scope` (`Caller.scope_fields()`: column values the task
+    must have), or None. One statement written out by hand: a poll that finds nothing new is most
+    of what a polling page costs, and building this query with the ORM took longer than running
+    it (~1.2 ms of ~2 ms)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_stamp_sql(tuple(scope)), [task_id, *scope.values()])
+        row = cursor.fetchone()
+    if row is None or row[6] is None:
+        return None
+    status, updated_at, cost, model_updated_at, password, is_active, last_event_id = row
+    owner = get_user_model()(password=password, is_active=bool(is_active))
+    return PanelStamp(status, updated_at, cost is not None, model_updated_at, last_event_id, owner)
+
+
+@cache
+def _stamp_sql(scope: tuple[str, ...]) -> str:
+    """`panel_stamp`'s statement for a scope on these task fields. Only names from the models'
+    metadata, quoted, go into the text; every value is a parameter."""
+    q = connection.ops.quote_name
+    task, event, entry = Task._meta, TaskEvent._meta, CatalogEntry._meta
+    user = get_user_model()._meta
+
+    def column(meta, name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    where = " AND ".join(f"t.{column(task, name)} = %s" for name in scope)
+    return (
+        f"SELECT t.{column(task, 'status')}, t.{column(task, 'updated_at')},"  # noqa: S608 (names only)
+        f" t.{column(task, 'cost_actual')}, m.{column(entry, 'updated_at')},"
+        f" u.{column(user, 'password')}, u.{column(user, 'is_active')},"
+        f" (SELECT MAX(e.{column(event, 'id')}) FROM {q(event.db_table)} e"
+        f" WHERE e.{column(event, 'task')} = t.{column(task, 'id')})"
+        f" FROM {q(task.db_table)} t"
+        f" JOIN {q(entry.db_table)} m ON m.{column(entry, 'id')} = t.{column(task, 'model')}"
+        f" JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{column(task, 'owner')}"
+        f" WHERE t.{column(task, 'id')} = %s AND {where}"
+    )
+
+
 def conditional_response(request: HttpRequest, etag: str, render: Callable[[], HttpResponse]) -> HttpResponse:
     """304 Not Modified (no body, nothing rendered) when the request's If-None-Match already names
     `etag` (weak comparison; `*` matches too), else `render()`. Either way with the ETag and
     `Cache-Control: private, no-cache`: clients may keep a copy but must ask each time."""
+    response = not_modified(request, etag) or render()
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
+
+
+def not_modified(request: HttpRequest, etag: str) -> HttpResponse | None:
+    """The 304 of `conditional_response` when If-None-Match names `etag`, else None."""
     tags = {tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))}
-    response = HttpResponseNotModified() if etag in tags or "*" in tags else render()
+    if etag not in tags and "*" not in tags:
+        return None
+    response = HttpResponseNotModified()
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
     return response

@@ -46,7 +46,7 @@ from playground.generations.fairness import place_in_line
 from playground.generations.inputs import shared_input
 from playground.generations.models import InputText, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
-from playground.generations.presenters import conditional_response, task_etag
+from playground.generations.presenters import conditional_response, not_modified, panel_etag, panel_stamp
 from playground.generations.services import (
     SubmitError,
     TaskConflict,
@@ -215,8 +215,31 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         # _status_panel); a settled task's panel is never polled again.
         "etag": ""
         if task.is_settled
-        else task_etag(request, task, events[-1].pk, task.model.updated_at, in_line),
+        else panel_etag(
+            request, task.pk, task.status, task.updated_at, events[-1].pk, task.model.updated_at, in_line
+        ),
     }
+
+
+def _unchanged_panel(request: HttpRequest, task_id: str) -> HttpResponse | None:
+    """A poll whose If-None-Match names the panel as it still is: 304 from one raw statement
+    (`panel_stamp`), nothing else loaded; None for the full panel. Only a running task's panel
+    (not queued, whose place in line takes counting; not settled, which ends with the whole panel)
+    can be unchanged, and the session is checked on the account the statement brought."""
+    if not request.headers.get("If-None-Match"):
+        return None
+    stamp = panel_stamp(task_id, request.caller.scope_fields())
+    if stamp is None or stamp.status == Status.QUEUED or stamp.settled:
+        return None
+    if not request.caller.confirmed:
+        confirm_session(request, request.caller, stamp.owner)
+    etag = panel_etag(
+        request, task_id, stamp.status, stamp.updated_at, stamp.last_event_id, stamp.model_updated_at, ""
+    )
+    response = not_modified(request, etag)
+    if response is not None:
+        patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _status_panel(request: HttpRequest, task: Task, events: list[TaskEvent]) -> HttpResponse:
@@ -427,6 +450,8 @@ def estimate(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     try:
+        if request.htmx and (unchanged := _unchanged_panel(request, task_id)):
+            return unchanged
         task, events = owned_task_with_events(request, task_id)
     except AccessEnded as exc:
         return access_ended(request, exc.message, sign_in=exc.sign_in)
