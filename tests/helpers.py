@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SEED = "gemini-3-pro-image-preview-official"
 
-# Statements of one hit on an API key's rate counter in the database (access.RateCounter): a
+# Statements of one count on an API key's rate counter in the database (access.RateCounter), once per lease: a
 # savepoint (a transaction outside tests), the counting UPDATE, the read of the count, the release.
 RATE_COUNTER_QUERIES = 4
 

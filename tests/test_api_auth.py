@@ -4,7 +4,7 @@ from django.utils import timezone
 from playground.keys.models import ApiKey
 from playground.keys.services import issue_key
 
-from .helpers import RATE_COUNTER_QUERIES, SEED, Api
+from .helpers import SEED, Api
 
 ENDPOINTS = [
     ("get", "/api/v1/tasks"),
@@ -75,6 +75,7 @@ def test_it_records_last_use_at_most_once_a_minute(api, user, django_assert_num_
     key = ApiKey.objects.get(user=user)
     assert key.last_used_at is not None
     assert key.last_used_ip == "127.0.0.1"
-    # The key lookup and the models query; no write to the key, only to its rate counter.
-    with django_assert_num_queries(2 + RATE_COUNTER_QUERIES):
+    # The key lookup and the models query: no write to the key, and its rate count is leased (the
+    # first request counted 12 hits of the default 600 a minute at once).
+    with django_assert_num_queries(2):
         api.get("/api/v1/models")

@@ -126,3 +126,24 @@ def test_a_long_windows_count_lasts_to_its_end_in_the_database(db):
     assert RateCounter.objects.get(scope="long").ends_at.timestamp() == ends
     assert over_limit("long", limit, now=ends - 1) is not None  # a day before its end: still full
     assert over_limit("long", limit, now=ends + 1) is None  # the next window
+
+
+def test_a_busy_key_is_counted_one_lease_at_a_time_and_never_past_its_limit(db, settings):
+    """A process counts a large limit's hits in the shared count a lease at a time (12 hits for
+    600 a minute): 24 hits are two counting steps, not 24. Hits another process leased and has not
+    spent are counted already, so all processes together never pass the limit; what one process
+    leaves unspent is lost to the others (here 11 of 600)."""
+    from playground.access.models import RateCounter
+    from playground.access.ratelimit import Limit, forget_leases, lease_size, over_limit
+
+    limit, now = Limit.parse("600/60"), 1_800_000_000.0
+    assert lease_size(limit) == 12
+    assert all(over_limit("busy", limit, now=now) is None for _ in range(24))
+    assert RateCounter.objects.get(scope="busy").hits == 24  # two leases of 12
+    assert over_limit("busy", limit, now=now) is None  # the third lease: 36 counted, 11 unspent here
+    forget_leases()  # from here on, another process: what the first leased is counted, not its own
+    passed = 0
+    while over_limit("busy", limit, now=now) is None:
+        passed += 1
+    assert passed == 600 - 36  # 25 were spent and 11 are stranded in the first process
+    assert over_limit("busy", limit, now=now + 60) is None  # the next window starts from nothing
