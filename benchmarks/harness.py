@@ -144,13 +144,42 @@ def serving(
     """`manage.py serve` (gunicorn + `task_workers` db_workers + the reaper) on a free port of
     127.0.0.1, until the block ends (then SIGTERM); on the CPUs `cpus` if given."""
     port = free_port()
-    log = Path(os.environ["PLAYGROUND_DATA_DIR"]) / f"serve-{port}.log"
+    command = [
+        *(PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port)),
+        *("--web-workers", str(web_workers), "--workers", str(task_workers)),
+    ]
+    with running(command, port, ready_path="/healthz", env=env, cpus=cpus) as server:
+        yield server
+
+
+@contextmanager
+def serving_minimal(
+    ready_path: str, *, web_workers: int = 2, cpus: set[int] | None = None
+) -> Iterator[Server]:
+    """The minimal yardstick (`benchmarks.minimal_settings`) under the very gunicorn command
+    `manage.py serve` runs (playground's gunicorn config, `web_workers` processes x 4 threads, access
+    log on), without serve's task workers and reaper; on the CPUs `cpus` if given. Ready when
+    `ready_path` answers 200."""
+    from playground.web.management.commands.serve import web_command
+
+    port = free_port()
+    command = web_command(HOST, str(port), str(web_workers))
+    env = {"DJANGO_SETTINGS_MODULE": "benchmarks.minimal_settings"}
+    with running(command, port, ready_path=ready_path, env=env, cpus=cpus) as server:
+        yield server
+
+
+@contextmanager
+def running(
+    command: list[str], port: int, *, ready_path: str, env: dict | None, cpus: set[int] | None
+) -> Iterator[Server]:
+    """Start a server `command` listening on `port` of 127.0.0.1 (stdout, the access log, discarded;
+    stderr kept in the data folder), wait until `ready_path` answers 200, and stop it with SIGTERM
+    when the block ends."""
+    log = Path(os.environ["PLAYGROUND_DATA_DIR"]) / f"server-{port}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [
-                *(PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port)),
-                *("--web-workers", str(web_workers), "--workers", str(task_workers)),
-            ],
+            command,
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL,  # gunicorn's access log: written, as in production, not kept
@@ -163,7 +192,7 @@ def serving(
         deadline = time.monotonic() + 60
         while True:
             with suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{base}{ready_path}", timeout=2).status_code == 200:
                     break
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{log.read_text()[-3000:]}")

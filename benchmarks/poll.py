@@ -3,24 +3,31 @@
     .venv/bin/python -m benchmarks.poll [--seconds 3] [--rounds 3] [--connections 8] [--no-pin]
 
 Serves the app with production settings (`manage.py serve`: gunicorn, 2 processes x 4 threads, no
-task worker so the task stays running) on SQLite, and loads each URL with wrk in turn:
+task worker so the task stays running) on SQLite and, beside it, the minimal yardstick under the same
+gunicorn command, and loads each URL with wrk in turn:
 
-- bare: `/bench/row/<id>`, three columns of one row read by primary key, as JSON, through the same
-  middleware (only the benchmark settings route it); "bare, whole row" reads the whole row as a
-  model instance (`get_object_or_404`), and "bare, signed in" is bare behind `login_required`
-  (the session and user queries every signed-in page pays), for scale;
+- minimal: `/bench/minimal/<id>` on its own server (`benchmarks.minimal_settings`: no installed app,
+  `CommonMiddleware` alone), three columns of the same task row read by primary key with a raw cursor,
+  as JSON: what Django itself costs, the headline divisor;
+- bare: `/bench/row/<id>`, the same three columns through the ORM (`values().first()`), inside the
+  app's own middleware (only the benchmark settings route it), the second divisor; "bare, whole
+  row" reads the whole row as a model instance (`get_object_or_404`), and "bare, signed in" is bare
+  behind `login_required` (the session and user queries every signed-in page pays), for scale;
 - API: `GET /api/v1/tasks/{id}` with a Bearer key, plain and (when the answer has an ETag) as a
   conditional poll with `If-None-Match`, which is what a polling client with a cache sends;
 - partial: `GET /tasks/{id}` with `HX-Request: true` and a session cookie, the htmx status panel,
   plain and conditional (the browser revalidates it with `If-None-Match` by itself).
 
-With two or more cores the server is pinned to the first and wrk to the second, so the load generator
-does not take CPU from the server and requests/s measures the server's cost. The URLs take turns,
-round after round, and each URL's requests/s is divided by bare's in the same
-round (the goal is at least 0.5): on a shared or throttled machine the drift then cancels out. The
-table shows medians over the rounds, and the range of the ratio. It also shows the server's CPU time
-per request (every process of `serve`, from /proc) and bare's divided by the URL's: the same ratio
+With two or more cores both servers are pinned to the first and wrk to the second, so the load
+generator does not take CPU from the server and requests/s measures the server's cost. The URLs take
+turns, round after round, and each URL's requests/s is divided by minimal's and by bare's in the same
+round: on a shared or throttled machine the drift then cancels out. The table shows medians over the
+rounds, and the range of the ratios. It also shows the server's CPU time per request (every process
+of the server that answered, from /proc) and the yardsticks' divided by the URL's: the same ratios
 measured by cost rather than speed, which other load on the machine disturbs much less.
+
+A URL that got any answer other than 2xx or 3xx (a 429, a 5xx), or a socket error, makes the run
+void: its numbers measure the error, not the poll. The table then says so and the script exits 1.
 """
 
 import argparse
@@ -61,73 +68,105 @@ def main() -> None:
     task_id = running_task(user)
     api_headers = {"Authorization": f"Bearer {key}"}
     partial_headers = {"Cookie": f"sessionid={session}", "HX-Request": "true"}
-    # With two or more cores: the server on the first, wrk on the second, so the load generator
-    # never competes with the server for CPU (requests/s then measures the server's cost alone).
+    # With two or more cores: both servers on the first, wrk on the second, so the load generator
+    # never competes with a server for CPU (requests/s then measures the server's cost alone).
     server_cpus, wrk_cpus = ({0}, {1}) if (os.cpu_count() or 1) >= 2 and not args.no_pin else (None, None)
-    with harness.serving(task_workers=0, cpus=server_cpus) as server:
-        base = server.url
+    with (
+        harness.serving(task_workers=0, cpus=server_cpus) as app,
+        harness.serving_minimal(f"/bench/minimal/{task_id}", cpus=server_cpus) as minimal,
+    ):
+        signed_in = {"Cookie": f"sessionid={session}"}
         plans = [
-            ("bare", f"{base}/bench/row/{task_id}", {}),
-            ("bare, whole row", f"{base}/bench/object/{task_id}", {}),
-            ("bare, signed in", f"{base}/bench/signed-in/{task_id}", {"Cookie": f"sessionid={session}"}),
+            ("minimal", minimal, f"{minimal.url}/bench/minimal/{task_id}", {}),
+            ("bare", app, f"{app.url}/bench/row/{task_id}", {}),
+            ("bare, whole row", app, f"{app.url}/bench/object/{task_id}", {}),
+            ("bare, signed in", app, f"{app.url}/bench/signed-in/{task_id}", signed_in),
         ]
+        yardsticks = [httpx.get(url) for _, _, url, _ in plans[:2]]
+        assert [answer.status_code for answer in yardsticks] == [200, 200], [a.text[:300] for a in yardsticks]
+        # The same row (the minimal one's updated_at is naive: a raw cursor skips the ORM's time zone).
+        assert [[a.json()["id"], a.json()["status"]] for a in yardsticks] == [[task_id, "processing"]] * 2
         for name, url, headers in (
-            ("API", f"{base}/api/v1/tasks/{task_id}", api_headers),
-            ("partial", f"{base}/tasks/{task_id}", partial_headers),
+            ("API", f"{app.url}/api/v1/tasks/{task_id}", api_headers),
+            ("partial", f"{app.url}/tasks/{task_id}", partial_headers),
         ):
             first = httpx.get(url, headers=headers)
             assert first.status_code == 200, (name, first.status_code, first.text[:300])
-            plans.append((f"{name} {first.status_code}, {len(first.content):,} B", url, headers))
+            plans.append((f"{name} {first.status_code}, {len(first.content):,} B", app, url, headers))
             etag = first.headers.get("ETag")
             if etag:
                 conditional = {**headers, "If-None-Match": etag}
                 status = httpx.get(url, headers=conditional).status_code
-                plans.append((f"{name} {status}, If-None-Match", url, conditional))
+                plans.append((f"{name} {status}, If-None-Match", app, url, conditional))
             else:
                 print(f"  {name}: no ETag, so no conditional poll")
-        for _, url, headers in plans:  # warm every process and code path first
+        for _, _, url, headers in plans:  # warm every process and code path first
             for _ in range(20):
                 httpx.get(url, headers=headers)
-        runs = {label: [] for label, _, _ in plans}
+        runs = {label: [] for label, _, _, _ in plans}
         for round_number in range(1, args.rounds + 1):
-            for label, url, headers in plans:
+            for label, server, url, headers in plans:
                 cpu = server.cpu_seconds()
                 result = harness.wrk(
                     url, headers, seconds=args.seconds, connections=args.connections, cpus=wrk_cpus
                 )
-                result["cpu_ms"] = (server.cpu_seconds() - cpu) * 1000 / result["requests"]
+                result["cpu_ms"] = share((server.cpu_seconds() - cpu) * 1000, result["requests"])
                 runs[label].append(result)
             print(
                 f"  round {round_number}: " + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in runs.items())
             )
-    rows = []
+    rows, void = [], []
     for label, results in runs.items():
-        # Each URL against the bare view of the same round: the machine's drift cancels out.
-        ratios = [r["rps"] / bare["rps"] for r, bare in zip(results, runs["bare"], strict=True)]
-        cpu_ratios = [bare["cpu_ms"] / r["cpu_ms"] for r, bare in zip(results, runs["bare"], strict=True)]
-        errors = sum(r["socket_errors"] + r["bad_status"] for r in results)
+        # wrk counts every answer above 399 as a bad status: everything that is not 2xx or 3xx.
+        refused = sum(r["bad_status"] for r in results)
+        failed = sum(r["socket_errors"] for r in results)
+        if refused or failed:
+            void.append(label)
         rows.append(
             [
-                label,
+                f"{label} (VOID)" if refused or failed else label,
                 f"{statistics.median(r['rps'] for r in results):.0f}",
                 f"{statistics.median(r['p50_ms'] for r in results):.1f}",
                 f"{statistics.median(r['p99_ms'] for r in results):.1f}",
-                f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})",
+                speed_ratio(results, runs["minimal"]),
+                speed_ratio(results, runs["bare"]),
                 f"{statistics.median(r['cpu_ms'] for r in results):.2f}",
-                f"{statistics.median(cpu_ratios):.2f}",
-                errors,
+                cost_ratio(results, runs["minimal"]),
+                cost_ratio(results, runs["bare"]),
+                refused,
+                failed,
             ]
         )
-    placement = "server on CPU 0, wrk on CPU 1" if server_cpus else "server and wrk unpinned"
+    placement = "servers on CPU 0, wrk on CPU 1" if server_cpus else "servers and wrk unpinned"
     print(
         f"\nPoll cost: wrk -t1 -c{args.connections} -d{args.seconds}s per URL x {args.rounds} rounds "
         f"(medians), gunicorn 2x4 threads, SQLite, {placement}"
     )
-    print(
-        harness.table(
-            rows, ["URL", "req/s", "p50 ms", "p99 ms", "ratio (range)", "CPU ms/req", "CPU ratio", "errors"]
+    header = ["URL", "req/s", "p50 ms", "p99 ms", "ratio vs minimal (range)", "ratio vs bare (range)"]
+    header += ["CPU ms/req", "CPU ratio vs minimal", "CPU ratio vs bare", "not 2xx/3xx", "socket errors"]
+    print(harness.table(rows, header))
+    if void:
+        raise SystemExit(
+            f"VOID run: {'; '.join(void)} got answers other than 2xx/3xx or socket errors; "
+            "these numbers measure the errors, not the polls."
         )
-    )
+
+
+def speed_ratio(results: list[dict], yardstick: list[dict]) -> str:
+    """A URL's requests/s over the yardstick's, round by round: median (range)."""
+    ratios = [share(r["rps"], y["rps"]) for r, y in zip(results, yardstick, strict=True)]
+    return f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def cost_ratio(results: list[dict], yardstick: list[dict]) -> str:
+    """The yardstick's server CPU per request over the URL's, round by round: the median."""
+    ratios = [share(y["cpu_ms"], r["cpu_ms"]) for r, y in zip(results, yardstick, strict=True)]
+    return f"{statistics.median(ratios):.2f}"
+
+
+def share(part: float, whole: float) -> float:
+    """part / whole, or NaN when a run got no answer at all (a void run still prints its table)."""
+    return part / whole if whole else float("nan")
 
 
 if __name__ == "__main__":
