@@ -273,13 +273,22 @@
   document.addEventListener("input", markEstimateStale);
   document.addEventListener("change", markEstimateStale);
 
-  // When the panel shows a task's end, its strip item catches up at once rather than at its next poll.
+  // When the panel shows a task's end, its strip item catches up at once rather than at its next poll
+  // (also one whose polling stopped after failing: see stopPolling).
   document.addEventListener("htmx:afterSettle", function () {
     var panel = document.getElementById("task-status");
     if (!panel || !panel.dataset.task || panel.hasAttribute("hx-trigger")) return;
-    var item = document.querySelector("#strip-" + panel.dataset.task + "[hx-trigger]");
-    if (item) htmx.trigger(item, "refresh");
+    var item = document.getElementById("strip-" + panel.dataset.task);
+    if (item && item.hasAttribute("hx-trigger")) htmx.trigger(item, "refresh");
+    else if (item && item.dataset.stoppedUrl) resumePolling(item);
   });
+
+  // A strip item whose polling stopped asks once more; the answer polls on if its task still runs.
+  function resumePolling(item) {
+    var url = item.dataset.stoppedUrl;
+    delete item.dataset.stoppedUrl;
+    htmx.ajax("GET", url, { source: item, target: item, swap: "outerHTML" });
+  }
 
   // Switching model: files chosen in the form are not sent along (the new form cannot hold them);
   // their fields are named so the page can say which to choose again.
@@ -322,6 +331,7 @@
     var url = elt.getAttribute("hx-get");
     var stopped = elt.cloneNode(true);
     ["hx-get", "hx-trigger", "data-etag"].forEach(function (name) { stopped.removeAttribute(name); });
+    if (elt.id !== "task-status") stopped.dataset.stoppedUrl = url;  // Try again resumes it too
     if (elt.id === "task-status") {
       stopped.setAttribute("aria-busy", "false");
       var alert = document.createElement("div");
@@ -336,6 +346,7 @@
       retry.textContent = "Try again";
       retry.addEventListener("click", function () {
         retry.disabled = true;
+        document.querySelectorAll(".strip-item[data-stopped-url]").forEach(resumePolling);
         htmx.ajax("GET", url, { target: "#task-status", swap: "outerHTML" }).finally(function () { retry.disabled = false; });
       });
       alert.append(text, retry);

@@ -289,18 +289,19 @@ def test_back_and_forward_bring_back_whole_pages(page):
 
 def test_a_poll_that_keeps_failing_stops_with_a_retry_that_resumes(page):
     """A proxy in front answers 502 for a while: the page stops polling after a few tries and says
-    so; Try again picks the task up once the server answers again."""
+    so; Try again picks the task up once the server answers again, and its item in the visit's strip
+    (whose polling stopped too) catches up with it instead of showing it running for ever."""
     page.goto(SEED_PATH)
     failing = {"on": True, "count": 0}
 
     def proxy(route):
         if failing["on"] and route.request.headers.get("hx-request"):
-            failing["count"] += 1
+            failing["count"] += not route.request.url.endswith("/thumb")  # the panel's polls
             route.fulfill(status=502, body="Bad Gateway")
         else:
             route.continue_()
 
-    page.route(re.compile(r"/tasks/task_\w+$"), proxy)
+    page.route(re.compile(r"/tasks/task_[\w-]+(/thumb)?$"), proxy)
     page.fill("textarea[name=prompt]", "through a flaky proxy")
     page.click("button.generate")
     page.locator(".poll-stopped").wait_for()
@@ -308,7 +309,11 @@ def test_a_poll_that_keeps_failing_stops_with_a_retry_that_resumes(page):
     seen = failing["count"]
     page.wait_for_timeout(2500)
     assert failing["count"] == seen == 3, "polling went on"
+    page.locator("#visit-strip .strip-item[hx-trigger]").wait_for(state="detached", timeout=15_000)
+    task_id = page.locator("#task-status").get_attribute("data-task")
+    assert "status-succeeded" not in page.locator(f"#strip-{task_id}").get_attribute("class")
     failing["on"] = False
     page.get_by_role("button", name="Try again").click()
     page.wait_for_selector("#task-status .badge[data-status=succeeded]")
     assert page.locator(".poll-stopped").count() == 0
+    page.locator(f"#strip-{task_id}.status-succeeded img").wait_for()
