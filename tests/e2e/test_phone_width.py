@@ -156,3 +156,25 @@ def test_on_a_phone_a_new_key_and_every_keys_actions_are_on_screen(page, person)
     for action in ("button:has-text('Disable')", "summary:has-text('Delete')", "summary:has-text('Revoke')"):
         assert right_edge(page.locator(action).first) <= PHONE["width"], action
     assert scrolls_sideways(page) is None
+
+
+def test_on_a_phone_the_owners_history_tells_a_guests_task_from_their_own(page, person):
+    """At phone width the model and date columns go; the mark of who ran a task (a guest on a demo
+    pass, the API) stays beside its prompt."""
+    demo = create_pass(person, "Friday demo", [SEED], Decimal(5), 24)
+    submit_task(
+        person,
+        SEED,
+        {"prompt": "a guest's heron"},
+        request_id="req_phone",
+        source="demo",
+        demo_pass=demo,
+        guest="g1",
+    )
+    submit_task(person, SEED, {"prompt": "my own heron"}, request_id="req_phone2", source="web")
+    page.set_viewport_size(PHONE)
+    page.goto("/history")
+    guest_row = page.locator("table.tasks tr", has_text="a guest's heron")
+    assert guest_row.locator(".demo-badge").is_visible()
+    assert "demo: Friday demo" in guest_row.inner_text()
+    assert page.locator("table.tasks tr", has_text="my own heron").locator(".demo-badge").count() == 0
