@@ -115,7 +115,7 @@ def test_a_guest_pressing_with_a_token_another_guest_spent_gets_a_task_of_their_
 def test_a_guest_holding_another_guests_etag_gets_no_304_for_their_running_task(
     link, user, catalog, queue_only, django_capture_on_commit_callbacks
 ):
-    """The unchanged-poll shortcut (one raw statement, `presenters.panel_stamp`) keeps the scope:
+    """The unchanged-poll shortcut (one raw statement, `presenters.task_stamp`) keeps the scope:
     only the task's own guest gets its 304; anyone else, whatever ETag they send, is told the task
     is out of reach."""
     from playground.generations.lifecycle import transition

@@ -83,7 +83,7 @@ class Caller:
 
     def scope_fields(self) -> dict[str, Any]:
         """The tasks this caller may reach: the values their columns must have. The one rule for
-        every view; `task_scope` is its filter, `presenters.panel_stamp` its raw SQL."""
+        every view; `task_scope` is its filter, `presenters.task_stamp` its raw SQL."""
         if self.demo_pass is not None:
             return {"demo_pass_id": self.demo_pass.pk, "guest": self.guest}
         return {"owner_id": self.owner_id}

@@ -22,7 +22,15 @@ from playground.generations.inputs import input_token_is_valid
 from playground.generations.models import InputFile, Status, Task
 from playground.generations.openapi import openapi_document
 from playground.generations.outputs import public_base, token_is_valid
-from playground.generations.presenters import BODY_FIELDS, conditional_response, task_body, task_etag
+from playground.generations.presenters import (
+    BODY_FIELDS,
+    conditional_response,
+    not_modified,
+    stamp_etag,
+    task_body,
+    task_etag,
+    task_stamp,
+)
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
 
 from .auth import api_endpoint
@@ -180,7 +188,13 @@ def list_tasks(request: HttpRequest) -> JsonResponse:
 
 @api_endpoint("GET")
 def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
-    """The task, with an ETag: a poll whose If-None-Match names it gets 304 while nothing changed."""
+    """The task, with an ETag: a poll whose If-None-Match names it gets 304 while nothing changed,
+    answered from one raw statement (`task_stamp`) without loading the task."""
+    if request.headers.get("If-None-Match"):
+        stamp = task_stamp(task_id, request.caller.scope_fields())
+        etag = stamp and stamp_etag(request, task_id, stamp.status, stamp.updated_at)
+        if etag and (unchanged := not_modified(request, etag)):
+            return unchanged
     task = owned_task(request, task_id)
     etag = task_etag(request, task)
     return conditional_response(request, etag, lambda: JsonResponse(task_body(request, task)))

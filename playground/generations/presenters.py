@@ -59,7 +59,12 @@ def task_etag(request: HttpRequest | None, task: Task, *shown: object) -> str:
     their tokens (a new one each PLAYGROUND_FILE_URL_WINDOW), so both count. `shown` adds whatever
     else a view shows, e.g. the status panel's events.
     """
-    parts = (task.pk, task.updated_at.isoformat(), task.status, token_window(), public_base(request), *shown)
+    return stamp_etag(request, task.pk, task.status, task.updated_at, *shown)
+
+
+def stamp_etag(request: HttpRequest | None, task_id: str, status: str, updated_at, *shown: object) -> str:
+    """`task_etag` from the columns themselves, as the ORM or `task_stamp` reads them."""
+    parts = (task_id, _instant(updated_at), status, token_window(), public_base(request), *shown)
     digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=12).hexdigest()
     return f'"{digest}"'
 
@@ -79,19 +84,16 @@ def panel_etag(
     model_updated_at,
     in_line: str,
 ) -> str:
-    """The status panel's ETag: the task's row (`updated_at` moves with every transition), its newest
-    event, the model's title (`updated_at`), the place in line, and what output URLs depend on.
-    The same from the full panel's rows and from `panel_stamp`'s."""
-    parts = (task_id, _instant(updated_at), status, last_event_id, _instant(model_updated_at), in_line)
-    digest = hashlib.blake2b(
-        "|".join(map(str, (*parts, token_window(), public_base(request)))).encode(), digest_size=12
-    )
-    return f'"{digest.hexdigest()}"'
+    """The status panel's ETag: the task's (see `task_etag`), its newest event, the model's title
+    (`updated_at`) and the place in line. The same from the full panel's rows and a `task_stamp`."""
+    shown = (last_event_id, _instant(model_updated_at), in_line)
+    return stamp_etag(request, task_id, status, updated_at, *shown)
 
 
 @dataclass(frozen=True)
-class PanelStamp:
-    """What decides whether a status panel changed, read in one raw statement (`panel_stamp`)."""
+class TaskStamp:
+    """What decides whether a task as a poll shows it (the API's body, the status panel) changed,
+    read in one raw statement (`task_stamp`)."""
 
     status: str
     updated_at: Any
@@ -105,11 +107,11 @@ class PanelStamp:
         return self.status in TERMINAL and self.cost_known
 
 
-def panel_stamp(task_id: str, scope: dict[str, Any]) -> PanelStamp | None:
+def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
     """The stamp of task `task_id` within `scope` (`Caller.scope_fields()`: column values the task
     must have), or None. One statement written out by hand: a poll that finds nothing new is most
-    of what a polling page costs, and building this query with the ORM took longer than running
-    it (~1.2 ms of ~2 ms)."""
+    of what a polling client costs, and building this query with the ORM took longer than running
+    it (~1.2 ms of ~2 ms). Also the account's session columns, for a status poll's session check."""
     with connection.cursor() as cursor:
         cursor.execute(_stamp_sql(tuple(scope)), [task_id, *scope.values()])
         row = cursor.fetchone()
@@ -117,12 +119,12 @@ def panel_stamp(task_id: str, scope: dict[str, Any]) -> PanelStamp | None:
         return None
     status, updated_at, cost, model_updated_at, password, is_active, last_event_id = row
     owner = get_user_model()(password=password, is_active=bool(is_active))
-    return PanelStamp(status, updated_at, cost is not None, model_updated_at, last_event_id, owner)
+    return TaskStamp(status, updated_at, cost is not None, model_updated_at, last_event_id, owner)
 
 
 @cache
 def _stamp_sql(scope: tuple[str, ...]) -> str:
-    """`panel_stamp`'s statement for a scope on these task fields. Only names from the models'
+    """`task_stamp`'s statement for a scope on these task fields. Only names from the models'
     metadata, quoted, go into the text; every value is a parameter."""
     q = connection.ops.quote_name
     task, event, entry = Task._meta, TaskEvent._meta, CatalogEntry._meta

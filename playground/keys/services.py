@@ -5,6 +5,14 @@ mistyped key is refused before any database lookup and secret scanners can match
 `pg_live_[0-9A-Za-z]{38}`. Stored as SHA-256 (no password hasher: the secret is random, and a
 slow hash would cost ~100 ms per API call); looked up by its first 16 characters and compared in
 constant time.
+
+A key read from the database is kept by the process for at most `KEY_CACHE_SECONDS` (1 s), so a
+client polling many times a second costs one key lookup per second, not one per request. That is
+the bound on how long a change made elsewhere takes to reach a process: a key disabled, deleted or
+expired, or its account disabled, stops working everywhere within a second, and at once in the
+process that made the change (any save of a key or an account empties its cache). Expiry is
+checked on every request against the clock. Spend limits never come from here: a submit reads
+and locks the key's row (`generations.services.lock_spend_limits`).
 """
 
 import hashlib
@@ -12,6 +20,8 @@ import hmac
 import re
 import secrets
 import string
+import threading
+import time as clock
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -29,6 +39,11 @@ CHECKSUM_LENGTH = 6
 LOOKUP_LENGTH = len(KEY_PREFIX) + 8
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+KEY_CACHE_SECONDS = 1.0
+KEY_CACHE_SIZE = 1024
+
+_recent_keys: dict[str, tuple[float, ApiKey]] = {}  # SHA-256 of a secret -> (read at, key with user)
+_recent_keys_lock = threading.Lock()
 
 
 class KeyRejected(Exception):
@@ -102,12 +117,16 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
         raise KeyRejected("missing_key", "Send your API key as `Authorization: Bearer <key>`.")
     if not looks_like_key(secret):
         raise KeyRejected("invalid_key", "The API key is not valid.")
-    try:  # get(), not first(): the prefix is unique, and ordering costs every API call ~0.25 ms
-        key = ApiKey.objects.select_related("user").get(prefix=secret[:LOOKUP_LENGTH])
-    except ApiKey.DoesNotExist:
-        key = None
-    if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
-        raise KeyRejected("invalid_key", "The API key is not valid.")
+    digest = hash_secret(secret)
+    key = _recent_key(digest)
+    if key is None:
+        try:  # get(), not first(): the prefix is unique, and ordering costs every API call ~0.25 ms
+            key = ApiKey.objects.select_related("user").get(prefix=secret[:LOOKUP_LENGTH])
+        except ApiKey.DoesNotExist:
+            key = None
+        if key is None or not hmac.compare_digest(key.secret_hash, digest):
+            raise KeyRejected("invalid_key", "The API key is not valid.")
+        _remember_key(digest, key)
     status = key.status
     if status != "active":
         raise KeyRejected(f"key_{status}", f"This API key is {status}.")
@@ -115,6 +134,33 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
         raise KeyRejected("key_disabled", "This API key's account is disabled.")
     _touch(key, ip)
     return key
+
+
+def _recent_key(digest: str) -> ApiKey | None:
+    entry = _recent_keys.get(digest)
+    if entry is None or clock.monotonic() - entry[0] >= KEY_CACHE_SECONDS:
+        return None
+    return entry[1]
+
+
+def _remember_key(digest: str, key: ApiKey) -> None:
+    now = clock.monotonic()
+    with _recent_keys_lock:
+        if len(_recent_keys) >= KEY_CACHE_SIZE:
+            for stale in [
+                d for d, (read_at, _) in _recent_keys.items() if now - read_at >= KEY_CACHE_SECONDS
+            ]:
+                del _recent_keys[stale]
+            if len(_recent_keys) >= KEY_CACHE_SIZE:
+                _recent_keys.clear()
+        _recent_keys[digest] = (now, key)
+
+
+def forget_recent_keys(**kwargs) -> None:
+    """Empty this process's key cache (a key or an account changed here, or a test starts).
+    Connected to every save and delete of a key or an account in `KeysConfig.ready()`."""
+    with _recent_keys_lock:
+        _recent_keys.clear()
 
 
 def _touch(key: ApiKey, ip: str | None) -> None:

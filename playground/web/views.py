@@ -46,7 +46,7 @@ from playground.generations.fairness import place_in_line
 from playground.generations.inputs import shared_input
 from playground.generations.models import InputText, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
-from playground.generations.presenters import conditional_response, not_modified, panel_etag, panel_stamp
+from playground.generations.presenters import conditional_response, not_modified, panel_etag, task_stamp
 from playground.generations.services import (
     SubmitError,
     TaskConflict,
@@ -223,12 +223,12 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
 
 def _unchanged_panel(request: HttpRequest, task_id: str) -> HttpResponse | None:
     """A poll whose If-None-Match names the panel as it still is: 304 from one raw statement
-    (`panel_stamp`), nothing else loaded; None for the full panel. Only a running task's panel
+    (`task_stamp`), nothing else loaded; None for the full panel. Only a running task's panel
     (not queued, whose place in line takes counting; not settled, which ends with the whole panel)
     can be unchanged, and the session is checked on the account the statement brought."""
     if not request.headers.get("If-None-Match"):
         return None
-    stamp = panel_stamp(task_id, request.caller.scope_fields())
+    stamp = task_stamp(task_id, request.caller.scope_fields())
     if stamp is None or stamp.status == Status.QUEUED or stamp.settled:
         return None
     if not request.caller.confirmed:
