@@ -123,7 +123,9 @@ def find_model(slug: Any) -> CatalogEntry:
 
 
 def _replay(owner, idempotency_key: str, digest: str) -> Submission | None:
-    existing = Task.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+    # With its model, which the answer names (`task_body`): no second read for it.
+    tasks = Task.objects.select_related("model")
+    existing = tasks.filter(owner=owner, idempotency_key=idempotency_key).first()
     if existing is None:
         return None
     if existing.request_hash != digest:
