@@ -202,8 +202,10 @@ def submit_task(
         with transaction.atomic():
             limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
             # Under the same lock as the budget check: a repeat of a request that was created while
-            # this one waited replays it (200), never counts it against itself (402).
-            if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
+            # this one waited replays it (200), never counts it against itself (402). With no limit
+            # to count against, the unique constraint decides (IntegrityError below) and no read is
+            # needed.
+            if limits and idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
                 return replayed
             check_spend_limits(cost_estimate, limits=limits)
             task = Task.objects.create(
