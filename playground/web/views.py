@@ -394,7 +394,7 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
     submit = partial(
         submit_task,
         caller.owner,
-        entry.slug,
+        entry,  # found and checked by the view already: no second read of its row
         form.input_data,
         request_id=request.request_id,
         source="demo" if caller.is_guest else "web",
