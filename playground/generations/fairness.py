@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, OuterRef, Q, Subquery
 from django.db.models.expressions import Expression
+from django.db.models.functions import Coalesce
 
 from .lifecycle import transition
 from .models import Status, Task
@@ -182,13 +183,27 @@ def place_in_line(task: Task) -> PlaceInLine | None:
     if task.status != Status.QUEUED:
         return None
     accounts = accounts_in_line()
-    mine = tasks_by_account().filter(pk=task.pk).values_list("account", flat=True).first()
+    # Its account and how many of that account's waiting tasks are older, in one statement.
+    earlier = Q(created_at__lt=task.created_at) | Q(created_at=task.created_at, pk__lt=task.pk)
+    older = (
+        tasks_by_account()
+        .filter(earlier, status=Status.QUEUED, account=OuterRef("account"))
+        .order_by()
+        .values("account")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    mine, k = (
+        tasks_by_account()
+        .filter(pk=task.pk)
+        .annotate(older=Coalesce(Subquery(older), 0))
+        .values_list("account", "older")
+        .first()
+    ) or (None, 0)
     position = next((i for i, account in enumerate(accounts) if account.id == mine), None)
     if position is None:  # it started or ended meanwhile
         return None
     own = accounts[position]
-    earlier = Q(created_at__lt=task.created_at) | Q(created_at=task.created_at, pk__lt=task.pk)
-    k = tasks_by_account().filter(earlier, status=Status.QUEUED, account=mine).count()
     ahead = k + sum(
         min(account.waiting, k) + (account.waiting > k and i < position)
         for i, account in enumerate(accounts)

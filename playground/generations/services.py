@@ -123,7 +123,9 @@ def find_model(slug: Any) -> CatalogEntry:
 
 
 def _replay(owner, idempotency_key: str, digest: str) -> Submission | None:
-    existing = Task.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+    # With its model, which the answer names (`task_body`): no second read for it.
+    tasks = Task.objects.select_related("model")
+    existing = tasks.filter(owner=owner, idempotency_key=idempotency_key).first()
     if existing is None:
         return None
     if existing.request_hash != digest:
@@ -138,7 +140,7 @@ def _replay(owner, idempotency_key: str, digest: str) -> Submission | None:
 
 def submit_task(
     owner,
-    model_slug: Any,
+    model: Any,
     data: Any,
     *,
     request_id: str,
@@ -151,6 +153,9 @@ def submit_task(
     base_url: str = "",
 ) -> Submission:
     """Validate, price and queue a task; replay the original for a repeated Idempotency-Key.
+
+    `model` is the slug as the request gave it (checked here: `find_model`), or the active
+    CatalogEntry the caller has loaded already (the browser, which found it to show its form).
 
     A refused request (SubmitError) never consumes the key. Concurrent requests with one key create
     one task: the unique constraint decides, and the losers replay the winner. With a `webhook_url`,
@@ -167,10 +172,11 @@ def submit_task(
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, none of them a control "
             "character.",
         )
-    digest = request_hash(model_slug if isinstance(model_slug, str) else repr(model_slug), data, webhook_url)
+    slug = model.slug if isinstance(model, CatalogEntry) else model
+    digest = request_hash(slug if isinstance(slug, str) else repr(slug), data, webhook_url)
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
         return replayed
-    entry = find_model(model_slug)
+    entry = model if isinstance(model, CatalogEntry) else find_model(model)
     data = as_payloads(entry, data)
     # The media to store, waiting in temporary files (a refusal below drops them, unstored).
     with submit_lookups():
@@ -200,8 +206,10 @@ def submit_task(
         with transaction.atomic():
             limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
             # Under the same lock as the budget check: a repeat of a request that was created while
-            # this one waited replays it (200), never counts it against itself (402).
-            if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
+            # this one waited replays it (200), never counts it against itself (402). With no limit
+            # to count against, the unique constraint decides (IntegrityError below) and no read is
+            # needed.
+            if limits and idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
                 return replayed
             check_spend_limits(cost_estimate, limits=limits)
             task = Task.objects.create(

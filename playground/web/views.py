@@ -268,8 +268,10 @@ def _status_panel(request: HttpRequest, task: Task, events: list[TaskEvent]) -> 
 
 
 def _remember_in_visit(request: HttpRequest, task_id: str) -> None:
-    ids = [task_id, *(i for i in request.session.get(VISIT_SESSION_KEY, []) if i != task_id)]
-    request.session[VISIT_SESSION_KEY] = ids[:VISIT_STRIP_SIZE]
+    visit = request.session.get(VISIT_SESSION_KEY, [])
+    ids = [task_id, *(i for i in visit if i != task_id)][:VISIT_STRIP_SIZE]
+    if ids != visit:  # a replayed submit's task heads the strip already: the session is not written
+        request.session[VISIT_SESSION_KEY] = ids
 
 
 def _strip_item(request: HttpRequest, task: Task) -> dict:
@@ -394,7 +396,7 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
     submit = partial(
         submit_task,
         caller.owner,
-        entry.slug,
+        entry,  # found and checked by the view already: no second read of its row
         form.input_data,
         request_id=request.request_id,
         source="demo" if caller.is_guest else "web",
