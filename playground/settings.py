@@ -286,6 +286,9 @@ SECURE_CSP = {
 # with CACHE_URL=redis://… in Redis. Never the per-process memory cache, where each counts alone.
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://playground_cache")}
 PLAYGROUND_API_RATE_LIMIT = env.str("PLAYGROUND_API_RATE_LIMIT", default="600/60")  # requests/seconds per key
+# How long a process keeps an API key it has read (keys.services): the bound on how late a key
+# disabled elsewhere stops working. 0: every request reads the key.
+PLAYGROUND_KEY_CACHE_SECONDS = env.float("PLAYGROUND_KEY_CACHE_SECONDS", default=1.0)
 PLAYGROUND_SIGNIN_RATE_LIMIT = env.str("PLAYGROUND_SIGNIN_RATE_LIMIT", default="20/60")  # per address
 # Sign-up attempts (successful or not) per client address: accounts are not minted in bulk, nor
 # usernames probed ("already exists"), from one place.

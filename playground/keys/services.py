@@ -6,8 +6,8 @@ mistyped key is refused before any database lookup and secret scanners can match
 slow hash would cost ~100 ms per API call); looked up by its first 16 characters and compared in
 constant time.
 
-A key read from the database is kept by the process for at most `KEY_CACHE_SECONDS` (1 s), so a
-client polling many times a second costs one key lookup per second, not one per request. That is
+A key read from the database is kept by the process for at most PLAYGROUND_KEY_CACHE_SECONDS (1 s),
+so a client polling many times a second costs one key lookup per second, not one per request. That is
 the bound on how long a change made elsewhere takes to reach a process: a key disabled, deleted or
 expired, or its account disabled, stops working everywhere within a second, and at once in the
 process that made the change (any save of a key or an account empties its cache). Expiry is
@@ -26,6 +26,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError
 from django.utils import timezone
@@ -39,7 +40,6 @@ CHECKSUM_LENGTH = 6
 LOOKUP_LENGTH = len(KEY_PREFIX) + 8
 KEY_PATTERN = re.compile(rf"^{KEY_PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-KEY_CACHE_SECONDS = 1.0
 KEY_CACHE_SIZE = 1024
 
 _recent_keys: dict[str, tuple[float, ApiKey]] = {}  # SHA-256 of a secret -> (read at, key with user)
@@ -138,7 +138,7 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
 
 def _recent_key(digest: str) -> ApiKey | None:
     entry = _recent_keys.get(digest)
-    if entry is None or clock.monotonic() - entry[0] >= KEY_CACHE_SECONDS:
+    if entry is None or clock.monotonic() - entry[0] >= settings.PLAYGROUND_KEY_CACHE_SECONDS:
         return None
     return entry[1]
 
@@ -148,7 +148,9 @@ def _remember_key(digest: str, key: ApiKey) -> None:
     with _recent_keys_lock:
         if len(_recent_keys) >= KEY_CACHE_SIZE:
             for stale in [
-                d for d, (read_at, _) in _recent_keys.items() if now - read_at >= KEY_CACHE_SECONDS
+                d
+                for d, (read_at, _) in _recent_keys.items()
+                if now - read_at >= settings.PLAYGROUND_KEY_CACHE_SECONDS
             ]:
                 del _recent_keys[stale]
             if len(_recent_keys) >= KEY_CACHE_SIZE:
