@@ -70,7 +70,7 @@ def form(token: str) -> dict:
     return {**as_form_data(entry, seed_input(prompt="a fox")), "form_token": token}
 
 
-def test_an_api_submit_is_6_statements_including_begin_commit_and_the_enqueue(client, secret):
+def test_an_api_submit_is_7_statements_including_its_budget_begin_commit_and_the_enqueue(client, secret):
     # Not on every request, so not here: the key itself (read once a second), its rate count
     # (RATE_COUNTER_QUERIES once per lease of 12 requests) and its `last_used` (at most once a minute).
     with CaptureQueriesContext(connection) as captured:
@@ -78,6 +78,7 @@ def test_an_api_submit_is_6_statements_including_begin_commit_and_the_enqueue(cl
     assert statements(captured) == [
         "SELECT catalog_catalogentry",  # the model (find_model)
         "BEGIN",
+        "SELECT keys_apikey",  # its budget as it is now (none: nothing locked), not the kept copy's
         "INSERT generations_task",
         "INSERT generations_taskevent",  # its `queued` event
         "COMMIT",
@@ -94,6 +95,7 @@ def test_an_api_submit_with_an_idempotency_key_looks_for_its_replay_once(client,
         "SELECT generations_task",  # a task made with this key already? (answered as a replay)
         "SELECT catalog_catalogentry",
         "BEGIN",
+        "SELECT keys_apikey",
         "INSERT generations_task",
         "INSERT generations_taskevent",
         "COMMIT",

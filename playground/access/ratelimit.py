@@ -76,7 +76,8 @@ def over_limit(scope: str, limit: Limit, now: float | None = None) -> int | None
         return wait
     if granted > 1:
         with _leases_lock:
-            for old in [key for key in _leases if key[2] != window]:  # leases of ended windows
+            # Leases of ended windows, each window counted in its own limit's length.
+            for old in [key for key in _leases if key[2] < int(now // key[1].seconds)]:
                 del _leases[old]
             _leases[lease] = _leases.get(lease, 0) + granted - 1
     return None

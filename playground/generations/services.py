@@ -251,9 +251,15 @@ def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
     """The limits a submit must fit in, their rows locked until the transaction ends (SELECT … FOR
     UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers)."""
     limits = []
-    if api_key is not None and api_key.budget is not None:
-        locked = ApiKey.objects.select_for_update().get(pk=api_key.pk)
-        limits.append(("key", locked.budget, Task.objects.filter(api_key=locked)))
+    if api_key is not None:
+        # The budget as it is now, never the authenticated copy's (a process keeps a key a second).
+        # Locked only where there is one: the copy says where to expect it, the row has the last word.
+        row = ApiKey.objects.filter(pk=api_key.pk).values_list("budget", flat=True)
+        budget = None if api_key.budget is not None else row.first()
+        if api_key.budget is not None or budget is not None:
+            budget = row.select_for_update().first()
+        if budget is not None:
+            limits.append(("key", budget, Task.objects.filter(api_key_id=api_key.pk)))
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
         if locked.status != "active":

@@ -10,10 +10,10 @@ class KeysConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from .models import ApiKey
-        from .services import forget_recent_keys
+        from .services import key_or_account_changed
 
         for signal in (post_save, post_delete):  # a key cached by this process is stale at once
             for sender in (ApiKey, get_user_model()):
                 signal.connect(
-                    forget_recent_keys, sender=sender, dispatch_uid=f"forget-keys-{sender.__name__}"
+                    key_or_account_changed, sender=sender, dispatch_uid=f"forget-keys-{sender.__name__}"
                 )

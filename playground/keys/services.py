@@ -12,7 +12,7 @@ the bound on how long a change made elsewhere takes to reach a process: a key di
 expired, or its account disabled, stops working everywhere within a second, and at once in the
 process that made the change (any save of a key or an account empties its cache). Expiry is
 checked on every request against the clock. Spend limits never come from here: a submit reads
-and locks the key's row (`generations.services.lock_spend_limits`).
+the key's budget from its row, locked where there is one (`generations.services.lock_spend_limits`).
 """
 
 import hashlib
@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import ApiKey
@@ -158,9 +158,16 @@ def _remember_key(digest: str, key: ApiKey) -> None:
         _recent_keys[digest] = (now, key)
 
 
-def forget_recent_keys(**kwargs) -> None:
-    """Empty this process's key cache (a key or an account changed here, or a test starts).
-    Connected to every save and delete of a key or an account in `KeysConfig.ready()`."""
+def key_or_account_changed(**kwargs) -> None:
+    """Every save and delete of a key or an account (`KeysConfig.ready()`): this process forgets
+    its keys now and again when the change commits, as another thread may read the old row until
+    then."""
+    forget_recent_keys()
+    transaction.on_commit(forget_recent_keys)
+
+
+def forget_recent_keys() -> None:
+    """Empty this process's key cache."""
     with _recent_keys_lock:
         _recent_keys.clear()
 
