@@ -94,9 +94,7 @@ class Caller:
 
     def sees(self, task) -> bool:
         """`task_scope` for one task already loaded (with its owner_id, demo_pass_id and guest)."""
-        if self.demo_pass is not None:
-            return task.demo_pass_id == self.demo_pass.pk and task.guest == self.guest
-        return task.owner_id == self.owner_id
+        return all(getattr(task, name) == value for name, value in self.scope_fields().items())
 
     def owns_files_of(self, owner_id) -> bool:
         """Input files belong to an account; a guest owns none (their uploads are the pass
@@ -219,9 +217,9 @@ def file_caller(request: HttpRequest) -> Caller | None:
     """Who asks for a file without a signed token: the session's person or guest, else the owner of
     a valid Bearer key, else nobody. Files are not rate-limited per key (pages load them by the
     dozen); a key that is not valid is nobody."""
-    if bearer_token(request) and not request.user.is_authenticated:
+    if (secret := bearer_token(request)) and not request.user.is_authenticated:
         try:
-            key = authenticate_key(bearer_token(request), ip=client_address(request))
+            key = authenticate_key(secret, ip=client_address(request))
         except KeyRejected:
             return None
         return Caller(key.user_id, key.user, api_key=key)
