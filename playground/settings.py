@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "playground.api.middleware.RequestIdMiddleware",
     "playground.api.middleware.UrlTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "playground.api.middleware.ApiPathMiddleware",  # /api/v1 goes on through the list below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -64,6 +65,14 @@ MIDDLEWARE = [
     "playground.web.middleware.HtmxHistoryRestoreMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "playground.web.middleware.HtmxSignInRedirectMiddleware",
+    "playground.api.middleware.BodyLimitMiddleware",
+]
+# The rest of the way for /api/v1 requests after ApiPathMiddleware: what an API answer needs of
+# the list above (its headers, the body limit), without the session, CSRF, user, messages or htmx.
+PLAYGROUND_API_MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "playground.api.middleware.BodyLimitMiddleware",
 ]
 
@@ -260,6 +269,7 @@ if PLAYGROUND_TRUSTED_PROXIES:  # the headers are dropped unless a trusted proxy
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True  # still checked against ALLOWED_HOSTS
 SESSION_COOKIE_HTTPONLY = True
+SESSION_ENGINE = "playground.access.sessions"  # database sessions, read with one hand-written statement
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
