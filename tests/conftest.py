@@ -56,10 +56,12 @@ def fresh_cache(request):
     from django.core.cache.backends.db import DatabaseCache
 
     from playground.access.ratelimit import forget_leases
+    from playground.generations.presenters import rendered_bodies
     from playground.keys.services import forget_recent_keys
 
     forget_leases()  # hits this process leased from counts that start again now
     forget_recent_keys()  # keys read from a database that starts again now
+    rendered_bodies.clear()  # bodies of tasks in a database that starts again now
     cache = caches["default"]
     if isinstance(cache, DatabaseCache):
         marker = request.node.get_closest_marker("django_db")

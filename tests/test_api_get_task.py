@@ -1,7 +1,11 @@
 import time
+from decimal import Decimal
+
+from django.utils import timezone
 
 from playground.access.ratelimit import forget_leases
 from playground.generations.models import Task
+from playground.generations.presenters import rendered_bodies
 from playground.keys.services import forget_recent_keys
 
 from .fixtures_http import Reply
@@ -79,28 +83,52 @@ def test_an_unchanged_task_answers_a_conditional_poll_with_304_and_no_body(api):
 def test_a_poll_is_one_statement_and_an_unchanged_one_reads_no_task_row(
     api, django_assert_num_queries, settings
 ):
-    """What a polling client costs: the task's row (the key is kept for a second, its rate count
-    leased, its use recorded once a minute); unchanged, one raw statement and no task loaded."""
+    """What a polling client costs: one raw statement (the key is kept for a second, its rate count
+    leased, its use recorded once a minute). The task's row is read only when it changed since this
+    process last rendered it; a poll with or without If-None-Match then loads nothing else."""
     settings.PLAYGROUND_KEY_CACHE_SECONDS = 60  # the steady state, however slow the machine
     task_id = api.submit().json()["task_id"]
-    etag = poll(api, task_id)["ETag"]
-    with django_assert_num_queries(1):
-        assert poll(api, task_id).status_code == 200
-    for _ in range(3):
+    with django_assert_num_queries(2):  # the stamp, then the row it has not rendered yet
+        first = poll(api, task_id)
+    for etag, status in ((None, 200), (first["ETag"], 304)) * 2:
         with django_assert_num_queries(1) as captured:
-            assert poll(api, task_id, etag).status_code == 304
+            again = poll(api, task_id, etag)
+        assert again.status_code == status
         assert "MAX(" in captured.captured_queries[0]["sql"]  # task_stamp's, not the ORM's row
+    assert again["ETag"] == first["ETag"]
+    assert poll(api, task_id).content == first.content
 
 
 def test_a_poll_after_the_key_cache_and_the_lease_ran_out_reads_the_key_and_counts_again(
     api, django_assert_num_queries
 ):
     task_id = api.submit().json()["task_id"]
+    poll(api, task_id)
     forget_leases()
     forget_recent_keys()
-    # The key with its account, the rate count (RATE_COUNTER_QUERIES statements), the task.
+    # The key with its account, the rate count (RATE_COUNTER_QUERIES statements), the task's stamp.
     with django_assert_num_queries(2 + RATE_COUNTER_QUERIES):
         assert poll(api, task_id).status_code == 200
+
+
+def test_a_plain_poll_shows_every_change_of_the_task(api, queue_only):
+    """Polls without If-None-Match (what MindVideo clients send) are answered from the body
+    rendered for the task's ETag: each change of the task shows at the next poll all the same."""
+    from playground.generations.lifecycle import record_charge, transition
+
+    task_id = api.submit().json()["task_id"]
+    seen = [poll(api, task_id).json(), poll(api, task_id).json()]
+    assert transition(task_id, "processing", attempts=1)
+    seen.append(poll(api, task_id).json())
+    assert transition(task_id, "failed", error="Upstream said no", finished_at=timezone.now())
+    seen.append(poll(api, task_id).json())
+    assert record_charge(task_id, Decimal("0.02"), "Failed upstream")
+    seen.append(poll(api, task_id).json())
+    assert [body["status"] for body in seen] == ["queued", "queued", "processing", "failed", "failed"]
+    assert seen[3]["error"] == "Upstream said no" and seen[3]["cost_actual"] is None
+    assert seen[4]["cost_actual"] == 0.02
+    rendered_bodies.clear()  # what this process kept is what a fresh render gives
+    assert poll(api, task_id).json() == seen[4]
 
 
 def test_the_etag_changes_whenever_the_task_does(api, queue_only):

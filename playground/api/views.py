@@ -26,6 +26,7 @@ from playground.generations.presenters import (
     BODY_FIELDS,
     conditional_response,
     not_modified,
+    rendered_bodies,
     stamp_etag,
     task_body,
     task_etag,
@@ -188,16 +189,19 @@ def list_tasks(request: HttpRequest) -> JsonResponse:
 
 @api_endpoint("GET")
 def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
-    """The task, with an ETag: a poll whose If-None-Match names it gets 304 while nothing changed,
-    answered from one raw statement (`task_stamp`) without loading the task."""
-    if request.headers.get("If-None-Match"):
-        stamp = task_stamp(task_id, request.caller.scope_fields())
-        etag = stamp and stamp_etag(request, task_id, stamp.status, stamp.updated_at)
-        if etag and (unchanged := not_modified(request, etag)):
-            return unchanged
-    task = owned_task(request, task_id)
-    etag = task_etag(request, task)
-    return conditional_response(request, etag, lambda: JsonResponse(task_body(request, task)))
+    """The task, with an ETag. Every poll starts with one raw statement (`task_stamp`, the caller's
+    scope included): a poll whose If-None-Match names the ETag gets 304, any other the body this
+    process last rendered for that ETag (`rendered_bodies`). Only a task that changed since is
+    loaded and rendered again."""
+    stamp = task_stamp(task_id, request.caller.scope_fields())
+    etag = stamp and stamp_etag(request, task_id, stamp.status, stamp.updated_at)
+    if etag and (unchanged := not_modified(request, etag)):
+        return unchanged
+    if not etag or (body := rendered_bodies.get(etag)) is None:
+        task = owned_task(request, task_id)
+        etag = task_etag(request, task)
+        body = rendered_bodies.put(etag, JsonResponse(task_body(request, task)).content)
+    return conditional_response(request, etag, lambda: HttpResponse(body, content_type="application/json"))
 
 
 @api_endpoint("GET")

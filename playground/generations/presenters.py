@@ -2,6 +2,8 @@
 never drift apart; and the ETag that lets a poll of an unchanged task cost no body."""
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -100,11 +102,17 @@ class TaskStamp:
     cost_known: bool
     model_updated_at: Any
     last_event_id: int
-    owner: AbstractBaseUser  # only `password` and `is_active`: for the session check
+    owner_password: str
+    owner_is_active: bool
 
     @property
     def settled(self) -> bool:
         return self.status in TERMINAL and self.cost_known
+
+    @property
+    def owner(self) -> AbstractBaseUser:
+        """The owner's account as far as the session check reads it (`password`, `is_active`)."""
+        return get_user_model()(password=self.owner_password, is_active=self.owner_is_active)
 
 
 def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
@@ -118,8 +126,8 @@ def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
     if row is None or row[6] is None:
         return None
     status, updated_at, cost, model_updated_at, password, is_active, last_event_id = row
-    owner = get_user_model()(password=password, is_active=bool(is_active))
-    return TaskStamp(status, updated_at, cost is not None, model_updated_at, last_event_id, owner)
+    known = cost is not None
+    return TaskStamp(status, updated_at, known, model_updated_at, last_event_id, password, bool(is_active))
 
 
 @cache
@@ -145,6 +153,42 @@ def _stamp_sql(scope: tuple[str, ...]) -> str:
         f" JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{column(task, 'owner')}"
         f" WHERE t.{column(task, 'id')} = %s AND {where}"
     )
+
+
+class RenderedBodies:
+    """The API bodies this process rendered lately, by ETag (bounded, oldest dropped first).
+
+    An ETag names exactly what a client is shown of a task (`task_etag`): a 304 already promises
+    that a body rendered for an ETag is still the body. So a poll without If-None-Match, what a
+    MindVideo client sends, is answered from here after one raw statement (`task_stamp`), and only
+    a task that changed since is loaded and rendered again. Callers check the scope first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self._lock:
+            body = self._bodies.get(etag)
+            if body is not None:
+                self._bodies.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> bytes:
+        with self._lock:
+            self._bodies[etag] = body
+            self._bodies.move_to_end(etag)
+            while len(self._bodies) > self.size:
+                self._bodies.popitem(last=False)
+        return body
+
+    def clear(self) -> None:
+        with self._lock:
+            self._bodies.clear()
+
+
+rendered_bodies = RenderedBodies(size=2048)  # at ~0.5 kB a body, about 1 MB a process at most
 
 
 def conditional_response(request: HttpRequest, etag: str, render: Callable[[], HttpResponse]) -> HttpResponse:
