@@ -15,7 +15,7 @@ import time
 
 from . import harness
 
-BENCHMARKS = ["poll", "queries", "latency", "throughput", "page_weight", "body_limit"]
+BENCHMARKS = ["poll", "profile_poll", "queries", "latency", "throughput", "page_weight", "body_limit"]
 
 
 def load() -> str:
