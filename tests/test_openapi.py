@@ -112,11 +112,14 @@ def test_every_documented_answer_to_creating_a_task_is_one_it_gives(
         Api(
             client, issue_key(user, budget=Decimal("0.01")).secret, django_capture_on_commit_callbacks
         ).submit(),
+        Api(  # 403: a model the key may not use
+            client, issue_key(user, allowed_models=["gpt-image-2"]).secret, django_capture_on_commit_callbacks
+        ).submit(),
     ]
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     answers.append(api.submit(prompt="x" * 20_000))  # 413
     settings.PLAYGROUND_API_RATE_LIMIT = "1/60"
     answers.append(api.submit(prompt="one too many"))  # 429
     given = [str(answer.status_code) for answer in answers]
-    assert given == ["201", "200", "409", "400", "422", "401", "402", "413", "429"]
+    assert given == ["201", "200", "409", "400", "422", "401", "402", "403", "413", "429"]
     assert set(DOCUMENT["paths"]["/api/v1/tasks"]["post"]["responses"]) == set(given)

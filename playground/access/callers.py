@@ -31,7 +31,7 @@ from playground.keys.services import KeyRejected, authenticate_key
 
 from .addresses import client_address
 from .passes import PassRefused, usable_pass
-from .ratelimit import Limit, over_limit
+from .ratelimit import api_key_limit, over_limit
 
 # What a guest's session holds: the pass they entered, and their own id on it.
 DEMO_SESSION_KEY = "demo_pass"
@@ -102,13 +102,17 @@ class Caller:
         return self.demo_pass is None and owner_id == self.owner_id
 
     def allows(self, entry: CatalogEntry) -> bool:
+        if self.api_key is not None and not self.api_key.allows_model(entry.slug):
+            return False
         return self.demo_pass is None or entry.slug in self.demo_pass.model_slugs
 
     def entries(self):
-        """The models this caller may run: all active ones, or the pass's."""
+        """The models this caller may run: all active ones, or the pass's, or the key's."""
         entries = CatalogEntry.objects.filter(is_active=True)
         if self.demo_pass is not None:
             entries = entries.filter(slug__in=self.demo_pass.model_slugs)
+        if self.api_key is not None and self.api_key.allowed_models:
+            entries = entries.filter(slug__in=self.api_key.allowed_models)
         return entries
 
 
@@ -205,9 +209,10 @@ def bearer_token(request: HttpRequest) -> str | None:
 
 def key_caller(request: HttpRequest) -> Caller:
     """The caller of an API request: its key, checked (KeyRejected says why not) and counted
-    against PLAYGROUND_API_RATE_LIMIT (RateLimited)."""
+    against its rate limit (RateLimited): its own requests a minute, or PLAYGROUND_API_RATE_LIMIT."""
     key = authenticate_key(bearer_token(request), ip=client_address(request))
-    wait = over_limit(f"key:{key.pk}", Limit.parse(settings.PLAYGROUND_API_RATE_LIMIT))
+    suffix, limit = api_key_limit(key.requests_per_minute)
+    wait = over_limit(f"key:{key.pk}{suffix}", limit)
     if wait is not None:
         raise RateLimited(wait)
     return Caller(key.user_id, key.user, api_key=key)

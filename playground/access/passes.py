@@ -6,8 +6,10 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.db import transaction
 from django.utils import timezone
 
+from playground.keys import audit
 from playground.keys.models import DemoPass
 
 SALT = "playground.demo-pass"
@@ -22,10 +24,16 @@ class PassRefused(Exception):
     """The pass cannot be used; the message says why in plain words."""
 
 
+@transaction.atomic
 def create_pass(
-    owner: AbstractBaseUser, name: str, model_slugs: list[str], spend_cap: Decimal, hours: int
+    owner: AbstractBaseUser,
+    name: str,
+    model_slugs: list[str],
+    spend_cap: Decimal,
+    hours: int,
+    by: audit.By = audit.By(),  # noqa: B008
 ) -> DemoPass:
-    return DemoPass.objects.create(
+    demo_pass = DemoPass.objects.create(
         owner=owner,
         name=name,
         public_id=secrets.token_urlsafe(12),
@@ -33,6 +41,9 @@ def create_pass(
         spend_cap=spend_cap,
         expires_at=timezone.now() + timedelta(hours=hours),
     )
+    detail = f"cap ${spend_cap:,.2f}, {hours} h, models: {', '.join(model_slugs)}"
+    audit.record(owner.pk, "pass.created", f"demo pass “{name}”", detail, by=by)
+    return demo_pass
 
 
 def pass_token(demo_pass: DemoPass) -> str:
@@ -59,6 +70,8 @@ def usable_pass(public_id: str) -> DemoPass:
     return demo_pass
 
 
-def revoke_pass(demo_pass: DemoPass) -> None:
+@transaction.atomic
+def revoke_pass(demo_pass: DemoPass, by: audit.By = audit.By()) -> None:  # noqa: B008
     demo_pass.revoked_at = timezone.now()
     demo_pass.save(update_fields=["revoked_at"])
+    audit.record(demo_pass.owner_id, "pass.revoked", f"demo pass “{demo_pass.name}”", by=by)

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
@@ -41,6 +42,26 @@ class Limit:
         except ValueError as exc:
             raise ImproperlyConfigured(f"A rate limit must look like 600/60, not {text!r}.") from exc
         return cls(requests, max(seconds, 1))
+
+
+def api_key_limit(requests_per_minute: int | None) -> tuple[str, Limit]:
+    """The limit one API key counts against, and the suffix of its count's scope: the key's own
+    requests a minute when it has one, never looser than the server's PLAYGROUND_API_RATE_LIMIT,
+    which applies to every other key (an owner cannot lift their keys past what the server allows
+    one key; `api_rpm_ceiling`)."""
+    server = Limit.parse(settings.PLAYGROUND_API_RATE_LIMIT)
+    if not requests_per_minute:
+        return "", server
+    ceiling = api_rpm_ceiling()
+    if ceiling is not None and requests_per_minute > ceiling:
+        return "", server
+    return "/min", Limit(requests_per_minute, 60)
+
+
+def api_rpm_ceiling() -> int | None:
+    """The most requests a minute a key may be given: the server's limit per minute (None: off)."""
+    server = Limit.parse(settings.PLAYGROUND_API_RATE_LIMIT)
+    return server.requests * 60 // server.seconds if server.requests > 0 else None
 
 
 def lease_size(limit: "Limit") -> int:

@@ -232,7 +232,7 @@ def task_cancel(request: HttpRequest, task_id: str) -> JsonResponse:
 
 @api_endpoint("GET")
 def models(request: HttpRequest) -> JsonResponse:
-    entries = CatalogEntry.objects.filter(is_active=True)
+    entries = request.caller.entries()
     kind = choice_filter(request.GET, "kind", CatalogEntry.Kind.values)
     if kind:
         entries = entries.filter(kind=kind)
@@ -241,7 +241,7 @@ def models(request: HttpRequest) -> JsonResponse:
 
 @api_endpoint("GET")
 def model_detail(request: HttpRequest, slug: str) -> JsonResponse:
-    entry = CatalogEntry.objects.filter(slug=slug, is_active=True).first()
+    entry = request.caller.entries().filter(slug=slug).first()
     if entry is None:
         raise ApiError(404, "model_not_found", "No such model.")
     return JsonResponse(model_body(entry, detail=True))

@@ -171,7 +171,9 @@ def _errors(*statuses: int) -> dict:
     words = {
         400: "Malformed JSON, JSON nested too deep, or a bad parameter (any URL holding a control character)",
         401: "Missing, unknown, disabled, deleted or expired key",
-        402: "The key's budget does not cover this task (code budget_exceeded)",
+        402: "A budget does not cover this task (code budget_exceeded); the message names which, e.g. "
+        "the key's monthly budget, and what is left of it",
+        403: "This key may not use that model (code model_not_allowed, field model)",
         404: "No such task or model (including another owner's)",
         409: "Conflict",
         413: "Body too large",
@@ -230,7 +232,7 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
                     "responses": {
                         "201": _json("Task", "Created"),
                         "200": _json("Task", "Idempotent replay: the original task, as it is now"),
-                        **_errors(400, 401, 402, 409, 413, 422),
+                        **_errors(400, 401, 402, 403, 409, 413, 422),
                     },
                 },
                 "get": {

@@ -27,6 +27,7 @@ from playground.catalog.text import text_problem
 from playground.catalog.validation import FieldError
 from playground.engines.fetch import FetchError, check_url, submit_lookups
 from playground.keys.models import ApiKey, DemoPass
+from playground.keys.periods import budget_name, period_start
 
 from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
 from .jobs import enqueue_task
@@ -188,6 +189,11 @@ def submit_task(
             raise SubmitError(413, "payload_too_large", too_large[0].message, too_large)
         code = "invalid_input" if input_errors else "invalid_webhook_url"
         raise SubmitError(422, code, errors[0].message, errors)
+    if api_key is not None and not api_key.allows_model(entry.slug):
+        message = "This API key may not use that model; its owner chose the models it may use."
+        raise SubmitError(
+            403, "model_not_allowed", message, [FieldError("model", message, "model_not_allowed")]
+        )
     if demo_pass is not None and entry.slug not in demo_pass.model_slugs:
         raise SubmitError(
             422,
@@ -244,7 +250,9 @@ def committed_spend(tasks) -> Decimal:
     return Decimal(total or 0).quantize(Decimal("0.0001"))
 
 
-SpendLimit = tuple[str, Decimal, QuerySet]  # (what, limit, the tasks that count against it)
+SpendLimit = tuple[
+    str, Decimal, QuerySet
+]  # (its name, e.g. "the key's monthly budget", limit, the tasks it counts)
 
 
 def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
@@ -254,12 +262,16 @@ def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
     if api_key is not None:
         # The budget as it is now, never the authenticated copy's (a process keeps a key a second).
         # Locked only where there is one: the copy says where to expect it, the row has the last word.
-        row = ApiKey.objects.filter(pk=api_key.pk).values_list("budget", flat=True)
+        row = ApiKey.objects.filter(pk=api_key.pk).values_list("budget", "budget_period")
         budget = None if api_key.budget is not None else row.first()
-        if api_key.budget is not None or budget is not None:
+        if api_key.budget is not None or (budget is not None and budget[0] is not None):
             budget = row.select_for_update().first()
-        if budget is not None:
-            limits.append(("key", budget, Task.objects.filter(api_key_id=api_key.pk)))
+        if budget is not None and budget[0] is not None:
+            amount, period = budget
+            tasks = Task.objects.filter(api_key_id=api_key.pk)
+            if start := period_start(period):
+                tasks = tasks.filter(created_at__gte=start)
+            limits.append((budget_name("key", period), amount, tasks))
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
         if locked.status != "active":
@@ -267,7 +279,7 @@ def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
             # unfinished tasks, so a task made after that sweep would run on a revoked pass.
             message = PASS_ENDED[locked.status]
             raise SubmitError(403, f"demo_pass_{locked.status}", message)
-        limits.append(("demo pass", locked.spend_cap, Task.objects.filter(demo_pass=locked)))
+        limits.append((budget_name("demo pass", ""), locked.spend_cap, Task.objects.filter(demo_pass=locked)))
     return limits
 
 
@@ -288,7 +300,7 @@ def check_spend_limits(
             raise SubmitError(
                 402,
                 "budget_exceeded",
-                f"This task (about {dollars(cost_estimate)}) would go over the {what}'s budget: "
+                f"This task (about {dollars(cost_estimate)}) would go over {what}: "
                 f"{dollars(left)} of {dollars(limit)} is left.",
             )
 

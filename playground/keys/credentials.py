@@ -20,11 +20,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from playground.engines.mindvideo import check_key
 
+from . import audit
 from .models import UpstreamCredential
 
 logger = logging.getLogger(__name__)
@@ -60,11 +62,18 @@ def fernet() -> MultiFernet:
     return MultiFernet(keys)
 
 
-def store_upstream_key(user: AbstractBaseUser, secret: str, label: str = "") -> UpstreamCredential:
+@transaction.atomic
+def store_upstream_key(
+    user: AbstractBaseUser,
+    secret: str,
+    label: str = "",
+    by: audit.By = audit.By(),  # noqa: B008
+) -> UpstreamCredential:
     """Encrypt and store `user`'s platform key, replacing any earlier one (and its failure state)."""
     secret = secret.strip()
     if not secret:
         raise ValueError("The upstream key is empty.")
+    audit.record(user.pk, "upstream_key.set", f"upstream key …{secret[-4:]}", label, by=by)
     credential, _ = UpstreamCredential.objects.update_or_create(
         user=user,
         defaults={
@@ -78,6 +87,13 @@ def store_upstream_key(user: AbstractBaseUser, secret: str, label: str = "") -> 
         },
     )
     return credential
+
+
+@transaction.atomic
+def delete_upstream_key(user: AbstractBaseUser, by: audit.By = audit.By()) -> None:  # noqa: B008
+    for credential in UpstreamCredential.objects.filter(user=user):
+        audit.record(user.pk, "upstream_key.deleted", str(credential), by=by)
+        credential.delete()
 
 
 def has_working_upstream_key(user_id: int) -> bool:

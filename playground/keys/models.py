@@ -4,6 +4,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+class BudgetPeriod(models.TextChoices):
+    """How often a budget starts again: calendar days, weeks (from Monday) and months in TIME_ZONE."""
+
+    DAY = "day", "per day"
+    WEEK = "week", "per week"
+    MONTH = "month", "per month"
+
+
 class ApiKey(models.Model):
     """A key we issue for `/api/v1`. Only its SHA-256 is stored; `prefix` finds the row.
 
@@ -24,12 +32,26 @@ class ApiKey(models.Model):
     budget = models.DecimalField(
         max_digits=12, decimal_places=4, null=True, blank=True, help_text="Spend limit; empty = none."
     )
+    budget_period = models.CharField(
+        max_length=5, choices=BudgetPeriod.choices, blank=True, help_text="Empty: the budget is for all time."
+    )
+    allowed_models = models.JSONField(default=list, blank=True, help_text="Slugs; empty = every model.")
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: the server's PLAYGROUND_API_RATE_LIMIT."
+    )
+    # After a roll, the secret before it works beside the new one until `previous_valid_until`.
+    previous_prefix = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    previous_secret_hash = models.CharField(max_length=64, blank=True)
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    def allows_model(self, slug: str) -> bool:
+        return not self.allowed_models or slug in self.allowed_models
 
     @property
     def status(self) -> str:
@@ -126,3 +148,27 @@ class DemoPass(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class AuditEntry(models.Model):
+    """One change to what an account has issued or stored, for its owner to review (and export):
+    who did it, to what, from where. Written by the services that make the change (`keys.audit`)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_entries"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=40)  # e.g. "key.created", "key.rolled", "upstream_key.set"
+    subject = models.CharField(max_length=200, blank=True)  # e.g. "key pg_live_AbC… (ci)"
+    detail = models.CharField(max_length=500, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="audit_owner_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject}"

@@ -23,6 +23,7 @@ import string
 import threading
 import time as clock
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -31,7 +32,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import ApiKey
+from . import audit
+from .models import ApiKey, BudgetPeriod
 
 KEY_PREFIX = "pg_live_"
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -91,24 +93,94 @@ def expiry_through(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.max))
 
 
-def issue_key(user: AbstractBaseUser, name: str = "", expires_at=None, budget=None) -> IssuedKey:
-    """Create a key for `user`; the returned secret is the only time it exists in clear."""
+def issue_key(
+    user: AbstractBaseUser,
+    name: str = "",
+    expires_at=None,
+    budget=None,
+    *,
+    budget_period: str = "",
+    allowed_models: Sequence[str] = (),
+    requests_per_minute: int | None = None,
+    by: audit.By = audit.By(),  # noqa: B008
+) -> IssuedKey:
+    """Create a key for `user`; the returned secret is the only time it exists in clear. Recorded in
+    the account's audit log, `by` whom (a person at the keys page, or a command)."""
     for _ in range(5):
-        random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
-        secret = KEY_PREFIX + random_part + _checksum(random_part)
+        secret = _new_secret()
         try:
-            key = ApiKey.objects.create(
-                user=user,
-                name=name,
-                prefix=secret[:LOOKUP_LENGTH],
-                secret_hash=hash_secret(secret),
-                expires_at=expires_at,
-                budget=budget,
-            )
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    user=user,
+                    name=name,
+                    prefix=secret[:LOOKUP_LENGTH],
+                    secret_hash=hash_secret(secret),
+                    expires_at=expires_at,
+                    budget=budget,
+                    budget_period=budget_period if budget is not None else "",
+                    allowed_models=list(allowed_models),
+                    requests_per_minute=requests_per_minute,
+                )
+                audit.record(user.pk, "key.created", audit.key_subject(key), describe(key), by=by)
         except IntegrityError:  # prefix collision: astronomically rare, try another
             continue
         return IssuedKey(key=key, secret=secret)
     raise RuntimeError("could not issue a unique key")
+
+
+def roll_key(key: ApiKey, grace: timedelta, by: audit.By = audit.By()) -> IssuedKey:  # noqa: B008
+    """Give `key` a new secret (shown this once). The old secret keeps working for `grace` (0: it
+    stops at once), so clients can move over without an outage; the key stays the same key: its
+    name, limits, budget and tasks. A secret rolled out earlier and still in its grace period
+    stops now: only the secret just replaced is kept."""
+    keep = grace > timedelta(0)
+    for _ in range(5):
+        secret = _new_secret()
+        old_prefix, old_hash = key.prefix, key.secret_hash
+        key.previous_prefix = old_prefix if keep else None
+        key.previous_secret_hash = old_hash if keep else ""
+        key.previous_valid_until = timezone.now() + grace if keep else None
+        key.prefix, key.secret_hash = secret[:LOOKUP_LENGTH], hash_secret(secret)
+        try:
+            with transaction.atomic():
+                key.save(update_fields=["prefix", "secret_hash", *ROLL_FIELDS])
+                until = key.previous_valid_until
+                detail = (
+                    f"the old secret works until {timezone.localtime(until):%Y-%m-%d %H:%M}" if until else ""
+                )
+                subject = f"key {old_prefix}… -> {key.prefix}… ({key.name or 'unnamed'})"
+                audit.record(key.user_id, "key.rolled", subject, detail or "the old secret stopped", by=by)
+        except IntegrityError:  # the new prefix is taken: astronomically rare, try another
+            key.prefix, key.secret_hash = old_prefix, old_hash
+            continue
+        return IssuedKey(key=key, secret=secret)
+    raise RuntimeError("could not roll to a unique key")
+
+
+ROLL_FIELDS = ("previous_prefix", "previous_secret_hash", "previous_valid_until")
+
+
+def _new_secret() -> str:
+    random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return KEY_PREFIX + random_part + _checksum(random_part)
+
+
+def describe(key: ApiKey) -> str:
+    """A key's limits in words, for the audit log: "budget $50.00 per month, 60 requests a minute,
+    models: a, b, expires 2027-01-31"."""
+    parts = []
+    if key.budget is not None:
+        parts.append(
+            f"budget ${key.budget:,.2f}"
+            + (f" {BudgetPeriod(key.budget_period).label}" if key.budget_period else "")
+        )
+    if key.requests_per_minute:
+        parts.append(f"{key.requests_per_minute} requests a minute")
+    if key.allowed_models:
+        parts.append("models: " + ", ".join(key.allowed_models))
+    if key.expires_at:
+        parts.append(f"expires {timezone.localtime(key.expires_at):%Y-%m-%d}")
+    return ", ".join(parts) or "no limits"
 
 
 def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
@@ -120,13 +192,12 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
     digest = hash_secret(secret)
     key = _recent_key(digest)
     if key is None:
-        try:  # get(), not first(): the prefix is unique, and ordering costs every API call ~0.25 ms
-            key = ApiKey.objects.select_related("user").get(prefix=secret[:LOOKUP_LENGTH])
-        except ApiKey.DoesNotExist:
-            key = None
-        if key is None or not hmac.compare_digest(key.secret_hash, digest):
+        key = _key_with_prefix(secret[:LOOKUP_LENGTH])
+        if key is None or not _secret_matches(key, digest):
             raise KeyRejected("invalid_key", "The API key is not valid.")
         _remember_key(digest, key)
+    elif not _secret_matches(key, digest):  # a rolled-out secret whose grace ended since
+        raise KeyRejected("invalid_key", "The API key is not valid.")
     status = key.status
     if status != "active":
         raise KeyRejected(f"key_{status}", f"This API key is {status}.")
@@ -134,6 +205,30 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
         raise KeyRejected("key_disabled", "This API key's account is disabled.")
     _touch(key, ip)
     return key
+
+
+def _key_with_prefix(prefix: str) -> ApiKey | None:
+    """The key whose secret, or whose rolled-out secret, starts with `prefix`. get(), not first():
+    each prefix is unique, and ordering costs every API call ~0.25 ms."""
+    keys = ApiKey.objects.select_related("user")
+    for column in ("prefix", "previous_prefix"):
+        try:
+            return keys.get(**{column: prefix})
+        except ApiKey.DoesNotExist:
+            continue
+    return None
+
+
+def _secret_matches(key: ApiKey, digest: str) -> bool:
+    """The key's secret, or the one it was rolled from while that one's grace period lasts."""
+    if hmac.compare_digest(key.secret_hash, digest):
+        return True
+    return bool(
+        key.previous_secret_hash
+        and key.previous_valid_until is not None
+        and key.previous_valid_until > timezone.now()
+        and hmac.compare_digest(key.previous_secret_hash, digest)
+    )
 
 
 def _recent_key(digest: str) -> ApiKey | None:
@@ -181,12 +276,17 @@ def _touch(key: ApiKey, ip: str | None) -> None:
     key.last_used_at, key.last_used_ip = now, ip
 
 
-def set_key_disabled(key: ApiKey, disabled: bool) -> None:
+@transaction.atomic
+def set_key_disabled(key: ApiKey, disabled: bool, by: audit.By = audit.By()) -> None:  # noqa: B008
     key.disabled_at = timezone.now() if disabled else None
     key.save(update_fields=["disabled_at"])
+    action = "key.disabled" if disabled else "key.enabled"
+    audit.record(key.user_id, action, audit.key_subject(key), by=by)
 
 
-def delete_key(key: ApiKey) -> None:
+@transaction.atomic
+def delete_key(key: ApiKey, by: audit.By = audit.By()) -> None:  # noqa: B008
     """Soft delete: the key answers 401 `key_deleted` and its tasks keep their history."""
     key.deleted_at = timezone.now()
     key.save(update_fields=["deleted_at"])
+    audit.record(key.user_id, "key.deleted", audit.key_subject(key), by=by)

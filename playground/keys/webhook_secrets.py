@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import audit
 from .credentials import fernet, reencrypt
 from .models import WebhookSecret
 
@@ -108,13 +109,23 @@ def grace_period() -> timedelta:
     return timedelta(seconds=max(settings.PLAYGROUND_WEBHOOK_SECRET_GRACE, 0))
 
 
-def rotate_webhook_secret(owner_id: int, *, keep_previous: bool = True) -> str:
+def rotate_webhook_secret(
+    owner_id: int,
+    *,
+    keep_previous: bool = True,
+    by: audit.By = audit.By(),  # noqa: B008
+) -> str:
     """Make a new current secret and return it; the old one signs too until the grace period ends.
     Without `keep_previous` (a secret leaked) every earlier secret stops signing at once."""
     try:
-        return _rotate(owner_id, keep_previous)
+        secret = _rotate(owner_id, keep_previous)
     except IntegrityError:  # a rotation at the same moment made a current secret: rotate that one
-        return _rotate(owner_id, keep_previous)
+        secret = _rotate(owner_id, keep_previous)
+    detail = (
+        "earlier secrets sign until their grace ends" if keep_previous else "earlier secrets stopped at once"
+    )
+    audit.record(owner_id, "webhook_secret.rotated", f"whsec_…{secret[-4:]}", detail, by=by)
+    return secret
 
 
 def _rotate(owner_id: int, keep_previous: bool) -> str:

@@ -8,29 +8,36 @@ Rotate. Every view here answers with `never_cache` (Cache-Control: no-store, pri
 shows live demo-pass links and, once each, secrets, none of which may linger in any cache.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.validators import MaxValueValidator
 from django.db.models import Count, Max, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
+from playground.access.addresses import client_address
 from playground.access.passes import create_pass, pass_token, revoke_pass
+from playground.access.ratelimit import api_rpm_ceiling
 from playground.catalog.models import CatalogEntry
-from playground.generations.services import cancel_unfinished
+from playground.generations.services import cancel_unfinished, committed_spend
 from playground.generations.usage import usage_for
-from playground.keys import webhook_secrets
+from playground.keys import audit, webhook_secrets
 from playground.keys.credentials import check_upstream_key, store_upstream_key, upstream_key_for
-from playground.keys.models import ApiKey, DemoPass, UpstreamCredential
-from playground.keys.services import delete_key, expiry_through, issue_key, set_key_disabled
+from playground.keys.credentials import delete_upstream_key as remove_upstream_key
+from playground.keys.models import ApiKey, AuditEntry, BudgetPeriod, DemoPass, UpstreamCredential
+from playground.keys.periods import period_start
+from playground.keys.services import delete_key, expiry_through, issue_key, roll_key, set_key_disabled
 
 from .charts import spend_chart
 from .csv_export import csv_response
@@ -75,9 +82,44 @@ class NewKeyForm(forms.Form):
     budget = MoneyField(
         required=False,
         min_value=Decimal("0.0001"),
-        help_text="Optional: the most this key may ever spend, in $ (empty: no limit). Tasks that would "
+        help_text="Optional: the most this key may spend, in $ (empty: no limit). Tasks that would "
         "go over it are refused (402).",
     )
+    budget_period = forms.ChoiceField(
+        required=False,
+        label="Budget resets",
+        choices=[("", "never (for all time)"), *BudgetPeriod.choices],
+        help_text="Calendar days, weeks from Monday, months from the 1st.",
+    )
+    requests_per_minute = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Requests a minute",
+        help_text="Optional: more are refused (429) until the minute ends.",
+    )
+    models = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=(),
+        label="Only these models",
+        help_text="None ticked: every model. Others are refused (403 model_not_allowed).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        entries = CatalogEntry.objects.filter(is_active=True).order_by("kind", "title")
+        self.fields["models"].choices = [(e.slug, e.title) for e in entries]
+        if (ceiling := api_rpm_ceiling()) is not None:
+            self.fields["requests_per_minute"].max_value = ceiling
+            self.fields["requests_per_minute"].validators.append(MaxValueValidator(ceiling))
+            self.fields["requests_per_minute"].widget.attrs["max"] = ceiling
+            self.fields["requests_per_minute"].help_text += f" At most {ceiling}, the server's limit."
+
+    def clean(self):
+        data = super().clean()
+        if data.get("budget_period") and data.get("budget") is None:
+            self.add_error("budget_period", "Set a budget for it to reset, or choose never.")
+        return data
 
     def clean_expires_on(self):
         day = self.cleaned_data["expires_on"]
@@ -111,11 +153,20 @@ class DemoPassForm(forms.Form):
 
 
 def _key_rows(user):
-    return list(
+    """The account's keys with their requests and spend; a key whose budget starts again each
+    day, week or month also with what it spent in the current one (`budget_spend`)."""
+    keys = list(
         ApiKey.objects.filter(user=user, deleted_at__isnull=True)
         .annotate(requests=Count("tasks"), spend=SPEND)
         .order_by("-created_at")
     )
+    titles = dict(CatalogEntry.objects.values_list("slug", "title"))
+    for key in keys:
+        key.budget_spend = key.spend or Decimal(0)
+        if key.budget is not None and (start := period_start(key.budget_period)):
+            key.budget_spend = committed_spend(key.tasks.filter(created_at__gte=start))
+        key.model_titles = [titles.get(slug, slug) for slug in key.allowed_models]
+    return keys
 
 
 def _pass_rows(request: HttpRequest):
@@ -147,6 +198,8 @@ def _context(request: HttpRequest, **extra) -> dict:
         "retired_webhook_secrets": [row for row in signing if row.expires_at is not None],
         "webhook_grace": webhook_secrets.grace_period(),
         "passes": _pass_rows(request),
+        "audit_entries": AuditEntry.objects.filter(owner=request.user).select_related("actor")[:AUDIT_SHOWN],
+        "roll_grace": ROLL_GRACE_CHOICES,
         "pass_form": DemoPassForm(),
         "nav": "keys",
         **extra,
@@ -156,7 +209,10 @@ def _context(request: HttpRequest, **extra) -> dict:
 def _section(request: HttpRequest, partial: str, **extra) -> HttpResponse:
     context = _context(request, **extra)
     if request.htmx:
-        return render(request, f"web/keys.html#{partial}", context)
+        # The section, and the audit log beside it (out of band): a change shows there at once.
+        section = render_to_string(f"web/keys.html#{partial}", context, request)
+        log = render_to_string("web/keys.html#audit-log", {**context, "oob": True}, request)
+        return HttpResponse(section + log)
     return render(request, "web/keys.html", context)
 
 
@@ -181,13 +237,23 @@ def create_key(request: HttpRequest) -> HttpResponse:
         return _section(request, "api-keys", new_key_form=form)
     day = form.cleaned_data["expires_on"]
     expires_at = expiry_through(day) if day else None
+    data = form.cleaned_data
     issued = issue_key(
         request.user,
-        name=form.cleaned_data["name"],
+        name=data["name"],
         expires_at=expires_at,
-        budget=form.cleaned_data["budget"],
+        budget=data["budget"],
+        budget_period=data["budget_period"],
+        allowed_models=data["models"],
+        requests_per_minute=data["requests_per_minute"],
+        by=by_person(request),
     )
     return _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key)
+
+
+def by_person(request: HttpRequest) -> audit.By:
+    """The signed-in person making a change, for the audit log."""
+    return audit.By(request.user, client_address(request))
 
 
 def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
@@ -202,15 +268,43 @@ def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
 @require_POST
 def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
     key = _own_key(request, key_id)
+    by = by_person(request)
     if action == "disable":
-        set_key_disabled(key, True)
+        set_key_disabled(key, True, by=by)
     elif action == "enable":
-        set_key_disabled(key, False)
+        set_key_disabled(key, False, by=by)
     elif action == "delete":
-        delete_key(key)
+        delete_key(key, by=by)
+    elif action == "roll":
+        grace = ROLL_GRACE.get(request.POST.get("grace", ""))
+        if grace is None:
+            return _section(
+                request, "api-keys", roll_problem=(key.pk, "Choose how long the old secret keeps working.")
+            )
+        issued = roll_key(key, grace, by=by)
+        return _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key, rolled=True)
     else:
         raise Http404("No such action.")
     return _after_change(request, "api-keys")
+
+
+# How long a rolled-out secret keeps working, as the keys page offers it.
+ROLL_GRACE_CHOICES = [
+    ("0", "stops now", timedelta(0)),
+    ("3600", "for 1 hour", timedelta(hours=1)),
+    ("86400", "for 24 hours", timedelta(days=1)),
+    ("604800", "for 7 days", timedelta(days=7)),
+]
+ROLL_GRACE = {value: grace for value, _, grace in ROLL_GRACE_CHOICES}
+AUDIT_SHOWN = 20
+
+
+@login_required
+@require_GET
+def audit_csv(request: HttpRequest) -> HttpResponse:
+    """Every entry of the account's audit log, newest first, as CSV."""
+    entries = AuditEntry.objects.filter(owner=request.user).select_related("actor").iterator()
+    return csv_response("audit-log.csv", audit.csv_rows(entries))
 
 
 @login_required
@@ -225,7 +319,9 @@ def save_upstream_key(request: HttpRequest) -> HttpResponse:
         accepted, message = check_upstream_key(form.cleaned_data["secret"])
         result = {"ok": accepted, "message": message}
         if accepted:
-            store_upstream_key(request.user, form.cleaned_data["secret"], form.cleaned_data["label"])
+            store_upstream_key(
+                request.user, form.cleaned_data["secret"], form.cleaned_data["label"], by=by_person(request)
+            )
             form = UpstreamKeyForm()
         else:
             form = UpstreamKeyForm(initial={"label": form.cleaned_data["label"]})
@@ -252,7 +348,7 @@ def test_upstream_key(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def delete_upstream_key(request: HttpRequest) -> HttpResponse:
-    UpstreamCredential.objects.filter(user=request.user).delete()
+    remove_upstream_key(request.user, by=by_person(request))
     return _section(request, "upstream-key", upstream_result={"ok": True, "message": "Key deleted."})
 
 
@@ -282,7 +378,9 @@ def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
     """Make a new webhook signing secret and show it; the old ones keep signing for the grace
     period, or stop at once when the person says one leaked (`end_previous`)."""
     keep_previous = request.POST.get("end_previous") != "on"
-    secret = webhook_secrets.rotate_webhook_secret(request.user.pk, keep_previous=keep_previous)
+    secret = webhook_secrets.rotate_webhook_secret(
+        request.user.pk, keep_previous=keep_previous, by=by_person(request)
+    )
     return _webhook_secret_section(request, secret, rotated=True, ended_previous=not keep_previous)
 
 
@@ -294,7 +392,9 @@ def create_demo_pass(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _section(request, "demo-passes", pass_form=form)
     data = form.cleaned_data
-    created = create_pass(request.user, data["name"], data["models"], data["spend_cap"], data["hours"])
+    created = create_pass(
+        request.user, data["name"], data["models"], data["spend_cap"], data["hours"], by=by_person(request)
+    )
     return _section(request, "demo-passes", new_pass=created)
 
 
@@ -305,7 +405,7 @@ def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
     demo_pass = DemoPass.objects.filter(pk=pass_id, owner=request.user).first()
     if demo_pass is None:
         raise Http404("No such pass.")
-    revoke_pass(demo_pass)
+    revoke_pass(demo_pass, by=by_person(request))
     cancel_unfinished(demo_pass.tasks.all())  # the guests' running tasks stop spending too
     return _after_change(request, "demo-passes")
 

@@ -32,6 +32,7 @@ urlpatterns = [
     path("keys", account_views.keys_page, name="keys"),
     path("keys/new", account_views.create_key, name="key-create"),
     path("keys/<int:key_id>/<str:action>", account_views.key_action, name="key-action"),
+    path("keys/audit.csv", account_views.audit_csv, name="audit-csv"),
     path("keys/webhook-secret/reveal", account_views.reveal_webhook_secret, name="webhook-secret-reveal"),
     path("keys/webhook-secret/rotate", account_views.rotate_webhook_secret, name="webhook-secret-rotate"),
     path("keys/upstream", account_views.save_upstream_key, name="upstream-save"),

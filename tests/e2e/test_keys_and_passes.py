@@ -171,3 +171,38 @@ def test_a_webhook_secret_is_revealed_copied_verified_rotated_and_only_its_owner
     assert WHSEC.fullmatch(theirs) and theirs not in (first, second)
     assert first not in other.content() and second not in other.content()
     assert other.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_a_key_limited_in_the_dashboard_is_rolled_without_an_outage_and_the_audit_log_shows_it(
+    page, live_server
+):
+    page.goto("/keys")
+    keys = page.locator("#api-keys")
+    keys.locator("#id_name").fill("limited-app")
+    keys.locator("summary", has_text="Only these models").click()
+    keys.get_by_label("Gemini 3 Pro Image").check()
+    keys.get_by_label("Requests a minute").fill("30")
+    keys.get_by_role("button", name="Create key").click()
+    page.locator("#new-secret").wait_for()
+    old_secret = page.locator("#new-secret").inner_text()
+    row = page.locator("tr", has_text="limited-app")
+    assert "only Gemini 3 Pro Image · 30 a minute" in row.inner_text()
+    assert "key.created" in page.locator("#audit-log").inner_text()  # updated in place, no reload
+
+    old = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {old_secret}"}, timeout=30)
+    refused = old.post("/api/v1/tasks", json={"model": "gpt-image-2", "input": {"prompt": "no"}})
+    assert refused.status_code == 403 and refused.json()["error"]["field"] == "model"
+
+    row.locator("summary", has_text="Roll").click()
+    row.get_by_label("The old secret").select_option(label="for 1 hour")
+    row.get_by_role("button", name="Roll now").click()
+    page.locator(".secret-box", has_text="The old secret keeps working until").wait_for()
+    new_secret = page.locator("#new-secret").inner_text()
+    assert new_secret != old_secret
+    new = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {new_secret}"}, timeout=30)
+    assert new.get("/api/v1/models").json()["data"][0]["slug"] == SEED
+    assert old.get("/api/v1/models").status_code == 200  # within the hour
+    log = page.locator("#audit-log").inner_text()
+    assert "key.rolled" in log and "alice" in log
+    page.reload()
+    assert new_secret not in page.content()

@@ -4,7 +4,9 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from playground.access.ratelimit import api_rpm_ceiling
 from playground.keys.management.users import user_named
+from playground.keys.models import BudgetPeriod
 from playground.keys.services import expiry_through, issue_key
 
 
@@ -28,10 +30,31 @@ def expiry_day(text: str) -> date:
     return day
 
 
+def model_slugs(text: str) -> list[str]:
+    from playground.catalog.models import CatalogEntry
+
+    slugs = [slug.strip() for slug in text.split(",") if slug.strip()]
+    known = set(CatalogEntry.objects.filter(is_active=True, slug__in=slugs).values_list("slug", flat=True))
+    if unknown := [slug for slug in slugs if slug not in known]:
+        raise CommandError(f"--models: no such model {', '.join(unknown)} (see GET /api/v1/models).")
+    if not slugs:
+        raise CommandError("--models needs at least one model slug, e.g. --models flux-2-pro,wan2-7-r2v.")
+    return slugs
+
+
+def requests_a_minute(text: str) -> int:
+    ceiling = api_rpm_ceiling()
+    if not text.isdigit() or int(text) < 1 or (ceiling is not None and int(text) > ceiling):
+        most = f" and at most {ceiling}, the server's limit" if ceiling is not None else ""
+        raise CommandError(f"--rpm must be a whole number of requests a minute, at least 1{most}.")
+    return int(text)
+
+
 class Command(BaseCommand):
     help = (
         "Issue an API key for USERNAME and print only the secret (shown this once), optionally with a "
-        "spend budget and a last day."
+        "spend budget (for all time or per day, week or month), the models it may use, a rate limit and "
+        "a last day."
     )
 
     def add_arguments(self, parser):
@@ -41,11 +64,35 @@ class Command(BaseCommand):
             "--budget", metavar="AMOUNT", help="spend limit in dollars; tasks over it get 402 budget_exceeded"
         )
         parser.add_argument(
+            "--period",
+            choices=BudgetPeriod.values,
+            default="",
+            help="the budget starts again each calendar day, week (Monday) or month (TIME_ZONE); "
+            "without it the budget is for all time",
+        )
+        parser.add_argument(
+            "--models",
+            metavar="A,B",
+            help="the only model slugs the key may use (others: 403 model_not_allowed)",
+        )
+        parser.add_argument("--rpm", metavar="N", help="requests a minute (over it: 429 with Retry-After)")
+        parser.add_argument(
             "--expires", metavar="YYYY-MM-DD", help="the last day the key works (through that whole day)"
         )
 
-    def handle(self, *args, username: str, name: str, budget: str | None, expires: str | None, **options):
+    def handle(self, *args, username: str, name: str, budget, period: str, models, rpm, expires, **options):
         user = user_named(username, "Create one with `manage.py createsuperuser`.")
         amount = budget_amount(budget) if budget is not None else None
+        if period and amount is None:
+            raise CommandError("--period needs a --budget to start again.")
         expires_at = expiry_through(expiry_day(expires)) if expires is not None else None
-        self.stdout.write(issue_key(user, name=name, expires_at=expires_at, budget=amount).secret)
+        issued = issue_key(
+            user,
+            name=name,
+            expires_at=expires_at,
+            budget=amount,
+            budget_period=period,
+            allowed_models=model_slugs(models) if models is not None else (),
+            requests_per_minute=requests_a_minute(rpm) if rpm is not None else None,
+        )
+        self.stdout.write(issued.secret)
