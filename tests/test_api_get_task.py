@@ -162,3 +162,19 @@ def test_a_conditional_poll_is_still_authenticated_and_owner_only(api, other_api
     etag = poll(api, task_id)["ETag"]
     assert client.get(f"/api/v1/tasks/{task_id}", headers={"If-None-Match": etag}).status_code == 401
     assert poll(other_api, task_id, etag).status_code == 404
+
+
+def test_a_poll_shows_the_models_new_slug_once_it_is_renamed(api, catalog):
+    """The body names the task's model by its slug, which the admin can change: the next poll, with
+    or without If-None-Match, shows the new one (not a body kept, or a 304, from before)."""
+    from .helpers import SEED
+
+    task_id = api.submit().json()["task_id"]
+    first = poll(api, task_id)
+    assert first.json()["model"] == SEED
+    entry = catalog[SEED]
+    entry.slug = "renamed-model"
+    entry.save()  # what the admin's change form does
+    assert poll(api, task_id).json()["model"] == "renamed-model"
+    again = poll(api, task_id, first["ETag"])
+    assert again.status_code == 200 and again.json()["model"] == "renamed-model"

@@ -194,7 +194,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     process last rendered for that ETag (`rendered_bodies`). Only a task that changed since is
     loaded and rendered again."""
     stamp = task_stamp(task_id, request.caller.scope_fields())
-    etag = stamp and stamp_etag(request, task_id, stamp.status, stamp.updated_at)
+    etag = stamp and stamp_etag(request, task_id, stamp.status, stamp.updated_at, stamp.model_slug)
     if etag and (unchanged := not_modified(request, etag)):
         return unchanged
     if not etag or (body := rendered_bodies.get(etag)) is None:

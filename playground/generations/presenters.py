@@ -59,9 +59,10 @@ def task_etag(request: HttpRequest | None, task: Task, *shown: object) -> str:
     Every change of status, cost, output or error goes through `lifecycle.transition`, which moves
     `updated_at`. Output URLs also depend on the origin they are built for and on the time window of
     their tokens (a new one each PLAYGROUND_FILE_URL_WINDOW), so both count. `shown` adds whatever
-    else a view shows, e.g. the status panel's events.
+    else a view shows, e.g. the status panel's events. The model's slug, which the body names and the
+    admin can change, counts too (`task_stamp` reads it as `model_slug`).
     """
-    return stamp_etag(request, task.pk, task.status, task.updated_at, *shown)
+    return stamp_etag(request, task.pk, task.status, task.updated_at, task.model.slug, *shown)
 
 
 def stamp_etag(request: HttpRequest | None, task_id: str, status: str, updated_at, *shown: object) -> str:
@@ -104,6 +105,7 @@ class TaskStamp:
     last_event_id: int
     owner_password: str
     owner_is_active: bool
+    model_slug: str
 
     @property
     def settled(self) -> bool:
@@ -125,9 +127,11 @@ def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
         row = cursor.fetchone()
     if row is None or row[6] is None:
         return None
-    status, updated_at, cost, model_updated_at, password, is_active, last_event_id = row
+    status, updated_at, cost, model_updated_at, password, is_active, last_event_id, slug = row
     known = cost is not None
-    return TaskStamp(status, updated_at, known, model_updated_at, last_event_id, password, bool(is_active))
+    return TaskStamp(
+        status, updated_at, known, model_updated_at, last_event_id, password, bool(is_active), slug
+    )
 
 
 @cache
@@ -147,7 +151,8 @@ def _stamp_sql(scope: tuple[str, ...]) -> str:
         f" t.{column(task, 'cost_actual')}, m.{column(entry, 'updated_at')},"
         f" u.{column(user, 'password')}, u.{column(user, 'is_active')},"
         f" (SELECT MAX(e.{column(event, 'id')}) FROM {q(event.db_table)} e"
-        f" WHERE e.{column(event, 'task')} = t.{column(task, 'id')})"
+        f" WHERE e.{column(event, 'task')} = t.{column(task, 'id')}),"
+        f" m.{column(entry, 'slug')}"
         f" FROM {q(task.db_table)} t"
         f" JOIN {q(entry.db_table)} m ON m.{column(entry, 'id')} = t.{column(task, 'model')}"
         f" JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{column(task, 'owner')}"
