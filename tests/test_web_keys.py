@@ -70,16 +70,20 @@ def test_a_refused_budget_or_expiry_gets_one_plain_message_and_keeps_the_name(
     assert not ApiKey.objects.filter(user=user).exists()
 
 
-def test_the_list_shows_use_requests_spend_and_budget_left(
+def test_the_list_shows_use_tasks_spend_and_budget_left(
     signed_in, user, client, django_capture_on_commit_callbacks
 ):
     issued = issue_key(user, name="script", budget=Decimal("1"))
-    Api(client, issued.secret, django_capture_on_commit_callbacks).submit(n=2)
+    api = Api(client, issued.secret, django_capture_on_commit_callbacks)
+    task_id = api.submit(n=2).json()["task_id"]
+    for _ in range(3):  # polls are requests too, but the column counts the tasks the key made
+        api.get(f"/api/v1/tasks/{task_id}")
     client.force_login(user)
     html = signed_in.get(reverse("keys")).content.decode()
     row = html[html.index(f'data-key="{issued.key.prefix}"') :].split("</tr>")[0]
     assert "from 127.0.0.1" in row
-    assert 'class="requests">1</td>' in row
+    assert '<td data-label="Tasks" class="task-count">1</td>' in row
+    assert '<th scope="col">Tasks</th>' in html and ">Requests<" not in html
     assert "$0.2412" in row and "$0.7588" in row  # spent, and left of $1
 
 

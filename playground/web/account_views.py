@@ -157,7 +157,7 @@ def _key_rows(user):
     day, week or month also with what it spent in the current one (`budget_spend`)."""
     keys = list(
         ApiKey.objects.filter(user=user, deleted_at__isnull=True)
-        .annotate(requests=Count("tasks"), spend=SPEND)
+        .annotate(task_count=Count("tasks"), spend=SPEND)
         .order_by("-created_at")
     )
     titles = dict(CatalogEntry.objects.values_list("slug", "title"))

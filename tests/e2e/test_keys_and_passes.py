@@ -43,7 +43,7 @@ def test_a_key_created_in_the_dashboard_works_shows_its_use_and_stops_when_disab
     page.goto("/keys")
     row = page.locator("tr", has_text="e2e-script")
     assert "from 127.0.0.1" in row.locator(".last-used").inner_text()
-    assert row.locator(".requests").inner_text() == "1"
+    assert row.locator(".task-count").inner_text() == "1"
     assert row.locator(".spend").inner_text() == "$0.2412"
     assert secret not in page.content()
 
