@@ -263,6 +263,15 @@
     if (panel && window.matchMedia("(max-width: 52rem)").matches) panel.scrollIntoView({ block: "start" });
   });
 
+  // A task's own page opened on a narrow screen (a link from History, or one someone shared): its
+  // result panel sits below the form, so it comes into view, as after Generate. A page the browser
+  // put back where it was (a reload), or a link to an anchor, stays where it is.
+  document.addEventListener("DOMContentLoaded", function () {
+    var panel = document.getElementById("task-status");
+    if (!panel || !/^\/tasks\/[^/]+$/.test(location.pathname) || location.hash || window.scrollY > 0) return;
+    if (window.matchMedia("(max-width: 52rem)").matches) panel.scrollIntoView({ block: "start" });
+  });
+
   // The estimate follows the priced fields; until the new one arrives the old one is marked stale
   // rather than shown as if it were current.
   function markEstimateStale(event) {

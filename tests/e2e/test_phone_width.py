@@ -178,3 +178,21 @@ def test_on_a_phone_the_owners_history_tells_a_guests_task_from_their_own(page, 
     assert guest_row.locator(".demo-badge").is_visible()
     assert "demo: Friday demo" in guest_row.inner_text()
     assert page.locator("table.tasks tr", has_text="my own heron").locator(".demo-badge").count() == 0
+
+
+def test_on_a_phone_a_tasks_own_page_opens_on_its_result_and_the_playground_on_its_form(page, person):
+    """The result panel is below the form at phone width: a task's page (opened from History, or a
+    shared link) brings it into view, as Generate does; the playground itself starts at the top."""
+    task = failed_task(person)
+    page.set_viewport_size(PHONE)
+    page.goto("/history")
+    page.locator("table.tasks a", has_text="a lighthouse at dusk").click()
+    page.wait_for_url(f"**/tasks/{task.pk}")
+    page.wait_for_load_state("load")
+    top = page.evaluate("document.getElementById('task-status').getBoundingClientRect().top")
+    assert 0 <= top < PHONE["height"] / 2, f"the result panel is not in view (top at {top})"
+    assert page.locator("#task-status .alert").is_visible()
+
+    page.goto(f"/play/{SEED}")
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.scrollY") == 0
