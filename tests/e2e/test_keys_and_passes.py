@@ -185,11 +185,11 @@ def test_a_key_limited_in_the_dashboard_is_rolled_without_an_outage_and_the_audi
     keys.get_by_role("button", name="Create key").click()
     page.locator("#new-secret").wait_for()
     old_secret = page.locator("#new-secret").inner_text()
-    row = page.locator("tr", has_text="limited-app")
+    row = page.locator("#api-keys tr", has_text="limited-app")
     assert "only Gemini 3 Pro Image · 30 a minute" in row.inner_text()
     assert "key.created" in page.locator("#audit-log").inner_text()  # updated in place, no reload
 
-    old = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {old_secret}"}, timeout=30)
+    old = key_client(live_server, old_secret)
     refused = old.post("/api/v1/tasks", json={"model": "gpt-image-2", "input": {"prompt": "no"}})
     assert refused.status_code == 403 and refused.json()["error"]["field"] == "model"
 
@@ -199,10 +199,14 @@ def test_a_key_limited_in_the_dashboard_is_rolled_without_an_outage_and_the_audi
     page.locator(".secret-box", has_text="The old secret keeps working until").wait_for()
     new_secret = page.locator("#new-secret").inner_text()
     assert new_secret != old_secret
-    new = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {new_secret}"}, timeout=30)
+    new = key_client(live_server, new_secret)
     assert new.get("/api/v1/models").json()["data"][0]["slug"] == SEED
     assert old.get("/api/v1/models").status_code == 200  # within the hour
     log = page.locator("#audit-log").inner_text()
-    assert "key.rolled" in log and "alice" in log
+    assert "key.rolled" in log and "carol from 127.0.0.1" in log
     page.reload()
     assert new_secret not in page.content()
+
+
+def key_client(live_server, secret: str) -> httpx.Client:
+    return httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
