@@ -1,3 +1,5 @@
+import re
+
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
@@ -40,4 +42,7 @@ def test_htmx_sends_the_csrf_token_from_the_body(client, user, catalog):
     client.force_login(user)
     html = client.get(reverse("play", args=["gpt-image-2"])).content.decode()
     assert '<body hx-headers=\'{"X-CSRFToken": "' in html
-    assert "htmx" in html and "cdn" not in html.lower()
+    scripts = re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)
+    assert any("htmx" in src for src in scripts)
+    # Every script is our own, served from /static/ (no CDN; a random CSRF token may spell "cdn").
+    assert scripts and all(src.startswith("/static/") for src in scripts), scripts
