@@ -270,3 +270,16 @@ def test_a_key_lists_only_its_users_tasks(finished, task):
     assert response.status_code == 200
     listed = {item["task_id"] for item in response.json()["data"]}
     assert (finished.tasks[task].pk in listed) == (task in SCOPE[BOBS_KEY])
+
+
+def test_a_guest_sending_a_stale_bearer_key_still_reads_their_own_files_and_no_one_elses(finished):
+    """A key that is not valid is no caller of its own: the session behind it still counts (a
+    guest's browser extension or proxy adding an old Authorization header must not cost them
+    their results), and it reaches no more than the session does."""
+    guest = finished.callers[GUEST]
+    stale = {"Authorization": "Bearer pg_live_" + "x" * 38}
+    mine, theirs = finished.tasks["guest-ones-task"], finished.tasks["guest-twos-task"]
+    answer = guest.get(output_file(mine), headers=stale)
+    assert answer.status_code == 200 and png(body(answer), mine)
+    assert guest.get(output_file(theirs), headers=stale).status_code == 404
+    assert Client().get(output_file(mine), headers=stale).status_code == 404

@@ -221,13 +221,14 @@ def key_caller(request: HttpRequest) -> Caller:
 def file_caller(request: HttpRequest) -> Caller | None:
     """Who asks for a file without a signed token: the session's person or guest, else the owner of
     a valid Bearer key, else nobody. Files are not rate-limited per key (pages load them by the
-    dozen); a key that is not valid is nobody."""
+    dozen); a key that is not valid counts for nothing, and the session, if any, decides."""
     if (secret := bearer_token(request)) and not request.user.is_authenticated:
         try:
             key = authenticate_key(secret, ip=client_address(request))
         except KeyRejected:
-            return None
-        return Caller(key.user_id, key.user, api_key=key)
+            key = None
+        if key is not None:
+            return Caller(key.user_id, key.user, api_key=key)
     try:
         return session_caller(request)
     except AccessEnded:
