@@ -219,3 +219,44 @@ def test_back_and_forward_get_the_whole_page_not_the_panel(make_task, signed_in,
     html = response.content.decode()
     assert '<header class="top">' in html and 'id="run-form"' in html and f'data-task="{task.pk}"' in html
     assert "HX-History-Restore-Request" in response["Vary"]
+
+
+def test_a_silent_worker_is_told_in_the_panel_even_to_a_poll_that_held_the_old_etag(
+    make_task, signed_in, user, catalog, queue_only, settings
+):
+    """A worker that missed two heartbeats may have died: the panel says so at the next poll (the
+    unchanged poll's 304 knows it too), instead of a task that looks running and has stopped."""
+    from datetime import timedelta
+
+    from playground.generations.lifecycle import transition
+
+    task = make_task(user, catalog)
+    lease = timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
+    transition(task.pk, "processing", attempts=1, lease_expires_at=timezone.now() + lease)
+    healthy = poll(signed_in, task.pk)
+    assert "data-worker-silent" not in healthy.content.decode()
+    assert poll(signed_in, task.pk, healthy["ETag"]).status_code == 304
+    # The last heartbeat was three heartbeats ago (the lease is renewed with each).
+    heard = timezone.now() - timedelta(seconds=3 * settings.PLAYGROUND_TASK_HEARTBEAT)
+    Task.objects.filter(pk=task.pk).update(lease_expires_at=heard + lease)
+    silent = poll(signed_in, task.pk, healthy["ETag"])
+    assert silent.status_code == 200
+    assert "has not reported for a while" in silent.content.decode()
+    assert poll(signed_in, task.pk, silent["ETag"]).status_code == 304  # and stays told
+
+
+def test_the_elapsed_time_counts_from_submission_across_a_retry(
+    make_task, signed_in, user, catalog, queue_only
+):
+    """A retry starts the task again (a new `started_at`); what the person has waited does not."""
+    from datetime import timedelta
+
+    from playground.generations.lifecycle import transition
+
+    task = make_task(user, catalog)
+    Task.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(seconds=95))
+    transition(task.pk, "processing", attempts=1)
+    transition(task.pk, "queued", message="Worker lost; retrying (attempt 2).")
+    transition(task.pk, "processing", attempts=2)
+    waited = float(re.search(r'data-elapsed="([\d.]+)"', poll(signed_in, task.pk).content.decode())[1])
+    assert 95 <= waited < 120

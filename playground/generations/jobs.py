@@ -62,6 +62,16 @@ def lease_deadline() -> datetime:
     return timezone.now() + timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
 
 
+def worker_is_silent(status: str, lease_expires_at: datetime | None, now: datetime | None = None) -> bool:
+    """The worker running a task has missed two heartbeats in a row: it may have stopped. Nothing is
+    decided here (the reaper retries the task once its lease lapses); the status panel says so
+    instead of showing a running task that has quietly stopped."""
+    if status != Status.PROCESSING or lease_expires_at is None:
+        return False
+    last_heard = lease_expires_at - timedelta(seconds=settings.PLAYGROUND_TASK_LEASE)
+    return (now or timezone.now()) - last_heard > timedelta(seconds=2 * settings.PLAYGROUND_TASK_HEARTBEAT)
+
+
 def still_running(attempt: int) -> Q:
     """The task is processing on `attempt`: not cancelled, and not re-queued and started again."""
     return Q(status=Status.PROCESSING, attempts=attempt)

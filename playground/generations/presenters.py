@@ -74,8 +74,13 @@ def stamp_etag(request: HttpRequest | None, task_id: str, status: str, updated_a
 
 def _instant(value: datetime | str) -> str:
     """A timestamp as the ORM or a raw cursor gives it (SQLite's is text), in one spelling."""
+    return _moment(value).isoformat()
+
+
+def _moment(value: datetime | str) -> datetime:
+    """A timestamp as the ORM or a raw cursor gives it (SQLite's is naive UTC text), aware in UTC."""
     moment = parse_datetime(value) if isinstance(value, str) else value
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def panel_etag(
@@ -86,10 +91,12 @@ def panel_etag(
     last_event_id: int,
     model_updated_at,
     in_line: str,
+    silent: bool = False,
 ) -> str:
     """The status panel's ETag: the task's (see `task_etag`), its newest event, the model's title
-    (`updated_at`) and the place in line. The same from the full panel's rows and a `task_stamp`."""
-    shown = (last_event_id, _instant(model_updated_at), in_line)
+    (`updated_at`), the place in line and whether the worker has gone silent
+    (`jobs.worker_is_silent`). The same from the full panel's rows and a `task_stamp`."""
+    shown = (last_event_id, _instant(model_updated_at), in_line, silent)
     return stamp_etag(request, task_id, status, updated_at, *shown)
 
 
@@ -106,6 +113,7 @@ class TaskStamp:
     owner_password: str
     owner_is_active: bool
     model_slug: str
+    lease_expires_at: datetime | None
 
     @property
     def settled(self) -> bool:
@@ -127,10 +135,11 @@ def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
         row = cursor.fetchone()
     if row is None or row[6] is None:
         return None
-    status, updated_at, cost, model_updated_at, password, is_active, last_event_id, slug = row
+    status, updated_at, cost, model_updated_at, password, is_active, last_event_id, slug, lease = row
     known = cost is not None
+    lease = None if lease is None else _moment(lease)
     return TaskStamp(
-        status, updated_at, known, model_updated_at, last_event_id, password, bool(is_active), slug
+        status, updated_at, known, model_updated_at, last_event_id, password, bool(is_active), slug, lease
     )
 
 
@@ -152,7 +161,7 @@ def _stamp_sql(scope: tuple[str, ...]) -> str:
         f" u.{column(user, 'password')}, u.{column(user, 'is_active')},"
         f" (SELECT MAX(e.{column(event, 'id')}) FROM {q(event.db_table)} e"
         f" WHERE e.{column(event, 'task')} = t.{column(task, 'id')}),"
-        f" m.{column(entry, 'slug')}"
+        f" m.{column(entry, 'slug')}, t.{column(task, 'lease_expires_at')}"
         f" FROM {q(task.db_table)} t"
         f" JOIN {q(entry.db_table)} m ON m.{column(entry, 'id')} = t.{column(task, 'model')}"
         f" JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{column(task, 'owner')}"

@@ -44,6 +44,7 @@ from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
 from playground.generations.fairness import place_in_line
 from playground.generations.inputs import shared_input
+from playground.generations.jobs import worker_is_silent
 from playground.generations.models import InputText, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, not_modified, panel_etag, task_stamp
@@ -149,7 +150,7 @@ PANEL_FIELDS = (
         f"task__{name}"
         for name in (
             *("owner", "demo_pass", "guest", "model", "status", "cost_estimate", "cost_actual"),
-            *("output", "error", "created_at", "updated_at", "started_at", "finished_at"),
+            *("output", "error", "created_at", "updated_at", "started_at", "finished_at", "lease_expires_at"),
         )
     ),
     *(f"task__model__{name}" for name in ("slug", "title", "kind", "output_key", "updated_at")),
@@ -184,8 +185,9 @@ def owned_task_with_events(request: HttpRequest, task_id: str) -> tuple[Task, li
 
 
 def _elapsed(task: Task) -> timedelta:
-    start = task.started_at or task.created_at
-    return (task.finished_at or timezone.now()) - start
+    """Since the task was submitted: what the person has waited, the same across a retry (which
+    starts the task again) and counting its time in line."""
+    return (task.finished_at or timezone.now()) - task.created_at
 
 
 def _outputs(request: HttpRequest, task: Task) -> list[dict]:
@@ -203,6 +205,7 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
     # A queued task's place in line moves while its row stays the same: it is part of the ETag.
     place = place_in_line(task)
     in_line = place.sentence(guest=task.demo_pass_id is not None) if place else ""
+    silent = worker_is_silent(task.status, task.lease_expires_at)
     return {
         "caller": request.caller,
         "task": task,
@@ -211,12 +214,20 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         "elapsed_seconds": f"{elapsed.total_seconds():.1f}",  # app.js ticks it on between polls
         "outputs": _outputs(request, task),
         "in_line": in_line,
+        "worker_silent": silent,
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
         # _status_panel); a settled task's panel is never polled again.
         "etag": ""
         if task.is_settled
         else panel_etag(
-            request, task.pk, task.status, task.updated_at, events[-1].pk, task.model.updated_at, in_line
+            request,
+            task.pk,
+            task.status,
+            task.updated_at,
+            events[-1].pk,
+            task.model.updated_at,
+            in_line,
+            silent,
         ),
     }
 
@@ -233,8 +244,16 @@ def _unchanged_panel(request: HttpRequest, task_id: str) -> HttpResponse | None:
         return None
     if not request.caller.confirmed:
         confirm_session(request, request.caller, stamp.owner)
+    silent = worker_is_silent(stamp.status, stamp.lease_expires_at)
     etag = panel_etag(
-        request, task_id, stamp.status, stamp.updated_at, stamp.last_event_id, stamp.model_updated_at, ""
+        request,
+        task_id,
+        stamp.status,
+        stamp.updated_at,
+        stamp.last_event_id,
+        stamp.model_updated_at,
+        "",
+        silent,
     )
     response = not_modified(request, etag)
     if response is not None:
