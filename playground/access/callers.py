@@ -31,7 +31,7 @@ from playground.keys.services import KeyRejected, authenticate_key
 
 from .addresses import client_address
 from .passes import PassRefused, usable_pass
-from .ratelimit import api_key_limit, over_limit
+from .ratelimit import api_key_limits, over_limit
 
 # What a guest's session holds: the pass they entered, and their own id on it.
 DEMO_SESSION_KEY = "demo_pass"
@@ -211,10 +211,10 @@ def key_caller(request: HttpRequest) -> Caller:
     """The caller of an API request: its key, checked (KeyRejected says why not) and counted
     against its rate limit (RateLimited): its own requests a minute, or PLAYGROUND_API_RATE_LIMIT."""
     key = authenticate_key(bearer_token(request), ip=client_address(request))
-    suffix, limit = api_key_limit(key.requests_per_minute)
-    wait = over_limit(f"key:{key.pk}{suffix}", limit)
-    if wait is not None:
-        raise RateLimited(wait)
+    for suffix, limit in api_key_limits(key.requests_per_minute):
+        wait = over_limit(f"key:{key.pk}{suffix}", limit)
+        if wait is not None:
+            raise RateLimited(wait)
     return Caller(key.user_id, key.user, api_key=key)
 
 

@@ -44,18 +44,29 @@ class Limit:
         return cls(requests, max(seconds, 1))
 
 
-def api_key_limit(requests_per_minute: int | None) -> tuple[str, Limit]:
-    """The limit one API key counts against, and the suffix of its count's scope: the key's own
-    requests a minute when it has one, never looser than the server's PLAYGROUND_API_RATE_LIMIT,
+def api_key_limits(requests_per_minute: int | None) -> list[tuple[str, Limit]]:
+    """The limits one API key counts against, each with the suffix of its count's scope: the key's
+    own requests a minute when it has one, never looser than the server's PLAYGROUND_API_RATE_LIMIT,
     which applies to every other key (an owner cannot lift their keys past what the server allows
-    one key; `api_rpm_ceiling`)."""
+    one key; `api_rpm_ceiling`). A server window of whole minutes holds whole minutes of the key's
+    (windows start on multiples of their length), so there the key's own count is the tighter one;
+    a server window of, say, a second is counted too, or a key allowed 120 a minute by a server
+    allowing 2 a second could send all 120 in one second."""
     server = Limit.parse(settings.PLAYGROUND_API_RATE_LIMIT)
     if not requests_per_minute:
-        return "", server
+        return [("", server)]
     ceiling = api_rpm_ceiling()
     if ceiling is not None and requests_per_minute > ceiling:
-        return "", server
-    return "/min", Limit(requests_per_minute, 60)
+        return [("", server)]
+    own = ("/min", Limit(requests_per_minute, 60))
+    if server.requests > 0 and server.seconds % 60:
+        return [own, ("", server)]
+    return [own]
+
+
+# The most requests a minute a key may be given while the server's limit is off: a number every
+# database's integer column holds (a billion more would be an error of the database, not the form's).
+MOST_REQUESTS_PER_MINUTE = 1_000_000
 
 
 def api_rpm_ceiling() -> int | None:

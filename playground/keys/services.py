@@ -132,17 +132,21 @@ def roll_key(key: ApiKey, grace: timedelta, by: audit.By = audit.By()) -> Issued
     """Give `key` a new secret (shown this once). The old secret keeps working for `grace` (0: it
     stops at once), so clients can move over without an outage; the key stays the same key: its
     name, limits, budget and tasks. A secret rolled out earlier and still in its grace period
-    stops now: only the secret just replaced is kept."""
+    stops now: only the secret just replaced is kept. ApiKey.DoesNotExist: the key was deleted."""
     keep = grace > timedelta(0)
     for _ in range(5):
         secret = _new_secret()
-        old_prefix, old_hash = key.prefix, key.secret_hash
-        key.previous_prefix = old_prefix if keep else None
-        key.previous_secret_hash = old_hash if keep else ""
-        key.previous_valid_until = timezone.now() + grace if keep else None
-        key.prefix, key.secret_hash = secret[:LOOKUP_LENGTH], hash_secret(secret)
         try:
             with transaction.atomic():
+                # The secret replaced is the row's, read under its lock, never the caller's copy: of
+                # two rolls at once (two tabs), the later one keeps the earlier one's new secret, so a
+                # secret one of them ended ("stops now": it leaked) never works again.
+                locked = ApiKey.objects.select_for_update().get(pk=key.pk, deleted_at__isnull=True)
+                old_prefix, old_hash = locked.prefix, locked.secret_hash
+                key.previous_prefix = old_prefix if keep else None
+                key.previous_secret_hash = old_hash if keep else ""
+                key.previous_valid_until = timezone.now() + grace if keep else None
+                key.prefix, key.secret_hash = secret[:LOOKUP_LENGTH], hash_secret(secret)
                 key.save(update_fields=["prefix", "secret_hash", *ROLL_FIELDS])
                 until = key.previous_valid_until
                 detail = (
@@ -151,7 +155,7 @@ def roll_key(key: ApiKey, grace: timedelta, by: audit.By = audit.By()) -> Issued
                 subject = f"key {old_prefix}… -> {key.prefix}… ({key.name or 'unnamed'})"
                 audit.record(key.user_id, "key.rolled", subject, detail or "the old secret stopped", by=by)
         except IntegrityError:  # the new prefix is taken: astronomically rare, try another
-            key.prefix, key.secret_hash = old_prefix, old_hash
+            key.refresh_from_db(fields=["prefix", "secret_hash", *ROLL_FIELDS])
             continue
         return IssuedKey(key=key, secret=secret)
     raise RuntimeError("could not roll to a unique key")

@@ -109,6 +109,7 @@ def grace_period() -> timedelta:
     return timedelta(seconds=max(settings.PLAYGROUND_WEBHOOK_SECRET_GRACE, 0))
 
 
+@transaction.atomic  # with its audit entry: no entry, no rotation
 def rotate_webhook_secret(
     owner_id: int,
     *,

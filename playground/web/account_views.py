@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from playground.access.addresses import client_address
 from playground.access.passes import create_pass, pass_token, revoke_pass
-from playground.access.ratelimit import api_rpm_ceiling
+from playground.access.ratelimit import MOST_REQUESTS_PER_MINUTE, api_rpm_ceiling
 from playground.catalog.models import CatalogEntry
 from playground.generations.services import cancel_unfinished, committed_spend
 from playground.generations.usage import usage_for
@@ -109,11 +109,14 @@ class NewKeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         entries = CatalogEntry.objects.filter(is_active=True).order_by("kind", "title")
         self.fields["models"].choices = [(e.slug, e.title) for e in entries]
-        if (ceiling := api_rpm_ceiling()) is not None:
-            self.fields["requests_per_minute"].max_value = ceiling
-            self.fields["requests_per_minute"].validators.append(MaxValueValidator(ceiling))
-            self.fields["requests_per_minute"].widget.attrs["max"] = ceiling
-            self.fields["requests_per_minute"].help_text += f" At most {ceiling}, the server's limit."
+        ceiling = api_rpm_ceiling()
+        rpm = self.fields["requests_per_minute"]
+        most = MOST_REQUESTS_PER_MINUTE
+        rpm.max_value = most if ceiling is None else min(ceiling, most)
+        rpm.validators.append(MaxValueValidator(rpm.max_value))
+        rpm.widget.attrs["max"] = rpm.max_value
+        if rpm.max_value == ceiling:
+            rpm.help_text += f" At most {ceiling}, the server's limit."
 
     def clean(self):
         data = super().clean()
@@ -281,7 +284,10 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
             return _section(
                 request, "api-keys", roll_problem=(key.pk, "Choose how long the old secret keeps working.")
             )
-        issued = roll_key(key, grace, by=by)
+        try:
+            issued = roll_key(key, grace, by=by)
+        except ApiKey.DoesNotExist:  # deleted meanwhile (another tab)
+            raise Http404("No such key.") from None
         return _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key, rolled=True)
     else:
         raise Http404("No such action.")

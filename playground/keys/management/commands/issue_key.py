@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from playground.access.ratelimit import api_rpm_ceiling
+from playground.access.ratelimit import MOST_REQUESTS_PER_MINUTE, api_rpm_ceiling
 from playground.keys.management.users import user_named
 from playground.keys.models import BudgetPeriod
 from playground.keys.services import expiry_through, issue_key
@@ -44,9 +44,13 @@ def model_slugs(text: str) -> list[str]:
 
 def requests_a_minute(text: str) -> int:
     ceiling = api_rpm_ceiling()
-    if not text.isdigit() or int(text) < 1 or (ceiling is not None and int(text) > ceiling):
-        most = f" and at most {ceiling}, the server's limit" if ceiling is not None else ""
-        raise CommandError(f"--rpm must be a whole number of requests a minute, at least 1{most}.")
+    most = min(ceiling, MOST_REQUESTS_PER_MINUTE) if ceiling is not None else MOST_REQUESTS_PER_MINUTE
+    # ASCII digits only: "²" is a digit to str.isdigit() and no number to int().
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
+        why = ", the server's limit" if most == ceiling else ""
+        raise CommandError(
+            f"--rpm must be a whole number of requests a minute, at least 1 and at most {most}{why}."
+        )
     return int(text)
 
 
