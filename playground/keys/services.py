@@ -106,25 +106,26 @@ def issue_key(
 ) -> IssuedKey:
     """Create a key for `user`; the returned secret is the only time it exists in clear. Recorded in
     the account's audit log, `by` whom (a person at the keys page, or a command)."""
-    for _ in range(5):
-        secret = _new_secret()
-        try:
-            with transaction.atomic():
-                key = ApiKey.objects.create(
-                    user=user,
-                    name=name,
-                    prefix=secret[:LOOKUP_LENGTH],
-                    secret_hash=hash_secret(secret),
-                    expires_at=expires_at,
-                    budget=budget,
-                    budget_period=budget_period if budget is not None else "",
-                    allowed_models=list(allowed_models),
-                    requests_per_minute=requests_per_minute,
-                )
-                audit.record(user.pk, "key.created", audit.key_subject(key), describe(key), by=by)
-        except IntegrityError:  # prefix collision: astronomically rare, try another
-            continue
-        return IssuedKey(key=key, secret=secret)
+    with transaction.atomic():  # the key and its audit entry, or neither
+        for _ in range(5):
+            secret = _new_secret()
+            try:
+                with transaction.atomic():
+                    key = ApiKey.objects.create(
+                        user=user,
+                        name=name,
+                        prefix=secret[:LOOKUP_LENGTH],
+                        secret_hash=hash_secret(secret),
+                        expires_at=expires_at,
+                        budget=budget,
+                        budget_period=budget_period if budget is not None else "",
+                        allowed_models=list(allowed_models),
+                        requests_per_minute=requests_per_minute,
+                    )
+            except IntegrityError:  # prefix collision: astronomically rare, try another
+                continue
+            audit.record(user.pk, "key.created", audit.key_subject(key), describe(key), by=by)
+            return IssuedKey(key=key, secret=secret)
     raise RuntimeError("could not issue a unique key")
 
 

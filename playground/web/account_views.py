@@ -306,6 +306,7 @@ AUDIT_SHOWN = 20
 
 
 @login_required
+@never_cache
 @require_GET
 def audit_csv(request: HttpRequest) -> HttpResponse:
     """Every entry of the account's audit log, newest first, as CSV."""
