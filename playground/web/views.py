@@ -44,7 +44,7 @@ from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
 from playground.generations.fairness import place_in_line
 from playground.generations.inputs import shared_input
-from playground.generations.models import InputText, Status, Task, TaskEvent
+from playground.generations.models import InputText, Share, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, not_modified, panel_etag, task_stamp
 from playground.generations.services import (
@@ -56,6 +56,7 @@ from playground.generations.services import (
     request_hash,
     submit_task,
 )
+from playground.generations.sharing import NotShareable, share_task, share_url, unshare_task
 from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
 
@@ -68,6 +69,7 @@ VISIT_STRIP_SIZE = 24
 HTMX_STOP_POLLING = 286
 HISTORY_PAGE_SIZE = 25
 TASK_GONE = "This task is no longer available to you."
+SHARING_NOT_ALLOWED = "This demo pass does not allow sharing results."
 
 
 def form_input(caller: Caller, entry: CatalogEntry, task_input):
@@ -210,6 +212,7 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         "elapsed": elapsed,
         "elapsed_seconds": f"{elapsed.total_seconds():.1f}",  # app.js ticks it on between polls
         "outputs": _outputs(request, task),
+        **_share_context(request, task),
         "in_line": in_line,
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
         # _status_panel); a settled task's panel is never polled again.
@@ -218,6 +221,21 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         else panel_etag(
             request, task.pk, task.status, task.updated_at, events[-1].pk, task.model.updated_at, in_line
         ),
+    }
+
+
+def _share_context(request: HttpRequest, task: Task, *, error: str = "") -> dict:
+    """What the panel's Share box shows: nothing unless the task succeeded and the caller may
+    share; then its page's URL if it is shared, else the Share button."""
+    if task.status != Status.SUCCEEDED:
+        return {"shareable": False}
+    share = Share.objects.filter(task_id=task.pk).first()
+    return {
+        # A page shared once stays reachable to unshare, even if the pass stops allowing it.
+        "shareable": share is not None or request.caller.may_share(),
+        "share": share,
+        "share_link": share_url(request, share) if share else "",
+        "share_error": error,
     }
 
 
@@ -513,6 +531,41 @@ def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
     return redirect("task", task_id=task_id)
 
 
+def _share_answer(request: HttpRequest, task: Task, *, error: str = "", status: int = 200) -> HttpResponse:
+    """After Share or Unshare: the Share box for htmx, else the task's page again."""
+    if request.htmx:
+        context = {"task": task, **_share_context(request, task, error=error)}
+        return render(request, "web/playground.html#task-share", context)
+    if error:
+        return render(request, "web/demo_refused.html", {"message": error}, status=status)
+    return redirect("task", task_id=task.pk)
+
+
+@visitor_required
+@require_POST
+def task_share(request: HttpRequest, task_id: str) -> HttpResponse:
+    """Share a task of the caller's on a public page (`sharing.share_task`); a guest only when
+    their pass allows it. Anyone else's task is a 404, as everywhere."""
+    task, _ = owned_task_with_events(request, task_id)
+    if not request.caller.may_share():
+        return _share_answer(request, task, error=SHARING_NOT_ALLOWED, status=403)
+    try:
+        share_task(task, show_parameters=request.POST.get("show_parameters") == "on")
+    except NotShareable as exc:
+        return _share_answer(request, task, error=str(exc), status=409)
+    return _share_answer(request, task)
+
+
+@visitor_required
+@require_POST
+def task_unshare(request: HttpRequest, task_id: str) -> HttpResponse:
+    """End a task's public page: it and its files answer 404 from now on. Unsharing is always
+    allowed to whoever sees the task (a guest whose pass no longer allows sharing too)."""
+    task, _ = owned_task_with_events(request, task_id)
+    unshare_task(task)
+    return _share_answer(request, task)
+
+
 @visitor_required
 @require_GET
 def task_zip(request: HttpRequest, task_id: str) -> HttpResponse:
@@ -541,9 +594,13 @@ def _stored_chunks(path: str):
 @login_required
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    tasks = Task.objects.filter(Caller.person(request.user).task_scope()).select_related("model", "demo_pass")
+    tasks = Task.objects.filter(Caller.person(request.user).task_scope()).select_related(
+        "model", "demo_pass", "share"
+    )
     tasks = tasks.order_by("-created_at", "-pk")
-    filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q")}
+    filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q", "shared")}
+    if filters["shared"] == "1":
+        tasks = tasks.filter(share__isnull=False)
     if filters["model"]:
         tasks = tasks.filter(model__slug=filters["model"])
     if filters["status"] in Status.values:
