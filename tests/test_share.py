@@ -209,8 +209,12 @@ def test_the_task_page_shares_and_unshares(client, user, finished):
     page = client.get(reverse("task", args=[finished.pk])).content.decode()
     assert f"http://testserver/s/{share_row.token}" in page and "data-unshare" in page
 
+    again = client.post(reverse("task-share", args=[finished.pk]), headers={"HX-Request": "true"})
+    assert again.status_code == 200  # the Share box in place, with the same link
+    assert f"/s/{share_row.token}" in again.content.decode() and "data-unshare" in again.content.decode()
+
     htmx = client.post(reverse("task-unshare", args=[finished.pk]), headers={"HX-Request": "true"})
-    assert htmx.status_code == 200 and 'id="task-share"' in htmx.content.decode()
+    assert htmx.status_code == 200 and "data-share" in htmx.content.decode()
     assert not Share.objects.exists()
     assert Client().get(f"/s/{share_row.token}").status_code == 404
 

@@ -155,6 +155,7 @@ PANEL_FIELDS = (
         )
     ),
     *(f"task__model__{name}" for name in ("slug", "title", "kind", "output_key", "updated_at")),
+    *(f"task__share__{name}" for name in ("token", "show_parameters", "created_at")),
 )
 
 
@@ -172,9 +173,13 @@ def owned_task_with_events(request: HttpRequest, task_id: str) -> tuple[Task, li
     caller = request.caller
     events = TaskEvent.objects.filter(caller.task_scope("task__"), task_id=task_id).order_by("id")
     if caller.confirmed:
-        events = list(events.select_related("task__model").only(*PANEL_FIELDS))
+        events = list(events.select_related("task__model", "task__share").only(*PANEL_FIELDS))
     else:
-        events = list(events.select_related("task__model", "task__owner").only(*PANEL_FIELDS, *OWNER_CHECK))
+        events = list(
+            events.select_related("task__model", "task__share", "task__owner").only(
+                *PANEL_FIELDS, *OWNER_CHECK
+            )
+        )
     if not events:
         if not caller.confirmed and not request.user.is_authenticated:
             raise AccessEnded(SIGNED_OUT, sign_in=True)
@@ -212,7 +217,7 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         "elapsed": elapsed,
         "elapsed_seconds": f"{elapsed.total_seconds():.1f}",  # app.js ticks it on between polls
         "outputs": _outputs(request, task),
-        **_share_context(request, task),
+        **_share_context(request, task, _loaded_share(task)),
         "in_line": in_line,
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
         # _status_panel); a settled task's panel is never polled again.
@@ -224,12 +229,19 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
     }
 
 
-def _share_context(request: HttpRequest, task: Task, *, error: str = "") -> dict:
+def _loaded_share(task: Task) -> Share | None:
+    """The task's share, loaded with the panel's query (PANEL_FIELDS)."""
+    try:
+        return task.share
+    except Share.DoesNotExist:
+        return None
+
+
+def _share_context(request: HttpRequest, task: Task, share: Share | None, *, error: str = "") -> dict:
     """What the panel's Share box shows: nothing unless the task succeeded and the caller may
     share; then its page's URL if it is shared, else the Share button."""
     if task.status != Status.SUCCEEDED:
         return {"shareable": False}
-    share = Share.objects.filter(task_id=task.pk).first()
     return {
         # A page shared once stays reachable to unshare, even if the pass stops allowing it.
         "shareable": share is not None or request.caller.may_share(),
@@ -531,10 +543,12 @@ def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
     return redirect("task", task_id=task_id)
 
 
-def _share_answer(request: HttpRequest, task: Task, *, error: str = "", status: int = 200) -> HttpResponse:
+def _share_answer(
+    request: HttpRequest, task: Task, share: Share | None, *, error: str = "", status: int = 200
+) -> HttpResponse:
     """After Share or Unshare: the Share box for htmx, else the task's page again."""
     if request.htmx:
-        context = {"task": task, **_share_context(request, task, error=error)}
+        context = {"task": task, **_share_context(request, task, share, error=error)}
         return render(request, "web/playground.html#task-share", context)
     if error:
         return render(request, "web/demo_refused.html", {"message": error}, status=status)
@@ -548,12 +562,12 @@ def task_share(request: HttpRequest, task_id: str) -> HttpResponse:
     their pass allows it. Anyone else's task is a 404, as everywhere."""
     task, _ = owned_task_with_events(request, task_id)
     if not request.caller.may_share():
-        return _share_answer(request, task, error=SHARING_NOT_ALLOWED, status=403)
+        return _share_answer(request, task, _loaded_share(task), error=SHARING_NOT_ALLOWED, status=403)
     try:
-        share_task(task, show_parameters=request.POST.get("show_parameters") == "on")
+        shared = share_task(task, show_parameters=request.POST.get("show_parameters") == "on")
     except NotShareable as exc:
-        return _share_answer(request, task, error=str(exc), status=409)
-    return _share_answer(request, task)
+        return _share_answer(request, task, None, error=str(exc), status=409)
+    return _share_answer(request, task, shared.share)
 
 
 @visitor_required
@@ -563,7 +577,7 @@ def task_unshare(request: HttpRequest, task_id: str) -> HttpResponse:
     allowed to whoever sees the task (a guest whose pass no longer allows sharing too)."""
     task, _ = owned_task_with_events(request, task_id)
     unshare_task(task)
-    return _share_answer(request, task)
+    return _share_answer(request, task, None)
 
 
 @visitor_required
