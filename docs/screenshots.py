@@ -3,7 +3,8 @@
     make run                     # in one terminal (or any running instance)
     .venv/bin/python docs/screenshots.py http://127.0.0.1:8000 USERNAME PASSWORD
 
-It generates three tasks on one page and saves docs/{playground,task,history,usage}-{desktop,phone}.png.
+It generates three tasks on one page and saves docs/{playground,task,history,usage}-{desktop,phone}.png,
+then shares the last task and saves its public page as docs/share-page.png.
 """
 
 import sys
@@ -70,6 +71,16 @@ def main(base: str, username: str, password: str) -> None:
             page.screenshot(path=HERE / f"history-{name}.png", full_page=True, caret="initial")
             page.goto("/usage")
             page.screenshot(path=HERE / f"usage-{name}.png", full_page=True, caret="initial")
+        # The task's public share page, as someone without an account sees it.
+        page.set_viewport_size(SIZES["desktop"])
+        page.goto(task_url)
+        if page.locator("#task-share [data-share]").count():
+            page.click("#task-share [data-share]")
+        share_url = page.locator("#share-link").inner_text().strip()
+        stranger = browser.new_context(viewport=SIZES["desktop"], device_scale_factor=1).new_page()
+        stranger.goto(share_url)
+        all_loaded(stranger, ".share-outputs img")
+        stranger.screenshot(path=HERE / "share-page.png", full_page=True)
         browser.close()
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from playground.generations.models import Task
+from playground.generations.sharing import share_task
 from playground.keys.services import issue_key
 
 from .helpers import SEED, Api
@@ -20,6 +21,7 @@ def csp(response) -> dict[str, list[str]]:
 @pytest.fixture
 def pages(client, user, catalog, make_task):
     task = make_task(user, catalog)
+    shared = share_task(task).share
     client.force_login(user)
     return [
         reverse("play", args=[SEED]),
@@ -28,6 +30,7 @@ def pages(client, user, catalog, make_task):
         reverse("keys"),
         reverse("usage"),
         reverse("play", args=["wan2-7-r2v"]),
+        reverse("share", args=[shared.token]),  # the one public page
     ]
 
 

@@ -101,6 +101,11 @@ class Caller:
         owner's and reach them through signed references)."""
         return self.demo_pass is None and owner_id == self.owner_id
 
+    def may_share(self) -> bool:
+        """Whether this caller may make public share pages of the tasks in their scope: people
+        and keys may; a guest only when their pass allows it."""
+        return self.demo_pass is None or self.demo_pass.allow_sharing
+
     def allows(self, entry: CatalogEntry) -> bool:
         if self.api_key is not None and not self.api_key.allows_model(entry.slug):
             return False

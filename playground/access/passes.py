@@ -31,6 +31,8 @@ def create_pass(
     model_slugs: list[str],
     spend_cap: Decimal,
     hours: int,
+    *,
+    allow_sharing: bool = False,
     by: audit.By = audit.By(),  # noqa: B008
 ) -> DemoPass:
     demo_pass = DemoPass.objects.create(
@@ -40,8 +42,11 @@ def create_pass(
         model_slugs=list(model_slugs),
         spend_cap=spend_cap,
         expires_at=timezone.now() + timedelta(hours=hours),
+        allow_sharing=allow_sharing,
     )
     detail = f"cap ${spend_cap:,.2f}, {hours} h, models: {', '.join(model_slugs)}"
+    if allow_sharing:
+        detail += ", guests may share"
     audit.record(owner.pk, "pass.created", f"demo pass “{name}”", detail, by=by)
     return demo_pass
 

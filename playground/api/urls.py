@@ -7,6 +7,7 @@ urlpatterns = [
     path("tasks/<str:task_id>", views.task_detail, name="api-task"),
     path("tasks/<str:task_id>/events", views.task_events, name="api-task-events"),
     path("tasks/<str:task_id>/cancel", views.task_cancel, name="api-task-cancel"),
+    path("tasks/<str:task_id>/share", views.task_share, name="api-task-share"),
     path("models", views.models, name="api-models"),
     path("models/<str:slug>", views.model_detail, name="api-model"),
     path("openapi.json", views.openapi, name="api-openapi"),

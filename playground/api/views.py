@@ -33,6 +33,7 @@ from playground.generations.presenters import (
     task_stamp,
 )
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
+from playground.generations.sharing import NotShareable, share_task, share_url, unshare_task
 
 from .auth import api_endpoint
 from .errors import ApiError
@@ -58,13 +59,16 @@ def model_body(entry: CatalogEntry, *, detail: bool = False) -> dict:
     return body
 
 
-def read_json(request: HttpRequest) -> dict:
+def read_json(request: HttpRequest, *, optional: bool = False) -> dict:
     """The body of a task request as a JSON object whose every string is acceptable text (see
-    `catalog.text`): else 400 (not JSON, or nested too deep) or 422 naming the field."""
+    `catalog.text`): else 400 (not JSON, or nested too deep) or 422 naming the field. `optional`:
+    an empty body is an empty object."""
     try:
         raw = request.body
     except RequestDataTooBig as exc:
         raise ApiError(413, "body_too_large", "The request body is larger than this server accepts.") from exc
+    if optional and not raw.strip():
+        return {}
     try:
         data = parse_task_body(raw or b"null")  # data URIs stay in `raw`, uncopied
     except TooDeep as exc:
@@ -228,6 +232,32 @@ def task_cancel(request: HttpRequest, task_id: str) -> JsonResponse:
     except TaskConflict as exc:
         raise ApiError(409, "task_not_cancellable", str(exc)) from exc
     return JsonResponse(task_body(request, task))
+
+
+@api_endpoint("POST", "DELETE")
+def task_share(request: HttpRequest, task_id: str) -> HttpResponse:
+    """POST: the task's public page (201 new, 200 when it was shared already: the same URL).
+    DELETE: the page and its files answer 404 from now on (204, shared or not)."""
+    task = owned_task(request, task_id)
+    if request.method == "DELETE":
+        unshare_task(task)
+        return HttpResponse(status=204)
+    data = read_json(request, optional=True)
+    show_parameters = data.get("show_parameters")
+    if show_parameters is not None and not isinstance(show_parameters, bool):
+        raise ApiError(422, "invalid_input", "show_parameters must be true or false.", "show_parameters")
+    if not request.caller.may_share():
+        raise ApiError(403, "sharing_not_allowed", "This caller may not share tasks.")
+    try:
+        shared = share_task(task, show_parameters=show_parameters)
+    except NotShareable as exc:
+        raise ApiError(409, "task_not_shareable", str(exc)) from exc
+    body = {
+        "url": share_url(request, shared.share),
+        "created": shared.share.created_at.isoformat(),
+        "show_parameters": shared.share.show_parameters,
+    }
+    return JsonResponse(body, status=201 if shared.created else 200)
 
 
 @api_endpoint("GET")

@@ -175,3 +175,22 @@ class InputFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id}/{self.name}"
+
+
+def new_share_token() -> str:
+    """192 random bits, URL-safe: the whole of what lets anyone open a share page."""
+    return secrets.token_urlsafe(24)
+
+
+class Share(models.Model):
+    """A finished task's public page, at `/s/<token>`, until its owner unshares it (the row is
+    deleted, so the page and its files answer 404 at once, and sharing again makes a new token).
+    `show_parameters`: whether the page shows the prompt and parameters, or only the outputs."""
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="share")
+    token = models.CharField(max_length=64, unique=True, default=new_share_token, editable=False)
+    show_parameters = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"share of {self.task_id}"

@@ -131,6 +131,33 @@ SCHEMAS = {
         "required": ["data"],
         "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/Model"}}},
     },
+    "Share": {
+        "type": "object",
+        "required": ["url", "created", "show_parameters"],
+        "properties": {
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "description": "The task's public page: anyone with it sees the outputs (and the prompt "
+                "and parameters, if shown) without an account, until the task is unshared.",
+            },
+            "created": {"type": "string", "format": "date-time", "description": "When it was shared."},
+            "show_parameters": {
+                "type": "boolean",
+                "description": "Whether the page shows the prompt and parameters.",
+            },
+        },
+    },
+    "ShareOptions": {
+        "type": "object",
+        "properties": {
+            "show_parameters": {
+                "type": "boolean",
+                "description": "Show the prompt and parameters on the page (default true). Given again "
+                "for a shared task, it changes the page in place; its URL stays.",
+            }
+        },
+    },
     "CreateTask": {
         "type": "object",
         "required": ["model", "input"],
@@ -288,6 +315,37 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
                         "409": _json("Error", "The task already ended"),
                     },
                 }
+            },
+            "/api/v1/tasks/{task_id}/share": {
+                "post": {
+                    "operationId": "shareTask",
+                    "summary": "Share a task that succeeded on a public page",
+                    "description": "Makes an unguessable public page of the task's outputs, the model's "
+                    "title and (unless `show_parameters` is false) its prompt and parameters. It works "
+                    "without an account or cookies and never expires until the task is unshared. "
+                    "Idempotent: a task shared already answers 200 with the same URL. The body is "
+                    "optional.",
+                    "parameters": [TASK_ID],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("ShareOptions")}},
+                    },
+                    "responses": {
+                        "201": _json("Share", "Shared now"),
+                        "200": _json("Share", "Shared already: the same URL"),
+                        **_errors(401, 403, 404, 413, 422),
+                        "403": _json("Error", "This caller may not share (code sharing_not_allowed)"),
+                        "409": _json("Error", "The task has not succeeded (code task_not_shareable)"),
+                    },
+                },
+                "delete": {
+                    "operationId": "unshareTask",
+                    "summary": "Unshare a task",
+                    "description": "Its public page and the page's files answer 404 from now on. 204 "
+                    "whether or not the task was shared; sharing it again makes a new URL.",
+                    "parameters": [TASK_ID],
+                    "responses": {"204": {"description": "Not shared (any more)"}, **_errors(401, 404)},
+                },
             },
             "/api/v1/models": {
                 "get": {

@@ -133,6 +133,9 @@ class DemoPass(models.Model):
     spend_cap = models.DecimalField(max_digits=12, decimal_places=4)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Whether its guests may make public share pages of their own results (off unless the owner
+    # ticks it: a share page outlives the pass).
+    allow_sharing = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

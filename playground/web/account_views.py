@@ -147,6 +147,12 @@ class DemoPassForm(forms.Form):
         min_value=Decimal("0.01"), initial=5, help_text="The most its guests may spend in all, in $."
     )
     hours = forms.IntegerField(min_value=1, max_value=24 * 30, initial=24, label="Valid for (hours)")
+    allow_sharing = forms.BooleanField(
+        required=False,
+        label="Guests may share their results",
+        help_text="A guest's Share button makes a public page of their result, which stays up after the "
+        "pass ends until you unshare it from your history.",
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "pass_%s")  # the API key form on the same page has a `name` too
@@ -400,7 +406,13 @@ def create_demo_pass(request: HttpRequest) -> HttpResponse:
         return _section(request, "demo-passes", pass_form=form)
     data = form.cleaned_data
     created = create_pass(
-        request.user, data["name"], data["models"], data["spend_cap"], data["hours"], by=by_person(request)
+        request.user,
+        data["name"],
+        data["models"],
+        data["spend_cap"],
+        data["hours"],
+        allow_sharing=data["allow_sharing"],
+        by=by_person(request),
     )
     return _section(request, "demo-passes", new_pass=created)
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, api_reference, views
+from . import account_views, api_reference, share_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("tasks/<str:task_id>", views.task_page, name="task"),
     path("tasks/<str:task_id>/cancel", views.task_cancel, name="task-cancel"),
     path("tasks/<str:task_id>/thumb", views.task_thumb, name="task-thumb"),
+    path("tasks/<str:task_id>/share", views.task_share, name="task-share"),
+    path("tasks/<str:task_id>/unshare", views.task_unshare, name="task-unshare"),
     path("tasks/<str:task_id>/download.zip", views.task_zip, name="task-zip"),
     path("pick", views.pick_model, name="pick-model"),
     path("history", views.history, name="history"),
@@ -43,5 +45,7 @@ urlpatterns = [
     path("usage", account_views.usage, name="usage"),
     path("usage.csv", account_views.usage_csv, name="usage-csv"),
     path("docs/api", api_reference.api_reference, name="api-reference"),
+    path("s/<str:token>", share_views.share_page, name="share"),
+    path("s/<str:token>/files/<str:name>", share_views.share_file, name="share-file"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -45,7 +45,7 @@ from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_in
 from playground.generations.fairness import place_in_line
 from playground.generations.inputs import shared_input
 from playground.generations.jobs import worker_is_silent
-from playground.generations.models import InputText, Status, Task, TaskEvent
+from playground.generations.models import InputText, Share, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
 from playground.generations.presenters import conditional_response, not_modified, panel_etag, task_stamp
 from playground.generations.services import (
@@ -57,6 +57,7 @@ from playground.generations.services import (
     request_hash,
     submit_task,
 )
+from playground.generations.sharing import NotShareable, share_task, share_url, unshare_task
 from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
 
@@ -69,6 +70,7 @@ VISIT_STRIP_SIZE = 24
 HTMX_STOP_POLLING = 286
 HISTORY_PAGE_SIZE = 25
 TASK_GONE = "This task is no longer available to you."
+SHARING_NOT_ALLOWED = "This demo pass does not allow sharing results."
 
 
 def form_input(caller: Caller, entry: CatalogEntry, task_input):
@@ -154,6 +156,7 @@ PANEL_FIELDS = (
         )
     ),
     *(f"task__model__{name}" for name in ("slug", "title", "kind", "output_key", "updated_at")),
+    *(f"task__share__{name}" for name in ("token", "show_parameters", "created_at")),
 )
 
 
@@ -171,9 +174,13 @@ def owned_task_with_events(request: HttpRequest, task_id: str) -> tuple[Task, li
     caller = request.caller
     events = TaskEvent.objects.filter(caller.task_scope("task__"), task_id=task_id).order_by("id")
     if caller.confirmed:
-        events = list(events.select_related("task__model").only(*PANEL_FIELDS))
+        events = list(events.select_related("task__model", "task__share").only(*PANEL_FIELDS))
     else:
-        events = list(events.select_related("task__model", "task__owner").only(*PANEL_FIELDS, *OWNER_CHECK))
+        events = list(
+            events.select_related("task__model", "task__share", "task__owner").only(
+                *PANEL_FIELDS, *OWNER_CHECK
+            )
+        )
     if not events:
         if not caller.confirmed and not request.user.is_authenticated:
             raise AccessEnded(SIGNED_OUT, sign_in=True)
@@ -213,6 +220,7 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         "elapsed": elapsed,
         "elapsed_seconds": f"{elapsed.total_seconds():.1f}",  # app.js ticks it on between polls
         "outputs": _outputs(request, task),
+        **_share_context(request, task, _loaded_share(task)),
         "in_line": in_line,
         "worker_silent": silent,
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
@@ -229,6 +237,28 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
             in_line,
             silent,
         ),
+    }
+
+
+def _loaded_share(task: Task) -> Share | None:
+    """The task's share, loaded with the panel's query (PANEL_FIELDS)."""
+    try:
+        return task.share
+    except Share.DoesNotExist:
+        return None
+
+
+def _share_context(request: HttpRequest, task: Task, share: Share | None, *, error: str = "") -> dict:
+    """What the panel's Share box shows: nothing unless the task succeeded and the caller may
+    share; then its page's URL if it is shared, else the Share button."""
+    if task.status != Status.SUCCEEDED:
+        return {"shareable": False}
+    return {
+        # A page shared once stays reachable to unshare, even if the pass stops allowing it.
+        "shareable": share is not None or request.caller.may_share(),
+        "share": share,
+        "share_link": share_url(request, share) if share else "",
+        "share_error": error,
     }
 
 
@@ -532,6 +562,43 @@ def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
     return redirect("task", task_id=task_id)
 
 
+def _share_answer(
+    request: HttpRequest, task: Task, share: Share | None, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    """After Share or Unshare: the Share box for htmx, else the task's page again."""
+    if request.htmx:
+        context = {"task": task, **_share_context(request, task, share, error=error)}
+        return render(request, "web/playground.html#task-share", context)
+    if error:
+        return render(request, "web/demo_refused.html", {"message": error}, status=status)
+    return redirect("task", task_id=task.pk)
+
+
+@visitor_required
+@require_POST
+def task_share(request: HttpRequest, task_id: str) -> HttpResponse:
+    """Share a task of the caller's on a public page (`sharing.share_task`); a guest only when
+    their pass allows it. Anyone else's task is a 404, as everywhere."""
+    task, _ = owned_task_with_events(request, task_id)
+    if not request.caller.may_share():
+        return _share_answer(request, task, _loaded_share(task), error=SHARING_NOT_ALLOWED, status=403)
+    try:
+        shared = share_task(task, show_parameters=request.POST.get("show_parameters") == "on")
+    except NotShareable as exc:
+        return _share_answer(request, task, None, error=str(exc), status=409)
+    return _share_answer(request, task, shared.share)
+
+
+@visitor_required
+@require_POST
+def task_unshare(request: HttpRequest, task_id: str) -> HttpResponse:
+    """End a task's public page: it and its files answer 404 from now on. Unsharing is always
+    allowed to whoever sees the task (a guest whose pass no longer allows sharing too)."""
+    task, _ = owned_task_with_events(request, task_id)
+    unshare_task(task)
+    return _share_answer(request, task, None)
+
+
 @visitor_required
 @require_GET
 def task_zip(request: HttpRequest, task_id: str) -> HttpResponse:
@@ -560,9 +627,13 @@ def _stored_chunks(path: str):
 @login_required
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    tasks = Task.objects.filter(Caller.person(request.user).task_scope()).select_related("model", "demo_pass")
+    tasks = Task.objects.filter(Caller.person(request.user).task_scope()).select_related(
+        "model", "demo_pass", "share"
+    )
     tasks = tasks.order_by("-created_at", "-pk")
-    filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q")}
+    filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q", "shared")}
+    if filters["shared"] == "1":
+        tasks = tasks.filter(share__isnull=False)
     if filters["model"]:
         tasks = tasks.filter(model__slug=filters["model"])
     if filters["status"] in Status.values:
