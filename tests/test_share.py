@@ -297,3 +297,16 @@ def test_the_pass_form_sets_whether_guests_may_share(client, user, catalog):
     client.post(reverse("pass-create"), {**form, "name": "Sharing booth", "allow_sharing": "on"})
     passes = dict(user.demo_passes.values_list("name", "allow_sharing"))
     assert passes == {"Booth": False, "Sharing booth": True}
+
+
+def test_revoking_a_pass_ends_the_pages_its_guests_shared(
+    client, user, catalog, django_capture_on_commit_callbacks
+):
+    guest, task = guest_with_task(user, catalog, django_capture_on_commit_callbacks, allow_sharing=True)
+    guest.post(reverse("task-share", args=[task.pk]))
+    token = Share.objects.get(task=task).token
+    assert Client().get(f"/s/{token}").status_code == 200
+    client.force_login(user)
+    client.post(reverse("pass-revoke", args=[task.demo_pass_id]))
+    assert Client().get(f"/s/{token}").status_code == 404
+    assert not Share.objects.exists()

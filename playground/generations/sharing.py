@@ -51,6 +51,12 @@ def unshare_task(task: Task) -> bool:
     return bool(deleted)
 
 
+def unshare_all(tasks) -> int:
+    """End the public pages of every task in `tasks` (a queryset) at once: how many there were."""
+    deleted, _ = Share.objects.filter(task__in=tasks).delete()
+    return deleted
+
+
 def shared_task(token: str) -> Share | None:
     """The share (with its task and model) that `token` names, or None: unknown, unshared, or
     not a token at all (checked before any query)."""

@@ -31,6 +31,7 @@ from playground.access.passes import create_pass, pass_token, revoke_pass
 from playground.access.ratelimit import MOST_REQUESTS_PER_MINUTE, api_rpm_ceiling
 from playground.catalog.models import CatalogEntry
 from playground.generations.services import cancel_unfinished, committed_spend
+from playground.generations.sharing import unshare_all
 from playground.generations.usage import usage_for
 from playground.keys import audit, webhook_secrets
 from playground.keys.credentials import check_upstream_key, store_upstream_key, upstream_key_for
@@ -426,6 +427,7 @@ def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
         raise Http404("No such pass.")
     revoke_pass(demo_pass, by=by_person(request))
     cancel_unfinished(demo_pass.tasks.all())  # the guests' running tasks stop spending too
+    unshare_all(demo_pass.tasks.all())  # and the pages they shared end: revoking stops the demo
     return _after_change(request, "demo-passes")
 
 
