@@ -262,6 +262,25 @@ def test_rolling_on_the_page_shows_the_new_secret_once_and_keeps_the_old_for_the
     assert ApiKey.objects.get(pk=issued.key.pk).prefix == secret[:16]
 
 
+def test_the_keys_row_says_until_when_the_rolled_from_secret_works_and_the_log_names_the_zone(
+    signed_in, user
+):
+    """After the one-time box is gone (a reload), the key's row still says that its old secret
+    works, and until when; once that secret stopped, it says nothing more."""
+    issued = issue_key(user, name="app")
+    signed_in.post(reverse("key-action", args=[issued.key.pk, "roll"]), {"grace": "3600"})
+    row = signed_in.get(reverse("keys")).content.decode()
+    assert f"the old <code>{issued.key.prefix}…</code> works until" in row
+    assert AuditEntry.objects.get(action="key.rolled").detail.endswith(" UTC")
+    assert row.count('class="muted small key-previous"') == 1
+    signed_in.post(reverse("key-action", args=[issued.key.pk, "roll"]), {"grace": "0"})
+    assert "key-previous" not in signed_in.get(reverse("keys")).content.decode()
+    ApiKey.objects.filter(pk=issued.key.pk).update(
+        previous_prefix="pg_live_ended000", previous_valid_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert "key-previous" not in signed_in.get(reverse("keys")).content.decode()
+
+
 def test_another_persons_key_cannot_be_rolled(signed_in, other_user):
     issued = issue_key(other_user)
     assert (
