@@ -51,6 +51,18 @@ def test_a_key_limited_to_some_models_is_refused_others_with_403_naming_the_fiel
     assert api.submit().status_code == 201
 
 
+def test_a_model_the_key_may_not_use_is_refused_before_its_input_is_read(key_api, queue_only):
+    """The 403 comes first, naming the model: not that model's input errors (a 422 the client
+    would fix only to be refused anyway)."""
+    api = key_api(allowed_models=[SEED])
+    refused = api.post("/api/v1/tasks", {"model": OTHER, "input": {"prompt": ""}})
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["code"] == "model_not_allowed" and error["field"] == "model"
+    assert OTHER in error["message"] and "GET /api/v1/models" in error["message"]
+    assert api.post("/api/v1/tasks", {"model": SEED, "input": {"prompt": ""}}).status_code == 422
+
+
 def test_a_key_limited_to_some_models_lists_only_those(key_api):
     api = key_api(allowed_models=[SEED])
     assert [model["slug"] for model in api.get("/api/v1/models").json()["data"]] == [SEED]
