@@ -109,6 +109,8 @@ class NewKeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         entries = CatalogEntry.objects.filter(is_active=True).order_by("kind", "title")
         self.fields["models"].choices = [(e.slug, e.title) for e in entries]
+        # The browser's date picker offers only the days the form accepts (from tomorrow).
+        self.fields["expires_on"].widget.attrs["min"] = (timezone.localdate() + timedelta(days=1)).isoformat()
         if (ceiling := api_rpm_ceiling()) is not None:
             self.fields["requests_per_minute"].max_value = ceiling
             self.fields["requests_per_minute"].validators.append(MaxValueValidator(ceiling))
