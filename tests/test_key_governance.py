@@ -51,6 +51,18 @@ def test_a_key_limited_to_some_models_is_refused_others_with_403_naming_the_fiel
     assert api.submit().status_code == 201
 
 
+def test_a_model_the_key_may_not_use_is_refused_before_its_input_is_read(key_api, queue_only):
+    """The 403 comes first, naming the model: not that model's input errors (a 422 the client
+    would fix only to be refused anyway)."""
+    api = key_api(allowed_models=[SEED])
+    refused = api.post("/api/v1/tasks", {"model": OTHER, "input": {"prompt": ""}})
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["code"] == "model_not_allowed" and error["field"] == "model"
+    assert OTHER in error["message"] and "GET /api/v1/models" in error["message"]
+    assert api.post("/api/v1/tasks", {"model": SEED, "input": {"prompt": ""}}).status_code == 422
+
+
 def test_a_key_limited_to_some_models_lists_only_those(key_api):
     api = key_api(allowed_models=[SEED])
     assert [model["slug"] for model in api.get("/api/v1/models").json()["data"]] == [SEED]
@@ -260,6 +272,25 @@ def test_rolling_on_the_page_shows_the_new_secret_once_and_keeps_the_old_for_the
     bad = signed_in.post(reverse("key-action", args=[issued.key.pk, "roll"]), {"grace": "forever"})
     assert "Choose how long the old secret keeps working." in bad.content.decode()
     assert ApiKey.objects.get(pk=issued.key.pk).prefix == secret[:16]
+
+
+def test_the_keys_row_says_until_when_the_rolled_from_secret_works_and_the_log_names_the_zone(
+    signed_in, user
+):
+    """After the one-time box is gone (a reload), the key's row still says that its old secret
+    works, and until when; once that secret stopped, it says nothing more."""
+    issued = issue_key(user, name="app")
+    signed_in.post(reverse("key-action", args=[issued.key.pk, "roll"]), {"grace": "3600"})
+    row = signed_in.get(reverse("keys")).content.decode()
+    assert f"the old <code>{issued.key.prefix}…</code> works until" in row
+    assert AuditEntry.objects.get(action="key.rolled").detail.endswith(" UTC")
+    assert row.count('class="muted small key-previous"') == 1
+    signed_in.post(reverse("key-action", args=[issued.key.pk, "roll"]), {"grace": "0"})
+    assert "key-previous" not in signed_in.get(reverse("keys")).content.decode()
+    ApiKey.objects.filter(pk=issued.key.pk).update(
+        previous_prefix="pg_live_ended000", previous_valid_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert "key-previous" not in signed_in.get(reverse("keys")).content.decode()
 
 
 def test_another_persons_key_cannot_be_rolled(signed_in, other_user):

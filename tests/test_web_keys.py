@@ -1,6 +1,7 @@
 """The issued-keys dashboard: create (secret shown once), list, disable / enable / delete."""
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -46,6 +47,12 @@ def test_expiry_and_budget_are_recorded_and_a_past_expiry_refused(signed_in, use
     refused = create(signed_in, name="late", expires_on=timezone.localdate().isoformat()).content.decode()
     assert "Pick a day after today." in refused
     assert ApiKey.objects.filter(user=user).count() == 1
+
+
+def test_the_expiry_picker_offers_days_from_tomorrow_as_the_form_accepts(signed_in):
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    page = signed_in.get(reverse("keys")).content.decode()
+    assert re.search(rf'<input type="date" name="expires_on" min="{tomorrow}"', page)
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,16 @@ def submit_task(
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
         return replayed
     entry = model if isinstance(model, CatalogEntry) else find_model(model)
+    if api_key is not None and not api_key.allows_model(entry.slug):
+        # Before the input is read: a key that may not use the model hears so, not that model's
+        # input errors (nor are its files fetched or stored).
+        message = (
+            f"This API key may not use {entry.slug}; its owner chose the models it may use "
+            "(GET /api/v1/models lists them)."
+        )
+        raise SubmitError(
+            403, "model_not_allowed", message, [FieldError("model", message, "model_not_allowed")]
+        )
     data = as_payloads(entry, data)
     # The media to store, waiting in temporary files (a refusal below drops them, unstored).
     with submit_lookups():
@@ -189,11 +199,6 @@ def submit_task(
             raise SubmitError(413, "payload_too_large", too_large[0].message, too_large)
         code = "invalid_input" if input_errors else "invalid_webhook_url"
         raise SubmitError(422, code, errors[0].message, errors)
-    if api_key is not None and not api_key.allows_model(entry.slug):
-        message = "This API key may not use that model; its owner chose the models it may use."
-        raise SubmitError(
-            403, "model_not_allowed", message, [FieldError("model", message, "model_not_allowed")]
-        )
     if demo_pass is not None and entry.slug not in demo_pass.model_slugs:
         raise SubmitError(
             422,

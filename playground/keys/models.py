@@ -54,6 +54,12 @@ class ApiKey(models.Model):
         return not self.allowed_models or slug in self.allowed_models
 
     @property
+    def previous_works_until(self):
+        """When the secret this key was rolled from stops working, while it still works; else None."""
+        until = self.previous_valid_until
+        return until if self.previous_prefix and until and until > timezone.now() else None
+
+    @property
     def status(self) -> str:
         if self.deleted_at:
             return "deleted"

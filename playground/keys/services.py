@@ -151,10 +151,12 @@ def roll_key(key: ApiKey, grace: timedelta, by: audit.By = audit.By()) -> Issued
                 key.save(update_fields=["prefix", "secret_hash", *ROLL_FIELDS])
                 until = key.previous_valid_until
                 detail = (
-                    f"the old secret works until {timezone.localtime(until):%Y-%m-%d %H:%M}" if until else ""
+                    f"the old secret works until {timezone.localtime(until):%Y-%m-%d %H:%M %Z}"
+                    if until
+                    else "the old secret stopped"
                 )
                 subject = f"key {old_prefix}… -> {key.prefix}… ({key.name or 'unnamed'})"
-                audit.record(key.user_id, "key.rolled", subject, detail or "the old secret stopped", by=by)
+                audit.record(key.user_id, "key.rolled", subject, detail, by=by)
         except IntegrityError:  # the new prefix is taken: astronomically rare, try another
             key.refresh_from_db(fields=["prefix", "secret_hash", *ROLL_FIELDS])
             continue

@@ -110,6 +110,8 @@ class NewKeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         entries = CatalogEntry.objects.filter(is_active=True).order_by("kind", "title")
         self.fields["models"].choices = [(e.slug, e.title) for e in entries]
+        # The browser's date picker offers only the days the form accepts (from tomorrow).
+        self.fields["expires_on"].widget.attrs["min"] = (timezone.localdate() + timedelta(days=1)).isoformat()
         ceiling = api_rpm_ceiling()
         rpm = self.fields["requests_per_minute"]
         most = MOST_REQUESTS_PER_MINUTE

@@ -250,6 +250,19 @@
     }
   });
 
+  // Keys page: a key made or rolled shows its secret once, at the top of the keys section. A roll
+  // is pressed in the key's row, maybe far below it, so the box comes into view (with its Copy
+  // button focused) rather than appearing off-screen where a reload would lose it unseen.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "api-keys") return;
+    var box = document.querySelector("#api-keys .secret-box");
+    if (!box) return;
+    box.scrollIntoView({ block: "nearest" });
+    var copy = box.querySelector("[data-copy]");
+    if (copy) copy.focus({ preventScroll: true });
+  });
+
   // After a task was made: the errors of earlier tries are stale, and on a narrow screen the
   // result panel (below the form) comes into view.
   document.addEventListener("playground:submitted", function () {

@@ -158,6 +158,36 @@ def test_on_a_phone_a_new_key_and_every_keys_actions_are_on_screen(page, person)
     assert scrolls_sideways(page) is None
 
 
+def test_on_a_phone_a_roll_far_down_the_list_shows_its_secret_and_the_audit_log_is_cards(page, person):
+    """Roll is pressed in a key's row, below the form and the other keys; the one-time secret
+    appears at the top of the section, and comes into view with its Copy button focused (it used
+    to appear off-screen, lost unseen at the next reload). The audit log is a card per entry, as the
+    keys are, not a table scrolling sideways inside its box."""
+    oldest = issue_key(person, name="oldest-app")
+    for n in range(4):
+        issue_key(person, name=f"app-{n}", budget=Decimal(5))
+    page.set_viewport_size(PHONE)
+    page.goto("/keys")
+    row = page.locator("#api-keys tr", has_text="oldest-app")
+    row.locator("summary", has_text="Roll").click()
+    row.get_by_label("The old secret").select_option(label="for 1 hour")
+    row.get_by_role("button", name="Roll now").click()
+    box = page.locator(".secret-box", has_text="The old secret keeps working until")
+    box.wait_for()
+    page.wait_for_function("document.activeElement?.matches('.secret-box [data-copy]')")
+    secret = page.locator("#new-secret").bounding_box()
+    assert secret["y"] >= 0 and secret["y"] + secret["height"] <= PHONE["height"]
+    rolled = page.locator("#api-keys tr", has_text="oldest-app").inner_text()
+    assert f"the old {oldest.key.prefix}… works until" in rolled
+
+    audit = page.locator("#audit-log .scroll-x")
+    assert "key.rolled" in audit.inner_text()
+    assert audit.evaluate("box => box.scrollWidth <= box.clientWidth")
+    by = page.locator("#audit-log td[data-label=By]").first.bounding_box()
+    assert by["x"] + by["width"] <= PHONE["width"]
+    assert scrolls_sideways(page) is None
+
+
 def test_on_a_phone_the_owners_history_tells_a_guests_task_from_their_own(page, person):
     """At phone width the model and date columns go; the mark of who ran a task (a guest on a demo
     pass, the API) stays beside its prompt."""
