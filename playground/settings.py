@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "playground.catalog",
     "playground.generations",
     "playground.keys",
+    "playground.teams",
     "playground.api",
     "playground.web",
 ]

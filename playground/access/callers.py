@@ -7,7 +7,10 @@ A request comes from one of three callers, each made here and nowhere else:
   id, given when they entered (`enter_pass`). A guest's tasks belong to the pass's owner, marked
   with the pass and the guest, so every guest on one link sees only their own work while the owner
   sees all of it in their history;
-- an **API key** (`key_caller`): the Bearer secret names the key, and the key its account.
+- an **API key** (`key_caller`): the Bearer secret names the key, and the key its account. A key
+  issued for a team acts for the team (`team_id`): it reaches every task of the team, whoever ran
+  it, and its own tasks are the team's; any other caller is in its personal workspace and reaches
+  no team's tasks.
 
 `Caller.task_scope()` is the set of tasks the caller may see, poll, cancel, download and re-run;
 anything outside it answers exactly as a task that does not exist (404). Files ask the same
@@ -68,6 +71,7 @@ class Caller:
     demo_pass: DemoPass | None = None
     guest: str = ""
     api_key: ApiKey | None = None
+    team_id: Any = None  # the team workspace the caller acts in; None: their personal one
     # False only for `session_caller(lean=True)`: the session is not yet checked against the
     # account's row, which the view loads with the task and hands to `confirm_session`.
     confirmed: bool = True
@@ -86,7 +90,9 @@ class Caller:
         every view; `task_scope` is its filter, `presenters.task_stamp` its raw SQL."""
         if self.demo_pass is not None:
             return {"demo_pass_id": self.demo_pass.pk, "guest": self.guest}
-        return {"owner_id": self.owner_id}
+        if self.team_id is not None:
+            return {"team_id": self.team_id}
+        return {"owner_id": self.owner_id, "team_id": None}
 
     def task_scope(self, prefix: str = "") -> Q:
         """`scope_fields` as a filter (`prefix` for a query through a relation, e.g. "task__")."""
@@ -220,7 +226,7 @@ def key_caller(request: HttpRequest) -> Caller:
         wait = over_limit(f"key:{key.pk}{suffix}", limit)
         if wait is not None:
             raise RateLimited(wait)
-    return Caller(key.user_id, key.user, api_key=key)
+    return Caller(key.user_id, key.user, api_key=key, team_id=key.team_id)
 
 
 def file_caller(request: HttpRequest) -> Caller | None:
@@ -233,7 +239,7 @@ def file_caller(request: HttpRequest) -> Caller | None:
         except KeyRejected:
             key = None
         if key is not None:
-            return Caller(key.user_id, key.user, api_key=key)
+            return Caller(key.user_id, key.user, api_key=key, team_id=key.team_id)
     try:
         return session_caller(request)
     except AccessEnded:

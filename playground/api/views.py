@@ -87,7 +87,7 @@ def owned_task(request: HttpRequest, task_id: str) -> Task:
     loaded); anyone else's is exactly as missing as a task that never existed."""
     try:
         return (
-            Task.objects.select_related("model")
+            Task.objects.select_related("model", "owner")
             .only(*BODY_FIELDS)
             .get(request.caller.task_scope(), pk=task_id)
         )
@@ -113,6 +113,7 @@ def create_task(request: HttpRequest) -> JsonResponse:
             idempotency_key=request.headers.get("Idempotency-Key"),
             api_key=request.caller.api_key,
             webhook_url=data.get("webhook_url", ""),
+            team_id=request.caller.team_id,
             base_url=public_base(request),
         )
     except SubmitError as exc:
@@ -167,7 +168,7 @@ def choice_filter(params, name: str, choices: list[str]) -> str:
 
 def list_tasks(request: HttpRequest) -> JsonResponse:
     params = request.GET
-    query = Task.objects.filter(request.caller.task_scope()).select_related("model")
+    query = Task.objects.filter(request.caller.task_scope()).select_related("model", "owner")
     status = choice_filter(params, "status", Status.values)
     if status:
         query = query.filter(status=status)
@@ -198,7 +199,9 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     process last rendered for that ETag (`rendered_bodies`). Only a task that changed since is
     loaded and rendered again."""
     stamp = task_stamp(task_id, request.caller.scope_fields())
-    etag = stamp and stamp_etag(request, task_id, stamp.status, stamp.updated_at, stamp.model_slug)
+    etag = stamp and stamp_etag(
+        request, task_id, stamp.status, stamp.updated_at, stamp.model_slug, stamp.owner_username
+    )
     if etag and (unchanged := not_modified(request, etag)):
         return unchanged
     if not etag or (body := rendered_bodies.get(etag)) is None:

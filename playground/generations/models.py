@@ -68,6 +68,10 @@ class Task(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40, default=new_task_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
+    # The workspace: a team's task (`owner` is the member who ran it), or null for the owner's own.
+    team = models.ForeignKey(
+        "teams.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="tasks"
+    )
     api_key = models.ForeignKey(
         "keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
@@ -105,6 +109,7 @@ class Task(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_recent"),
+            models.Index(fields=["team", "-created_at", "-id"], name="task_team_recent"),
             # The fair queue (fairness.py): the tasks waiting or running, and each owner's last start.
             models.Index(fields=["status", "created_at"], name="task_status_age"),
             models.Index(fields=["owner", "started_at"], name="task_owner_last_start"),

@@ -85,6 +85,11 @@ SCHEMAS = {
             "created_at": {"type": "string", "format": "date-time"},
             "started_at": NULLABLE_TIME,
             "finished_at": NULLABLE_TIME,
+            "created_by": {
+                "type": "string",
+                "description": "Not in MindVideo's API (its clients ignore it): the username of the "
+                "person who ran the task, which tells a team's tasks apart.",
+            },
         },
     },
     "TaskList": {
@@ -200,7 +205,8 @@ def _errors(*statuses: int) -> dict:
         401: "Missing, unknown, disabled, deleted or expired key",
         402: "A budget does not cover this task (code budget_exceeded); the message names which, e.g. "
         "the key's monthly budget, and what is left of it",
-        403: "This key may not use that model (code model_not_allowed, field model)",
+        403: "This key may not use that model (code model_not_allowed, field model), or its owner has "
+        "just left the key's team (not_a_member)",
         404: "No such task or model (including another owner's)",
         409: "Conflict",
         413: "Body too large",

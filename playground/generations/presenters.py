@@ -31,7 +31,7 @@ def _number(value) -> float | None:
 # (`Task.objects.only(*BODY_FIELDS)`), which makes a poll's query cheaper to build and to read.
 BODY_FIELDS = (
     *("request_id", "status", "model", "cost_estimate", "cost_actual", "output", "error"),
-    *("created_at", "started_at", "finished_at", "updated_at", "model__slug"),
+    *("created_at", "started_at", "finished_at", "updated_at", "model__slug", "owner__username"),
 )
 
 
@@ -50,6 +50,7 @@ def task_body(request: HttpRequest | None, task: Task) -> dict:
         "created_at": task.created_at.isoformat(),
         "started_at": task.started_at.isoformat() if task.started_at else None,
         "finished_at": task.finished_at.isoformat() if task.finished_at else None,
+        "created_by": task.owner.get_username(),  # not MindVideo's: who ran it (teams share tasks)
     }
 
 
@@ -62,7 +63,9 @@ def task_etag(request: HttpRequest | None, task: Task, *shown: object) -> str:
     else a view shows, e.g. the status panel's events. The model's slug, which the body names and the
     admin can change, counts too (`task_stamp` reads it as `model_slug`).
     """
-    return stamp_etag(request, task.pk, task.status, task.updated_at, task.model.slug, *shown)
+    return stamp_etag(
+        request, task.pk, task.status, task.updated_at, task.model.slug, task.owner.get_username(), *shown
+    )
 
 
 def stamp_etag(request: HttpRequest | None, task_id: str, status: str, updated_at, *shown: object) -> str:
@@ -114,6 +117,7 @@ class TaskStamp:
     owner_is_active: bool
     model_slug: str
     lease_expires_at: datetime | None
+    owner_username: str
 
     @property
     def settled(self) -> bool:
@@ -130,23 +134,38 @@ def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
     must have), or None. One statement written out by hand: a poll that finds nothing new is most
     of what a polling client costs, and building this query with the ORM took longer than running
     it (~1.2 ms of ~2 ms). Also the account's session columns, for a status poll's session check."""
+    shape = tuple((name, value is None) for name, value in scope.items())
     with connection.cursor() as cursor:
-        cursor.execute(_stamp_sql(tuple(scope)), [task_id, *scope.values()])
+        cursor.execute(
+            _stamp_sql(shape), [task_id, *(value for value in scope.values() if value is not None)]
+        )
         row = cursor.fetchone()
     if row is None or row[6] is None:
         return None
-    status, updated_at, cost, model_updated_at, password, is_active, last_event_id, slug, lease = row
+    status, updated_at, cost, model_updated_at, password, is_active, last_event_id, slug, lease, username = (
+        row
+    )
     known = cost is not None
     lease = None if lease is None else _moment(lease)
     return TaskStamp(
-        status, updated_at, known, model_updated_at, last_event_id, password, bool(is_active), slug, lease
+        status,
+        updated_at,
+        known,
+        model_updated_at,
+        last_event_id,
+        password,
+        bool(is_active),
+        slug,
+        lease,
+        username,
     )
 
 
 @cache
-def _stamp_sql(scope: tuple[str, ...]) -> str:
-    """`task_stamp`'s statement for a scope on these task fields. Only names from the models'
-    metadata, quoted, go into the text; every value is a parameter."""
+def _stamp_sql(scope: tuple[tuple[str, bool], ...]) -> str:
+    """`task_stamp`'s statement for a scope on these task fields, each (name, whether it must be
+    NULL). Only names from the models' metadata, quoted, go into the text; every value is a
+    parameter."""
     q = connection.ops.quote_name
     task, event, entry = Task._meta, TaskEvent._meta, CatalogEntry._meta
     user = get_user_model()._meta
@@ -154,14 +173,15 @@ def _stamp_sql(scope: tuple[str, ...]) -> str:
     def column(meta, name: str) -> str:
         return q(meta.get_field(name).column)
 
-    where = " AND ".join(f"t.{column(task, name)} = %s" for name in scope)
+    where = " AND ".join(f"t.{column(task, name)} {'IS NULL' if null else '= %s'}" for name, null in scope)
     return (
         f"SELECT t.{column(task, 'status')}, t.{column(task, 'updated_at')},"  # noqa: S608 (names only)
         f" t.{column(task, 'cost_actual')}, m.{column(entry, 'updated_at')},"
         f" u.{column(user, 'password')}, u.{column(user, 'is_active')},"
         f" (SELECT MAX(e.{column(event, 'id')}) FROM {q(event.db_table)} e"
         f" WHERE e.{column(event, 'task')} = t.{column(task, 'id')}),"
-        f" m.{column(entry, 'slug')}, t.{column(task, 'lease_expires_at')}"
+        f" m.{column(entry, 'slug')}, t.{column(task, 'lease_expires_at')},"
+        f" u.{column(user, user.model.USERNAME_FIELD)}"
         f" FROM {q(task.db_table)} t"
         f" JOIN {q(entry.db_table)} m ON m.{column(entry, 'id')} = t.{column(task, 'model')}"
         f" JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{column(task, 'owner')}"

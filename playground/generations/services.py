@@ -28,6 +28,7 @@ from playground.catalog.validation import FieldError
 from playground.engines.fetch import FetchError, check_url, submit_lookups
 from playground.keys.models import ApiKey, DemoPass
 from playground.keys.periods import budget_name, period_start
+from playground.teams.models import Membership, Team
 
 from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
 from .jobs import enqueue_task
@@ -125,7 +126,7 @@ def find_model(slug: Any) -> CatalogEntry:
 
 def _replay(owner, idempotency_key: str, digest: str) -> Submission | None:
     # With its model, which the answer names (`task_body`): no second read for it.
-    tasks = Task.objects.select_related("model")
+    tasks = Task.objects.select_related("model", "owner")
     existing = tasks.filter(owner=owner, idempotency_key=idempotency_key).first()
     if existing is None:
         return None
@@ -152,6 +153,7 @@ def submit_task(
     demo_pass=None,
     guest: str = "",
     base_url: str = "",
+    team_id=None,
 ) -> Submission:
     """Validate, price and queue a task; replay the original for a repeated Idempotency-Key.
 
@@ -215,7 +217,7 @@ def submit_task(
     data = store_inputs(owner, data, prepared, base_url)  # files written before the transaction
     try:
         with transaction.atomic():
-            limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
+            limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass, team_id=team_id, member=owner)
             # Under the same lock as the budget check: a repeat of a request that was created while
             # this one waited replays it (200), never counts it against itself (402). With no limit
             # to count against, the unique constraint decides (IntegrityError below) and no read is
@@ -225,6 +227,7 @@ def submit_task(
             check_spend_limits(cost_estimate, limits=limits)
             task = Task.objects.create(
                 owner=owner,
+                team_id=team_id,
                 api_key=api_key,
                 demo_pass=demo_pass,
                 guest=guest if demo_pass is not None else "",
@@ -260,10 +263,14 @@ SpendLimit = tuple[
 ]  # (its name, e.g. "the key's monthly budget", limit, the tasks it counts)
 
 
-def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
+def lock_spend_limits(*, api_key=None, demo_pass=None, team_id=None, member=None) -> list[SpendLimit]:
     """The limits a submit must fit in, their rows locked until the transaction ends (SELECT … FOR
-    UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers)."""
+    UPDATE on PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers): the key's
+    budget, a demo pass's cap, and for a team's task the team's budget and the member's own budget
+    in it. All apply together; the first one a task would go over is the one the refusal names."""
     limits = []
+    if team_id is not None:
+        limits += _team_limits(team_id, member)
     if api_key is not None:
         # The budget as it is now, never the authenticated copy's (a process keeps a key a second).
         # Locked only where there is one: the copy says where to expect it, the row has the last word.
@@ -276,7 +283,7 @@ def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
             tasks = Task.objects.filter(api_key_id=api_key.pk)
             if start := period_start(period):
                 tasks = tasks.filter(created_at__gte=start)
-            limits.append((budget_name("key", period), amount, tasks))
+            limits.append((budget_name("the key's", period), amount, tasks))
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
         if locked.status != "active":
@@ -284,7 +291,29 @@ def lock_spend_limits(*, api_key=None, demo_pass=None) -> list[SpendLimit]:
             # unfinished tasks, so a task made after that sweep would run on a revoked pass.
             message = PASS_ENDED[locked.status]
             raise SubmitError(403, f"demo_pass_{locked.status}", message)
-        limits.append((budget_name("demo pass", ""), locked.spend_cap, Task.objects.filter(demo_pass=locked)))
+        limits.append(("the demo pass's budget", locked.spend_cap, Task.objects.filter(demo_pass=locked)))
+    return limits
+
+
+def _team_limits(team_id, member) -> list[SpendLimit]:
+    team = Team.objects.select_for_update().filter(pk=team_id).values_list("budget", "budget_period").first()
+    membership = (
+        Membership.objects.select_for_update()
+        .filter(team_id=team_id, user_id=member.pk)
+        .values_list("budget", "budget_period")
+        .first()
+    )
+    if team is None or membership is None:  # removed from the team since the key was read
+        raise SubmitError(403, "not_a_member", "You are no longer a member of this team.")
+    limits = []
+    for (amount, period), whose, where, tasks in (
+        (team, "the team's", "", Task.objects.filter(team_id=team_id)),
+        (membership, "your", " in the team", Task.objects.filter(team_id=team_id, owner_id=member.pk)),
+    ):
+        if amount is not None:
+            if start := period_start(period):
+                tasks = tasks.filter(created_at__gte=start)
+            limits.append((budget_name(whose, period) + where, amount, tasks))
     return limits
 
 

@@ -64,7 +64,7 @@ def _key_label(group: dict) -> str:
 
 def usage_for(owner, days: int = 30) -> Usage:
     start = timezone.localdate() - timedelta(days=days - 1)
-    tasks = Task.objects.filter(owner=owner, created_at__date__gte=start)
+    tasks = Task.objects.filter(owner=owner, team=None, created_at__date__gte=start)  # the personal workspace
     daily = _rows(tasks.annotate(day=TruncDate("created_at")), ["day"], lambda g: g["day"].isoformat())
     per_day = {row.label: row for row in daily}
     day_rows = []

@@ -89,7 +89,7 @@ def queue_delivery(sender, task_id: str, **kwargs) -> None:
 @task()
 def deliver_webhook(task_id: str, attempt: int = 1) -> str:
     """Make delivery attempt number `attempt`; returns delivered, retrying, failed or skipped."""
-    task_row = Task.objects.select_related("model").filter(pk=task_id).first()
+    task_row = Task.objects.select_related("model", "owner").filter(pk=task_id).first()
     if task_row is None or not task_row.webhook_url:
         return "skipped"
     try:

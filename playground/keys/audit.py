@@ -21,10 +21,19 @@ class By:
     ip: str | None = None
 
 
-def record(owner_id, action: str, subject: str = "", detail: str = "", *, by: By = By()) -> AuditEntry:
+def record(
+    owner_id, action: str, subject: str = "", detail: str = "", *, by: By = By(), team=None
+) -> AuditEntry:
+    """One entry in `owner_id`'s log, or in `team`'s when given (then `owner_id` is its owner)."""
     actor = by.actor if by.actor is not None and by.actor.is_authenticated else None
     return AuditEntry.objects.create(
-        owner_id=owner_id, actor=actor, action=action, subject=subject[:200], detail=detail[:500], ip=by.ip
+        owner_id=owner_id,
+        team=team,
+        actor=actor,
+        action=action,
+        subject=subject[:200],
+        detail=detail[:500],
+        ip=by.ip,
     )
 
 

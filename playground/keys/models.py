@@ -20,6 +20,10 @@ class ApiKey(models.Model):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    # A key issued for a team acts for it: its tasks are the team's, and it sees all of the team's.
+    team = models.ForeignKey(
+        "teams.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
     name = models.CharField(max_length=100, blank=True)
     prefix = models.CharField(max_length=32, unique=True)
     secret_hash = models.CharField(max_length=64)
@@ -165,6 +169,10 @@ class AuditEntry(models.Model):
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_entries"
+    )
+    # A team's entry (its members, its keys): the team's log, not `owner`'s own.
+    team = models.ForeignKey(
+        "teams.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="audit_entries"
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -25,6 +25,6 @@ def period_start(period: str, now: datetime | None = None) -> datetime | None:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def budget_name(what: str, period: str) -> str:
-    """ "the key's monthly budget", "the key's budget" (all time)."""
-    return f"the {what}'s {ADJECTIVE[period]} budget" if period else f"the {what}'s budget"
+def budget_name(whose: str, period: str) -> str:
+    """ "the key's monthly budget", "the key's budget" (all time), "your weekly budget"."""
+    return f"{whose} {ADJECTIVE[period]} budget" if period else f"{whose} budget"

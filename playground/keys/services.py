@@ -32,6 +32,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from playground.teams.models import Membership
+
 from . import audit
 from .models import ApiKey, BudgetPeriod
 
@@ -100,6 +102,7 @@ def issue_key(
     budget=None,
     *,
     budget_period: str = "",
+    team=None,
     allowed_models: Sequence[str] = (),
     requests_per_minute: int | None = None,
     by: audit.By = audit.By(),  # noqa: B008
@@ -113,6 +116,7 @@ def issue_key(
                 with transaction.atomic():
                     key = ApiKey.objects.create(
                         user=user,
+                        team=team,
                         name=name,
                         prefix=secret[:LOOKUP_LENGTH],
                         secret_hash=hash_secret(secret),
@@ -124,7 +128,7 @@ def issue_key(
                     )
             except IntegrityError:  # prefix collision: astronomically rare, try another
                 continue
-            audit.record(user.pk, "key.created", audit.key_subject(key), describe(key), by=by)
+            audit.record(user.pk, "key.created", audit.key_subject(key), describe(key), by=by, team=team)
             return IssuedKey(key=key, secret=secret)
     raise RuntimeError("could not issue a unique key")
 
@@ -202,6 +206,11 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
         key = _key_with_prefix(secret[:LOOKUP_LENGTH])
         if key is None or not _secret_matches(key, digest):
             raise KeyRejected("invalid_key", "The API key is not valid.")
+        # A team's key works while the person it was issued to is in the team (kept with the key).
+        key.in_team = (
+            key.team_id is None
+            or Membership.objects.filter(team_id=key.team_id, user_id=key.user_id).exists()
+        )
         _remember_key(digest, key)
     elif not _secret_matches(key, digest):  # a rolled-out secret whose grace ended since
         raise KeyRejected("invalid_key", "The API key is not valid.")
@@ -210,6 +219,8 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
         raise KeyRejected(f"key_{status}", f"This API key is {status}.")
     if not key.user.is_active:
         raise KeyRejected("key_disabled", "This API key's account is disabled.")
+    if not key.in_team:
+        raise KeyRejected("key_disabled", "This API key's owner is no longer a member of its team.")
     _touch(key, ip)
     return key
 

@@ -169,6 +169,7 @@ def _key_rows(user):
     day, week or month also with what it spent in the current one (`budget_spend`)."""
     keys = list(
         ApiKey.objects.filter(user=user, deleted_at__isnull=True)
+        .select_related("team")
         .annotate(task_count=Count("tasks"), spend=SPEND)
         .order_by("-created_at")
     )
@@ -210,7 +211,9 @@ def _context(request: HttpRequest, **extra) -> dict:
         "retired_webhook_secrets": [row for row in signing if row.expires_at is not None],
         "webhook_grace": webhook_secrets.grace_period(),
         "passes": _pass_rows(request),
-        "audit_entries": AuditEntry.objects.filter(owner=request.user).select_related("actor")[:AUDIT_SHOWN],
+        "audit_entries": AuditEntry.objects.filter(owner=request.user, team=None).select_related("actor")[
+            :AUDIT_SHOWN
+        ],
         "roll_grace": ROLL_GRACE_CHOICES,
         "pass_form": DemoPassForm(),
         "nav": "keys",
@@ -319,7 +322,7 @@ AUDIT_SHOWN = 20
 @require_GET
 def audit_csv(request: HttpRequest) -> HttpResponse:
     """Every entry of the account's audit log, newest first, as CSV."""
-    entries = AuditEntry.objects.filter(owner=request.user).select_related("actor").iterator()
+    entries = AuditEntry.objects.filter(owner=request.user, team=None).select_related("actor").iterator()
     return csv_response("audit-log.csv", audit.csv_rows(entries))
 
 

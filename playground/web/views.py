@@ -151,7 +151,7 @@ PANEL_FIELDS = (
     *(
         f"task__{name}"
         for name in (
-            *("owner", "demo_pass", "guest", "model", "status", "cost_estimate", "cost_actual"),
+            *("owner", "team", "demo_pass", "guest", "model", "status", "cost_estimate", "cost_actual"),
             *("output", "error", "created_at", "updated_at", "started_at", "finished_at", "lease_expires_at"),
         )
     ),

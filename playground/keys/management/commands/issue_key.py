@@ -8,6 +8,8 @@ from playground.access.ratelimit import MOST_REQUESTS_PER_MINUTE, api_rpm_ceilin
 from playground.keys.management.users import user_named
 from playground.keys.models import BudgetPeriod
 from playground.keys.services import expiry_through, issue_key
+from playground.teams.management.names import team_named
+from playground.teams.services import is_member
 
 
 def budget_amount(text: str) -> Decimal:
@@ -83,9 +85,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--expires", metavar="YYYY-MM-DD", help="the last day the key works (through that whole day)"
         )
+        parser.add_argument(
+            "--team",
+            metavar="SLUG",
+            help="the key acts for this team (USERNAME must be in it): its tasks are the team's, and it "
+            "sees all of the team's tasks",
+        )
 
-    def handle(self, *args, username: str, name: str, budget, period: str, models, rpm, expires, **options):
+    def handle(
+        self, *args, username: str, name: str, budget, period: str, models, rpm, expires, team, **options
+    ):
         user = user_named(username, "Create one with `manage.py createsuperuser`.")
+        if team is not None:
+            team = team_named(team)
+            if not is_member(team.pk, user.pk):
+                raise CommandError(
+                    f"{username} is not in the team {team.slug}: add them with `manage.py add_member`."
+                )
         amount = budget_amount(budget) if budget is not None else None
         if period and amount is None:
             raise CommandError("--period needs a --budget to start again.")
@@ -96,6 +112,7 @@ class Command(BaseCommand):
             expires_at=expires_at,
             budget=amount,
             budget_period=period,
+            team=team,
             allowed_models=model_slugs(models) if models is not None else (),
             requests_per_minute=requests_a_minute(rpm) if rpm is not None else None,
         )

@@ -1,0 +1,59 @@
+"""A team is a workspace shared by its members. Every person also has a personal workspace, which
+needs no row: what has no team (`team` null on tasks and keys) is personal, so every task and key
+made before teams existed is in its owner's personal workspace as it stands, with nothing moved.
+"""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from playground.keys.models import BudgetPeriod
+
+
+class Role(models.TextChoices):
+    """`owner`: everything, including deleting the team and handing it on; `admin`: members, keys,
+    demo passes, the upstream key and budgets; `member`: generate, see and re-run the team's tasks."""
+
+    OWNER = "owner", "owner"
+    ADMIN = "admin", "admin"
+    MEMBER = "member", "member"
+
+
+MANAGERS = (Role.OWNER, Role.ADMIN)
+
+
+class Team(models.Model):
+    slug = models.SlugField(
+        max_length=50,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits and dashes.")],
+    )
+    name = models.CharField(max_length=100)
+    budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    budget_period = models.CharField(max_length=5, choices=BudgetPeriod.choices, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+
+class Membership(models.Model):
+    """A person in a team, in a role, with an optional budget of their own within the team."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=6, choices=Role.choices, default=Role.MEMBER)
+    budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    budget_period = models.CharField(max_length=5, choices=BudgetPeriod.choices, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "user"]
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
