@@ -124,12 +124,21 @@ def find_model(slug: Any) -> CatalogEntry:
     return entry
 
 
-def _replay(owner, idempotency_key: str, digest: str) -> Submission | None:
+def _replay(owner, idempotency_key: str, digest: str, team_id=None) -> Submission | None:
     # With its model, which the answer names (`task_body`): no second read for it.
     tasks = Task.objects.select_related("model", "owner")
     existing = tasks.filter(owner=owner, idempotency_key=idempotency_key).first()
     if existing is None:
         return None
+    # Keys are unique per account, across its workspaces: a key spent in another workspace (personal,
+    # or a team's) never replays that task here, which would hand one workspace's task to another.
+    if existing.team_id != team_id:
+        raise SubmitError(
+            409,
+            "idempotency_key_reused",
+            "This idempotency key was already used in another workspace of your account (personal or "
+            "a team's): use a new key for a new request.",
+        )
     if existing.request_hash != digest:
         raise SubmitError(
             409,
@@ -177,7 +186,7 @@ def submit_task(
         )
     slug = model.slug if isinstance(model, CatalogEntry) else model
     digest = request_hash(slug if isinstance(slug, str) else repr(slug), data, webhook_url)
-    if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
+    if idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
         return replayed
     entry = model if isinstance(model, CatalogEntry) else find_model(model)
     if api_key is not None and not api_key.allows_model(entry.slug):
@@ -222,7 +231,7 @@ def submit_task(
             # this one waited replays it (200), never counts it against itself (402). With no limit
             # to count against, the unique constraint decides (IntegrityError below) and no read is
             # needed.
-            if limits and idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
+            if limits and idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
                 return replayed
             check_spend_limits(cost_estimate, limits=limits)
             task = Task.objects.create(
@@ -244,7 +253,7 @@ def submit_task(
             TaskEvent.objects.create(task=task, kind="status", status=Status.QUEUED, message="Queued.")
             transaction.on_commit(lambda: enqueue_task(task.pk))
     except IntegrityError:
-        if idempotency_key and (replayed := _replay(owner, idempotency_key, digest)):
+        if idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
             return replayed
         raise
     return Submission(task, created=True)

@@ -48,6 +48,7 @@ def add_member(
     by: audit.By = audit.By(),  # noqa: B008
 ) -> Membership:
     """Add `user` to `team` in `role`, or change the role of one who is in it already."""
+    lock_team(team)
     membership, created = Membership.objects.get_or_create(team=team, user=user, defaults={"role": role})
     if created:
         audit.record(team_owner_id(team), "member.added", user.get_username(), role, by=by, team=team)
@@ -67,6 +68,7 @@ def add_member(
 def remove_member(team: Team, user: AbstractBaseUser, by: audit.By = audit.By()) -> None:  # noqa: B008
     """Take `user` out of `team`: their next request reaches none of its tasks, and the keys they
     were issued for it stop working (401 key_disabled). Their tasks stay the team's."""
+    lock_team(team)
     membership = Membership.objects.filter(team=team, user=user).first()
     if membership is None:
         raise TeamError(f"{user.get_username()} is not a member of {team.slug}.")
@@ -74,6 +76,13 @@ def remove_member(team: Team, user: AbstractBaseUser, by: audit.By = audit.By())
         raise TeamError("A team keeps at least one owner: make someone else owner first.")
     membership.delete()
     audit.record(team_owner_id(team), "member.removed", user.get_username(), by=by, team=team)
+
+
+def lock_team(team: Team) -> None:
+    """Changes of one team's members one at a time (the row locked until the transaction ends; on
+    SQLite its IMMEDIATE transactions already do): two owners leaving, or one demoted while the other
+    leaves, at once would each see the other still there and leave the team with no owner."""
+    Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True).first()
 
 
 def other_owners(team: Team, user: AbstractBaseUser) -> bool:
