@@ -6,6 +6,9 @@ from functools import partial
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError
+from django.test import Client
+from django.urls import reverse
 
 from playground.teams.models import Membership, Role
 from playground.teams.services import TeamError, add_member, create_team, remove_member
@@ -82,3 +85,69 @@ def test_an_owner_demoted_while_the_other_owner_leaves_never_leaves_the_team_wit
         team, first, second = two_owners(f"demote-{round_}")
         each_at_once(partial(add_member, team, first, Role.MEMBER), partial(remove_member, team, second))
         assert Membership.objects.filter(team=team, role=Role.OWNER).count() == 1, round_
+
+
+def test_no_browser_page_personal_key_or_other_team_reaches_a_teams_task_or_its_files(
+    keys,  # noqa: F811
+    people,  # noqa: F811
+):
+    task_id = keys["bob@studio"].submit(prompt="team result").json()["task_id"]
+    made = keys["alice@studio"].get(f"/api/v1/tasks/{task_id}").json()
+    assert made["status"] == "succeeded"
+    file_url = made["output"]["images"][0]["url"] if "images" in made["output"] else None
+    file_url = file_url or next(iter(made["output"].values()))[0]["url"]
+    bare_file = file_url.split("?")[0].split("://", 1)[-1]
+    bare_file = bare_file[bare_file.index("/") :]
+    assert (
+        keys["alice@studio"]
+        .client.get(bare_file, headers={"Authorization": f"Bearer {keys['alice@studio'].key}"})
+        .status_code
+        == 200
+    )
+    for name in ("bob", "carol"):  # bob is in the team, but his browser is his personal workspace
+        browser = Client()
+        browser.force_login(people[name])
+        for method, path in (
+            ("get", reverse("task", args=[task_id])),
+            ("get", reverse("task-thumb", args=[task_id])),
+            ("get", reverse("task-zip", args=[task_id])),
+            ("post", reverse("task-cancel", args=[task_id])),
+            ("post", reverse("task-share", args=[task_id])),
+            ("post", reverse("task-unshare", args=[task_id])),
+            ("get", reverse("play", args=["gemini-3-pro-image-preview-official"]) + f"?from={task_id}"),
+            ("get", bare_file),
+        ):
+            assert getattr(browser, method)(path).status_code == 404, (name, path)
+        poll = browser.get(
+            reverse("task", args=[task_id]), headers={"HX-Request": "true", "If-None-Match": '"x"'}
+        )
+        assert poll.status_code == 286 and "no longer available" in poll.content.decode()  # the poll stops
+        assert (
+            "team result"
+            not in browser.get(reverse("compare") + f"?ids={task_id}&ids={task_id}").content.decode()
+        )
+    for outsider in ("bob", "carol@agency"):
+        api = keys[outsider]
+        assert api.client.get(bare_file, headers={"Authorization": f"Bearer {api.key}"}).status_code == 404
+        assert api.post(f"/api/v1/tasks/{task_id}/share").status_code == 404
+        listed = api.get(
+            "/api/v1/tasks", {"model": "gemini-3-pro-image-preview-official", "status": "succeeded"}
+        )
+        assert task_id not in listed.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("create_team", "long", "--owner", "alice", "--name", "x" * 101), "--name"),
+        (("create_team", "a_b", "--owner", "alice"), "SLUG must be"),
+        (("create_team", "x" * 51, "--owner", "alice"), "SLUG must be"),
+        (("add_member", "studio", "alice", "--role", "member"), "keeps at least one owner"),
+        (("add_member", "studio", "nobody"), "No user named 'nobody'"),
+        (("remove_member", "studio", "nobody"), "No user named 'nobody'"),
+    ],
+)
+def test_team_commands_refuse_bad_input_with_a_message_not_a_traceback(teams, args, message):  # noqa: F811
+    with pytest.raises(CommandError, match=message):
+        command(*args)
+    assert Membership.objects.filter(team=teams["studio"], role=Role.OWNER).count() == 1

@@ -1,9 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from playground.catalog.text import text_problem
 from playground.keys.management.commands.issue_key import budget_amount
 from playground.keys.management.users import user_named
 from playground.keys.models import BudgetPeriod
 from playground.teams.management.names import check_slug
+from playground.teams.models import Team
 from playground.teams.services import TeamError, create_team
 
 
@@ -23,6 +25,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, slug: str, owner: str, name: str, budget, period: str, **options):
         check_slug(slug)
+        if len(name) > Team._meta.get_field("name").max_length or text_problem(name):
+            raise CommandError("--name must be at most 100 characters, none of them a control character.")
         user = user_named(owner, "Create one with `manage.py createsuperuser`.")
         amount = budget_amount(budget) if budget is not None else None
         if period and amount is None:
