@@ -135,6 +135,29 @@ def enter_demo(browser, link: str):
     return entered
 
 
+def submits_at_once(secrets: list[str], times: int) -> list[int]:
+    """`times` API submits of the seed model sent at once, each from its own thread and connection,
+    the i-th with key `secrets[i % len(secrets)]` and a prompt of its own: their statuses, sorted."""
+    from django.test import Client
+
+    statuses, lock, counter = [], threading.Lock(), iter(range(times))
+
+    def submit() -> None:
+        with lock:
+            index = next(counter)
+        response = Client().post(
+            "/api/v1/tasks",
+            {"model": SEED, "input": seed_input(prompt=f"race {index}")},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {secrets[index % len(secrets)]}"},
+        )
+        with lock:
+            statuses.append(response.status_code)
+
+    at_once(submit, times)
+    return sorted(statuses)
+
+
 def at_once(work: Callable[[], None], times: int) -> None:
     """Run `work` in `times` threads released together, each closing its own database connections
     when done; the first failure in any thread fails the caller."""

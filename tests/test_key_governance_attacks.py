@@ -3,7 +3,6 @@ stay inside the server's, a periodic budget under concurrent submits, and an aud
 fail together with the change it records."""
 
 import io
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,7 +19,7 @@ from playground.keys.periods import period_start
 from playground.keys.services import forget_recent_keys, issue_key, roll_key
 from playground.keys.webhook_secrets import current_webhook_secret
 
-from .helpers import SEED, Api, seed_input
+from .helpers import SEED, Api, submits_at_once
 
 
 def status_with(client, capture, secret) -> int:
@@ -160,31 +159,7 @@ def test_sixteen_concurrent_submits_never_overspend_a_periodic_budget(catalog, u
         request_id="old",
     )
     Task.objects.filter(pk=old.pk).update(created_at=period_start(period) - timedelta(seconds=1))
-    barrier = threading.Barrier(16)
-    statuses, errors = [], []
-
-    def submit(index):
-        try:
-            barrier.wait()
-            response = Client().post(
-                "/api/v1/tasks",
-                {"model": SEED, "input": seed_input(prompt=f"race {index}")},
-                content_type="application/json",
-                headers={"Authorization": f"Bearer {issued.secret}"},
-            )
-            statuses.append(response.status_code)
-        except Exception as exc:  # a thread's failure must fail the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
-    assert sorted(statuses) == [201] * 3 + [402] * 13
+    assert submits_at_once([issued.secret], 16) == [201] * 3 + [402] * 13
     assert Task.objects.count() == 4
 
 

@@ -4,14 +4,12 @@ reaches them, a member removed loses the team at their next request, and the tea
 member's budget in it and the key's budget apply together, each refusal naming its limit."""
 
 import io
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -22,7 +20,7 @@ from playground.keys.services import issue_key
 from playground.teams.models import Membership, Team
 from playground.teams.services import add_member, create_team, remove_member
 
-from .helpers import SEED, Api, seed_input
+from .helpers import Api, submits_at_once
 
 
 def command(*args) -> str:
@@ -193,29 +191,7 @@ def test_sixteen_concurrent_submits_from_four_members_never_overspend_the_team(c
     for member in members[1:]:
         add_member(team, member)
     secrets = [issue_key(member, team=team).secret for member in members]
-    statuses, lock = [], threading.Lock()
-    barrier = threading.Barrier(16)
-
-    def submit(index):
-        try:
-            barrier.wait()
-            answer = Client().post(
-                "/api/v1/tasks",
-                {"model": SEED, "input": seed_input(prompt=f"race {index}")},
-                content_type="application/json",
-                headers={"Authorization": f"Bearer {secrets[index % 4]}"},
-            )
-            with lock:
-                statuses.append(answer.status_code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(statuses) == [201] * 3 + [402] * 13
+    assert submits_at_once(secrets, 16) == [201] * 3 + [402] * 13
     assert Task.objects.filter(team=team).count() == 3
 
 
