@@ -267,9 +267,15 @@ def committed_spend(tasks) -> Decimal:
     return Decimal(total or 0).quantize(Decimal("0.0001"))
 
 
-SpendLimit = tuple[
-    str, Decimal, QuerySet
-]  # (its name, e.g. "the key's monthly budget", limit, the tasks it counts)
+# (its name, e.g. "the key's monthly budget"; the limit; the tasks it counts)
+SpendLimit = tuple[str, Decimal, QuerySet]
+
+
+def in_period(tasks: QuerySet, period: str) -> QuerySet:
+    """The `tasks` a budget of `period` counts now: those made since the period started (every
+    one, for a budget for all time)."""
+    start = period_start(period)
+    return tasks.filter(created_at__gte=start) if start else tasks
 
 
 def lock_spend_limits(*, api_key=None, demo_pass=None, team_id=None, member=None) -> list[SpendLimit]:
@@ -289,9 +295,7 @@ def lock_spend_limits(*, api_key=None, demo_pass=None, team_id=None, member=None
             budget = row.select_for_update().first()
         if budget is not None and budget[0] is not None:
             amount, period = budget
-            tasks = Task.objects.filter(api_key_id=api_key.pk)
-            if start := period_start(period):
-                tasks = tasks.filter(created_at__gte=start)
+            tasks = in_period(Task.objects.filter(api_key_id=api_key.pk), period)
             limits.append((budget_name("the key's", period), amount, tasks))
     if demo_pass is not None:
         locked = DemoPass.objects.select_for_update().get(pk=demo_pass.pk)
@@ -320,9 +324,7 @@ def _team_limits(team_id, member) -> list[SpendLimit]:
         (membership, "your", " in the team", Task.objects.filter(team_id=team_id, owner_id=member.pk)),
     ):
         if amount is not None:
-            if start := period_start(period):
-                tasks = tasks.filter(created_at__gte=start)
-            limits.append((budget_name(whose, period) + where, amount, tasks))
+            limits.append((budget_name(whose, period) + where, amount, in_period(tasks, period)))
     return limits
 
 

@@ -30,14 +30,13 @@ from playground.access.addresses import client_address
 from playground.access.passes import create_pass, pass_token, revoke_pass
 from playground.access.ratelimit import MOST_REQUESTS_PER_MINUTE, api_rpm_ceiling
 from playground.catalog.models import CatalogEntry
-from playground.generations.services import cancel_unfinished, committed_spend
+from playground.generations.services import cancel_unfinished, committed_spend, in_period
 from playground.generations.sharing import unshare_all
 from playground.generations.usage import usage_for
 from playground.keys import audit, webhook_secrets
 from playground.keys.credentials import check_upstream_key, store_upstream_key, upstream_key_for
 from playground.keys.credentials import delete_upstream_key as remove_upstream_key
 from playground.keys.models import ApiKey, AuditEntry, BudgetPeriod, DemoPass, UpstreamCredential
-from playground.keys.periods import period_start
 from playground.keys.services import delete_key, expiry_through, issue_key, roll_key, set_key_disabled
 
 from .charts import spend_chart
@@ -176,8 +175,8 @@ def _key_rows(user):
     titles = dict(CatalogEntry.objects.values_list("slug", "title"))
     for key in keys:
         key.budget_spend = key.spend or Decimal(0)
-        if key.budget is not None and (start := period_start(key.budget_period)):
-            key.budget_spend = committed_spend(key.tasks.filter(created_at__gte=start))
+        if key.budget is not None and key.budget_period:
+            key.budget_spend = committed_spend(in_period(key.tasks.all(), key.budget_period))
         key.model_titles = [titles.get(slug, slug) for slug in key.allowed_models]
     return keys
 
