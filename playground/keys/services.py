@@ -32,7 +32,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from playground.teams.models import Membership
+from playground.teams.services import is_member
 
 from . import audit
 from .models import ApiKey, BudgetPeriod
@@ -207,10 +207,7 @@ def authenticate_key(secret: str | None, *, ip: str | None = None) -> ApiKey:
         if key is None or not _secret_matches(key, digest):
             raise KeyRejected("invalid_key", "The API key is not valid.")
         # A team's key works while the person it was issued to is in the team (kept with the key).
-        key.in_team = (
-            key.team_id is None
-            or Membership.objects.filter(team_id=key.team_id, user_id=key.user_id).exists()
-        )
+        key.in_team = key.team_id is None or is_member(key.team_id, key.user_id)
         _remember_key(digest, key)
     elif not _secret_matches(key, digest):  # a rolled-out secret whose grace ended since
         raise KeyRejected("invalid_key", "The API key is not valid.")
