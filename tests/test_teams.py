@@ -212,3 +212,18 @@ def test_team_changes_go_to_the_teams_log_not_a_persons_own(keys, teams, people)
     browser.force_login(people["alice"])
     page = browser.get(reverse("keys")).content.decode()
     assert "member.removed" not in page  # alice's own log, not the team's (its page comes with teams' UI)
+
+
+def test_a_team_keys_later_changes_go_to_the_teams_log_as_its_creation_did(keys, teams, people):
+    from playground.keys.services import delete_key, roll_key, set_key_disabled
+
+    key = ApiKey.objects.get(name="bob-studio")
+    set_key_disabled(key, True)
+    set_key_disabled(key, False)
+    roll_key(key, timedelta(0))
+    delete_key(key)
+    team_log = AuditEntry.objects.filter(team=teams["studio"], subject__contains="bob-studio")
+    assert sorted(team_log.values_list("action", flat=True)) == sorted(
+        ["key.created", "key.disabled", "key.enabled", "key.rolled", "key.deleted"]
+    )
+    assert not AuditEntry.objects.filter(team=None, subject__contains="bob-studio").exists()

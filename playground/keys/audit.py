@@ -22,13 +22,14 @@ class By:
 
 
 def record(
-    owner_id, action: str, subject: str = "", detail: str = "", *, by: By = By(), team=None
+    owner_id, action: str, subject: str = "", detail: str = "", *, by: By = By(), team_id=None
 ) -> AuditEntry:
-    """One entry in `owner_id`'s log, or in `team`'s when given (then `owner_id` is its owner)."""
+    """One entry in `owner_id`'s log, or in team `team_id`'s when given (then `owner_id` is its
+    owner, or the person whose team key it is)."""
     actor = by.actor if by.actor is not None and by.actor.is_authenticated else None
     return AuditEntry.objects.create(
         owner_id=owner_id,
-        team=team,
+        team_id=team_id,
         actor=actor,
         action=action,
         subject=subject[:200],

@@ -128,7 +128,9 @@ def issue_key(
                     )
             except IntegrityError:  # prefix collision: astronomically rare, try another
                 continue
-            audit.record(user.pk, "key.created", audit.key_subject(key), describe(key), by=by, team=team)
+            audit.record(
+                user.pk, "key.created", audit.key_subject(key), describe(key), by=by, team_id=key.team_id
+            )
             return IssuedKey(key=key, secret=secret)
     raise RuntimeError("could not issue a unique key")
 
@@ -160,7 +162,7 @@ def roll_key(key: ApiKey, grace: timedelta, by: audit.By = audit.By()) -> Issued
                     else "the old secret stopped"
                 )
                 subject = f"key {old_prefix}… -> {key.prefix}… ({key.name or 'unnamed'})"
-                audit.record(key.user_id, "key.rolled", subject, detail, by=by)
+                audit.record(key.user_id, "key.rolled", subject, detail, by=by, team_id=key.team_id)
         except IntegrityError:  # the new prefix is taken: astronomically rare, try another
             key.refresh_from_db(fields=["prefix", "secret_hash", *ROLL_FIELDS])
             continue
@@ -296,7 +298,7 @@ def set_key_disabled(key: ApiKey, disabled: bool, by: audit.By = audit.By()) -> 
     key.disabled_at = timezone.now() if disabled else None
     key.save(update_fields=["disabled_at"])
     action = "key.disabled" if disabled else "key.enabled"
-    audit.record(key.user_id, action, audit.key_subject(key), by=by)
+    audit.record(key.user_id, action, audit.key_subject(key), by=by, team_id=key.team_id)
 
 
 @transaction.atomic
@@ -304,4 +306,4 @@ def delete_key(key: ApiKey, by: audit.By = audit.By()) -> None:  # noqa: B008
     """Soft delete: the key answers 401 `key_deleted` and its tasks keep their history."""
     key.deleted_at = timezone.now()
     key.save(update_fields=["deleted_at"])
-    audit.record(key.user_id, "key.deleted", audit.key_subject(key), by=by)
+    audit.record(key.user_id, "key.deleted", audit.key_subject(key), by=by, team_id=key.team_id)

@@ -36,7 +36,7 @@ def create_team(
         raise TeamError(f"A team named {slug!r} exists already.") from None
     Membership.objects.create(team=team, user=owner, role=Role.OWNER)
     limit = f"budget ${budget:,.2f} {budget_period or 'in all'}" if budget is not None else "no budget"
-    audit.record(owner.pk, "team.created", f"team {slug}", limit, by=by, team=team)
+    audit.record(owner.pk, "team.created", f"team {slug}", limit, by=by, team_id=team.pk)
     return team
 
 
@@ -51,7 +51,7 @@ def add_member(
     lock_team(team)
     membership, created = Membership.objects.get_or_create(team=team, user=user, defaults={"role": role})
     if created:
-        audit.record(team_owner_id(team), "member.added", user.get_username(), role, by=by, team=team)
+        audit.record(team_owner_id(team), "member.added", user.get_username(), role, by=by, team_id=team.pk)
     elif membership.role != role:
         if membership.role == Role.OWNER and not other_owners(team, user):
             raise TeamError("A team keeps at least one owner: make someone else owner first.")
@@ -59,7 +59,7 @@ def add_member(
         membership.save(update_fields=["role"])
         detail = f"{old} -> {role}"
         audit.record(
-            team_owner_id(team), "member.role_changed", user.get_username(), detail, by=by, team=team
+            team_owner_id(team), "member.role_changed", user.get_username(), detail, by=by, team_id=team.pk
         )
     return membership
 
@@ -75,7 +75,7 @@ def remove_member(team: Team, user: AbstractBaseUser, by: audit.By = audit.By())
     if membership.role == Role.OWNER and not other_owners(team, user):
         raise TeamError("A team keeps at least one owner: make someone else owner first.")
     membership.delete()
-    audit.record(team_owner_id(team), "member.removed", user.get_username(), by=by, team=team)
+    audit.record(team_owner_id(team), "member.removed", user.get_username(), by=by, team_id=team.pk)
 
 
 def lock_team(team: Team) -> None:
