@@ -185,7 +185,7 @@ def job_for(task: Task) -> EngineJob:
         input_schema=entry.input_schema,
         input=task.input,
         # Decrypted only for the engine that sends it, and only for this run.
-        upstream_key=upstream_key_for(task.owner_id) if task.engine == "mindvideo" else None,
+        upstream_key=upstream_key_for(task.owner_id, task.team_id) if task.engine == "mindvideo" else None,
         upstream_id=task.upstream_id,
         attempt=task.attempts,
     )
@@ -241,7 +241,7 @@ def run_attempt(task_id: str) -> str:
     except EngineError as exc:
         context.discard_outputs()
         if exc.code == "upstream_key_rejected":
-            mark_upstream_failure(task.owner_id, exc.message)
+            mark_upstream_failure(task.owner_id, exc.message, task.team_id)
         fail_attempt(task, context, exc.code, exc.message, exc.cost_actual, engine_title)
         return Status.FAILED
     except Exception:
@@ -253,7 +253,7 @@ def run_attempt(task_id: str) -> str:
         fail_attempt(task, context, "engine_crashed", message, billed, engine_title)
         return Status.FAILED
     if task.engine == "mindvideo":
-        mark_upstream_used(task.owner_id)
+        mark_upstream_used(task.owner_id, task.team_id)
     cost = result.cost_actual
     if cost is None:
         cost = estimate_cost(task.model, task.input, seconds=result.billed_seconds)

@@ -62,79 +62,101 @@ def fernet() -> MultiFernet:
     return MultiFernet(keys)
 
 
+def _held(user_id, team_id=None):
+    """The credential of a workspace: the team's (whoever of its admins stored it) or the
+    person's own."""
+    if team_id is not None:
+        return UpstreamCredential.objects.filter(team_id=team_id)
+    return UpstreamCredential.objects.filter(user_id=user_id, team=None)
+
+
 @transaction.atomic
 def store_upstream_key(
     user: AbstractBaseUser,
     secret: str,
     label: str = "",
     by: audit.By = audit.By(),  # noqa: B008
+    team_id=None,
 ) -> UpstreamCredential:
-    """Encrypt and store `user`'s platform key, replacing any earlier one (and its failure state)."""
+    """Encrypt and store the platform key of `user`'s personal workspace, or of team `team_id`
+    (`user` the admin storing it), replacing any earlier one (and its failure state)."""
     secret = secret.strip()
     if not secret:
         raise ValueError("The upstream key is empty.")
-    audit.record(user.pk, "upstream_key.set", f"upstream key …{secret[-4:]}", label, by=by)
-    credential, _ = UpstreamCredential.objects.update_or_create(
-        user=user,
-        defaults={
-            "label": label,
-            "secret_encrypted": fernet().encrypt(secret.encode()).decode(),
-            "last4": secret[-4:],
-            "created_at": timezone.now(),
-            "last_used_at": None,
-            "last_error": "",
-            "failing_since": None,
-        },
-    )
+    audit.record(user.pk, "upstream_key.set", f"upstream key …{secret[-4:]}", label, by=by, team_id=team_id)
+    values = {
+        "user": user,
+        "label": label,
+        "secret_encrypted": fernet().encrypt(secret.encode()).decode(),
+        "last4": secret[-4:],
+        "created_at": timezone.now(),
+        "last_used_at": None,
+        "last_error": "",
+        "failing_since": None,
+    }
+    credential = _held(user.pk, team_id).select_for_update().first()
+    if credential is None:
+        return UpstreamCredential.objects.create(team_id=team_id, **values)
+    for name, value in values.items():
+        setattr(credential, name, value)
+    credential.save()
     return credential
 
 
 @transaction.atomic
-def delete_upstream_key(user: AbstractBaseUser, by: audit.By = audit.By()) -> None:  # noqa: B008
-    for credential in UpstreamCredential.objects.filter(user=user):
-        audit.record(user.pk, "upstream_key.deleted", str(credential), by=by)
+def delete_upstream_key(user: AbstractBaseUser, by: audit.By = audit.By(), team_id=None) -> None:  # noqa: B008
+    for credential in _held(user.pk, team_id):
+        audit.record(user.pk, "upstream_key.deleted", str(credential), by=by, team_id=team_id)
         credential.delete()
 
 
-def has_working_upstream_key(user_id: int) -> bool:
-    """Whether tasks of this user can run upstream: the operator's key, or one of theirs that has
-    not been rejected. (No decryption: this runs on every playground page.)"""
+def stored_upstream_key(user_id, team_id=None) -> UpstreamCredential | None:
+    """The workspace's stored credential (never decrypted here): what its page shows."""
+    return _held(user_id, team_id).first()
+
+
+def has_working_upstream_key(user_id, team_id=None) -> bool:
+    """Whether tasks in this workspace can run upstream: the operator's key, or the workspace's
+    own that has not been rejected. (No decryption: this runs on every playground page.)"""
     if settings.MINDVIDEO_API_KEY:
         return True
-    return UpstreamCredential.objects.filter(user_id=user_id, failing_since__isnull=True).exists()
+    return _held(user_id, team_id).filter(failing_since__isnull=True).exists()
 
 
-def upstream_key_for(user_id: int) -> str | None:
-    """The user's own platform key, else the operator's MINDVIDEO_API_KEY, else None.
+def upstream_key_for(user_id, team_id=None) -> str | None:
+    """The workspace's platform key: a team task's is the team's, a personal task's its owner's;
+    else the operator's MINDVIDEO_API_KEY, else None. A member's own key never runs a team task
+    (nor the team's a personal one): each is charged to the account it was meant for.
 
     A stored key that cannot be decrypted (its encryption key was dropped) gives None, never the
-    operator's key: the user meant their own account to be charged.
+    operator's key: the workspace meant its own account to be charged.
     """
-    credential = UpstreamCredential.objects.filter(user_id=user_id).first()
+    credential = _held(user_id, team_id).first()
     if credential is None:
         return settings.MINDVIDEO_API_KEY or None
     try:
         return fernet().decrypt(credential.secret_encrypted.encode()).decode()
     except InvalidToken:
-        logger.error("upstream credential %s (user %s): %s", credential.pk, user_id, UNREADABLE)
-        mark_upstream_failure(user_id, UNREADABLE)
+        logger.error(
+            "upstream credential %s (user %s, team %s): %s", credential.pk, user_id, team_id, UNREADABLE
+        )
+        mark_upstream_failure(user_id, UNREADABLE, team_id)
         return None
 
 
-def mark_upstream_failure(user_id: int, message: str) -> None:
-    """Record that the user's key failed (e.g. rejected by the platform); keeps the first failure time."""
-    updated = UpstreamCredential.objects.filter(user_id=user_id).update(
+def mark_upstream_failure(user_id, message: str, team_id=None) -> None:
+    """Record that the workspace's key failed (e.g. rejected by the platform); keeps the first
+    failure time."""
+    updated = _held(user_id, team_id).update(
         last_error=message[:1000], failing_since=Coalesce("failing_since", timezone.now())
     )
     if not updated:
         logger.warning("the operator's MINDVIDEO_API_KEY failed for user %s: %s", user_id, message)
 
 
-def mark_upstream_used(user_id: int) -> None:
-    """Record a successful use of the user's key, clearing any failure."""
-    UpstreamCredential.objects.filter(user_id=user_id).update(
-        last_used_at=timezone.now(), last_error="", failing_since=None
-    )
+def mark_upstream_used(user_id, team_id=None) -> None:
+    """Record a successful use of the workspace's key, clearing any failure."""
+    _held(user_id, team_id).update(last_used_at=timezone.now(), last_error="", failing_since=None)
 
 
 def reencrypt(model) -> tuple[int, list[int]]:

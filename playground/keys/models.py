@@ -78,11 +78,16 @@ class UpstreamCredential(models.Model):
     """A user's key for the upstream platform (MindVideo), encrypted at rest with MultiFernet.
 
     Only `last4` is ever shown; `__str__` (and so `repr`) never contains the secret. One credential
-    per user for now: storing a new key replaces the old one. See `keys.credentials`.
+    per person and one per team: storing a new key replaces the old one. See `keys.credentials`.
     """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upstream_credentials"
+    )
+    # A team's key (stored by `user`, one of its admins) runs every member's tasks in the team;
+    # null: `user`'s own key, for their personal workspace.
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="upstream_credentials"
     )
     label = models.CharField(max_length=100, blank=True)
     secret_encrypted = models.TextField()  # a Fernet token; see keys.credentials
@@ -94,7 +99,16 @@ class UpstreamCredential(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["user"], name="one_upstream_credential_per_user")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(team=None), name="one_upstream_credential_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["team"],
+                condition=models.Q(team__isnull=False),
+                name="one_upstream_credential_per_team",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"upstream key …{self.last4}" + (f" ({self.label})" if self.label else "")
