@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "playground.web.context.workspaces",
             ],
         },
     },
@@ -236,7 +237,9 @@ MINDVIDEO_INLINE_INPUTS = env.bool("MINDVIDEO_INLINE_INPUTS", default=False)
 PLAYGROUND_FERNET_KEYS = env.list("PLAYGROUND_FERNET_KEYS", default=[])
 
 # --- Accounts ---------------------------------------------------------------------------------
-PLAYGROUND_SIGNUP = env.bool("PLAYGROUND_SIGNUP", default=True)
+# Open self-service sign-up. Off: the first visitor makes the administrator account, and everyone
+# else joins through a team invite link (or an account an administrator makes).
+PLAYGROUND_SIGNUP = env.bool("PLAYGROUND_SIGNUP", default=False)
 # Sign-in lockout of the pair (username, client address): this many failures within the window lock
 # that username out from that address only (see playground/access/signin.py); 0 turns it off.
 PLAYGROUND_LOGIN_MAX_FAILURES = env.int("PLAYGROUND_LOGIN_MAX_FAILURES", default=5)

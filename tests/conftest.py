@@ -83,6 +83,12 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture
+def signup_open(settings):
+    """Open self-service sign-up (PLAYGROUND_SIGNUP, off by default: people join by invite)."""
+    settings.PLAYGROUND_SIGNUP = True
+
+
+@pytest.fixture
 def catalog(db):
     return {entry.slug: entry for entry in load_builtin_catalog()}
 

@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 
-def test_sign_up_creates_an_account_and_signs_in(client, catalog):
+def test_sign_up_creates_an_account_and_signs_in(client, catalog, signup_open):
     response = client.post(
         reverse("signup"),
         {"username": "dana", "password1": "a-long-pass-4711", "password2": "a-long-pass-4711"},
@@ -12,8 +12,8 @@ def test_sign_up_creates_an_account_and_signs_in(client, catalog):
     assert client.get(reverse("history")).status_code == 200
 
 
-def test_sign_up_can_be_turned_off(client, settings, user):
-    settings.PLAYGROUND_SIGNUP = False
+def test_sign_up_is_closed_unless_turned_on(client, user):
+    """People join by a team's invite link; open sign-up is PLAYGROUND_SIGNUP=true."""
     assert client.get(reverse("signup")).status_code == 404
     assert "Create an account" not in client.get(reverse("login")).content.decode()
 

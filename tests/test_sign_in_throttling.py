@@ -175,7 +175,7 @@ def test_old_failures_are_deleted_as_new_attempts_come(user, behind_proxy):
     assert list(SignInFailure.objects.values_list("username", flat=True)) == ["bob"]
 
 
-def test_signing_up_is_not_counted_as_a_failure(db, behind_proxy):
+def test_signing_up_is_not_counted_as_a_failure(db, behind_proxy, signup_open):
     Client().post(
         reverse("signup"),
         {"username": "dana", "password1": "a-long-pass-4711", "password2": "a-long-pass-4711"},

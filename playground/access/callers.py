@@ -2,7 +2,10 @@
 
 A request comes from one of three callers, each made here and nowhere else:
 
-- a **signed-in person** (`session_caller`): their session names their account;
+- a **signed-in person** (`session_caller`): their session names their account, and the workspace
+  they work in: their personal one, or a team they are a member of (`switch_workspace`). The
+  membership is read again on every request, so a person removed from a team reaches none of its
+  tasks from their next request on;
 - a **guest on a demo pass** (`session_caller`): their session names the pass and their own guest
   id, given when they entered (`enter_pass`). A guest's tasks belong to the pass's owner, marked
   with the pass and the guest, so every guest on one link sees only their own work while the owner
@@ -18,7 +21,7 @@ question of one task they already loaded (`Caller.sees`).
 """
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +34,7 @@ from django.utils.crypto import constant_time_compare
 from playground.catalog.models import CatalogEntry
 from playground.keys.models import ApiKey, DemoPass
 from playground.keys.services import KeyRejected, authenticate_key
+from playground.teams.models import MANAGERS, Membership, Team
 
 from .addresses import client_address
 from .passes import PassRefused, usable_pass
@@ -39,8 +43,11 @@ from .ratelimit import api_key_limits, over_limit
 # What a guest's session holds: the pass they entered, and their own id on it.
 DEMO_SESSION_KEY = "demo_pass"
 GUEST_SESSION_KEY = "demo_guest"
+# The team a signed-in person works in (its id); absent: their personal workspace.
+WORKSPACE_SESSION_KEY = "workspace"
 
 SIGNED_OUT = "Your session has ended. Please sign in again."
+NO_LONGER_A_MEMBER = "You are no longer a member of that team. You are back in your personal workspace."
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
@@ -72,6 +79,8 @@ class Caller:
     guest: str = ""
     api_key: ApiKey | None = None
     team_id: Any = None  # the team workspace the caller acts in; None: their personal one
+    team: Team | None = None  # for a person in a team workspace: the team, and their role in it
+    role: str = ""
     # False only for `session_caller(lean=True)`: the session is not yet checked against the
     # account's row, which the view loads with the task and hands to `confirm_session`.
     confirmed: bool = True
@@ -84,6 +93,12 @@ class Caller:
     @property
     def is_guest(self) -> bool:
         return self.demo_pass is not None
+
+    @property
+    def manages_workspace(self) -> bool:
+        """Whether the caller may change the workspace's members, keys, passes, upstream key and
+        budgets: anyone in their personal workspace, an owner or admin in a team's."""
+        return self.demo_pass is None and (self.team_id is None or self.role in MANAGERS)
 
     def scope_fields(self) -> dict[str, Any]:
         """The tasks this caller may reach: the values their columns must have. The one rule for
@@ -101,6 +116,16 @@ class Caller:
     def sees(self, task) -> bool:
         """`task_scope` for one task already loaded (with its owner_id, demo_pass_id and guest)."""
         return all(getattr(task, name) == value for name, value in self.scope_fields().items())
+
+    def key_scope(self) -> Q:
+        """The API keys this caller may see and change on the keys page: in their personal
+        workspace their own personal keys; in a team's, the team's keys, all of them for its
+        owners and admins, else the ones issued to them."""
+        if self.team_id is None:
+            return Q(user_id=self.owner_id, team=None)
+        if self.manages_workspace:
+            return Q(team_id=self.team_id)
+        return Q(team_id=self.team_id, user_id=self.owner_id)
 
     def owns_files_of(self, owner_id) -> bool:
         """Input files belong to an account; a guest owns none (their uploads are the pass
@@ -136,7 +161,14 @@ def session_caller(request: HttpRequest, *, lean: bool = False) -> Caller:
 
     `lean` is for the status poll, the request a person makes most: the account's row is not
     loaded here but by the view, joined to the task it reads anyway, and checked there with
-    `confirm_session` (so a sign-out or password change still ends access at the next poll)."""
+    `confirm_session` (so a sign-out or password change still ends access at the next poll).
+
+    A person working in a team (`switch_workspace`) is read with their membership, every request:
+    one statement that also checks the session, lean or not (`_member_caller`)."""
+    if WORKSPACE_SESSION_KEY in request.session:
+        caller = _member_caller(request, request.session[WORKSPACE_SESSION_KEY])
+        if caller is not None:
+            return caller
     if lean and (user_id := _session_user_id(request)) is not None:
         return Caller(user_id, request.user, confirmed=False)
     if request.user.is_authenticated:
@@ -149,6 +181,43 @@ def session_caller(request: HttpRequest, *, lean: bool = False) -> Caller:
         guest = request.session.get(GUEST_SESSION_KEY) or _new_guest(request)
         return Caller(demo_pass.owner_id, demo_pass.owner, demo_pass, guest)
     raise AccessEnded(SIGNED_OUT, sign_in=True)
+
+
+def _member_caller(request: HttpRequest, team_id) -> Caller | None:
+    """A signed-in person in the team workspace their session names: their membership and account
+    in one statement, the session checked against that account (as Django's `get_user` would, which
+    then needs no query of its own). Not a member (any more): AccessEnded, and once a page (not a
+    poll) has said so, the session is back in their personal workspace. None when nobody is signed
+    in."""
+    user_id = _session_user_id(request)
+    if user_id is None and request.user.is_authenticated:  # signed in through another backend
+        user_id = request.user.pk
+    if user_id is None:
+        return None
+    membership = (
+        Membership.objects.select_related("user", "team").filter(team_id=team_id, user_id=user_id).first()
+    )
+    if membership is None:
+        # Every poll on their open pages says so and stops; the next page they open says it too,
+        # and from then on they are in their personal workspace.
+        if "HX-Request" not in request.headers:
+            del request.session[WORKSPACE_SESSION_KEY]
+        raise AccessEnded(NO_LONGER_A_MEMBER)
+    user = membership.user
+    caller = Caller(user_id, user, team_id=membership.team_id, team=membership.team, role=membership.role)
+    if _session_user_id(request) is not None:
+        confirm_session(request, replace(caller, confirmed=False), user)
+        request.user = user  # checked as `get_user` checks it: pages need not load the row again
+    return caller
+
+
+def switch_workspace(request: HttpRequest, team_id) -> None:
+    """Work in team `team_id` (the caller checked the person is a member), or with None in their
+    personal workspace, from the next request on."""
+    if team_id is None:
+        request.session.pop(WORKSPACE_SESSION_KEY, None)
+    else:
+        request.session[WORKSPACE_SESSION_KEY] = team_id
 
 
 def _session_user_id(request: HttpRequest):

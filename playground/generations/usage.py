@@ -1,7 +1,7 @@
 """Spend and task counts over a period, per key, per model and per day: aggregates over tasks
 (no counter is written per request)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -30,6 +30,7 @@ class Usage:
     days: list[UsageRow]  # one per day, oldest first, empty days included
     by_key: list[UsageRow]
     by_model: list[UsageRow]
+    by_member: list[UsageRow] = field(default_factory=list)  # a team's: who ran them
 
     @property
     def total(self) -> UsageRow:
@@ -62,9 +63,11 @@ def _key_label(group: dict) -> str:
     return "browser" if group["source"] == "web" else group["source"]
 
 
-def usage_for(owner, days: int = 30) -> Usage:
+def usage_for(scope: Q, days: int = 30, *, per_member: bool = False) -> Usage:
+    """The usage of the tasks in `scope` (a caller's `task_scope()`: one workspace) over the last
+    `days` days; in a team's, also per member (`per_member`)."""
     start = timezone.localdate() - timedelta(days=days - 1)
-    tasks = Task.objects.filter(owner=owner, team=None, created_at__date__gte=start)  # the personal workspace
+    tasks = Task.objects.filter(scope, created_at__date__gte=start)
     daily = _rows(tasks.annotate(day=TruncDate("created_at")), ["day"], lambda g: g["day"].isoformat())
     per_day = {row.label: row for row in daily}
     day_rows = []
@@ -86,4 +89,5 @@ def usage_for(owner, days: int = 30) -> Usage:
     by_model = _rows(
         tasks, ["model__slug", "model__title"], lambda g: g["model__slug"], lambda g: g["model__title"]
     )
-    return Usage(start=start, days=day_rows, by_key=by_key, by_model=by_model)
+    by_member = _rows(tasks, ["owner__username"], lambda g: g["owner__username"]) if per_member else []
+    return Usage(start=start, days=day_rows, by_key=by_key, by_model=by_model, by_member=by_member)

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.validators import MaxValueValidator
 from django.db.models import Count, Max, Sum
 from django.db.models.functions import Coalesce
@@ -30,6 +29,7 @@ from playground.access.addresses import client_address
 from playground.access.passes import create_pass, pass_token, revoke_pass
 from playground.access.ratelimit import MOST_REQUESTS_PER_MINUTE, api_rpm_ceiling
 from playground.catalog.models import CatalogEntry
+from playground.generations.models import Task
 from playground.generations.services import cancel_unfinished, committed_spend, in_period
 from playground.generations.sharing import unshare_all
 from playground.generations.usage import usage_for
@@ -38,9 +38,11 @@ from playground.keys.credentials import check_upstream_key, store_upstream_key, 
 from playground.keys.credentials import delete_upstream_key as remove_upstream_key
 from playground.keys.models import ApiKey, AuditEntry, BudgetPeriod, DemoPass, UpstreamCredential
 from playground.keys.services import delete_key, expiry_through, issue_key, roll_key, set_key_disabled
+from playground.teams.models import Membership
 
 from .charts import spend_chart
 from .csv_export import csv_response
+from .views import person_required
 
 SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
 CENTS_HUNDREDTHS = Decimal("0.0001")  # spend in the CSV: four decimals, as on the page
@@ -163,12 +165,13 @@ class DemoPassForm(forms.Form):
         self.fields["models"].choices = [(e.slug, e.title) for e in entries]
 
 
-def _key_rows(user):
-    """The account's keys with their requests and spend; a key whose budget starts again each
-    day, week or month also with what it spent in the current one (`budget_spend`)."""
+def _key_rows(caller):
+    """The workspace's keys the caller may see (`Caller.key_scope`) with their requests and spend; a
+    key whose budget starts again each day, week or month also with what it spent in the current
+    one (`budget_spend`)."""
     keys = list(
-        ApiKey.objects.filter(user=user, deleted_at__isnull=True)
-        .select_related("team")
+        ApiKey.objects.filter(caller.key_scope(), deleted_at__isnull=True)
+        .select_related("team", "user")
         .annotate(task_count=Count("tasks"), spend=SPEND)
         .order_by("-created_at")
     )
@@ -201,7 +204,10 @@ def _pass_rows(request: HttpRequest):
 def _context(request: HttpRequest, **extra) -> dict:
     signing = webhook_secrets.webhook_secret_rows(request.user.pk)
     return {
-        "keys": _key_rows(request.user),
+        "keys": _key_rows(request.caller),
+        # In a team's workspace the page shows the team's API keys; the team's MindVideo key, budgets
+        # and audit log are on the team page, and demo passes and the webhook secret stay personal.
+        "team": request.caller.team,
         "new_key_form": NewKeyForm(),
         "credential": UpstreamCredential.objects.filter(user=request.user).first(),
         "operator_key": bool(settings.MINDVIDEO_API_KEY),
@@ -225,6 +231,8 @@ def _section(request: HttpRequest, partial: str, **extra) -> HttpResponse:
     if request.htmx:
         # The section, and the audit log beside it (out of band): a change shows there at once.
         section = render_to_string(f"web/keys.html#{partial}", context, request)
+        if request.caller.team is not None:  # a team's log is on the team page
+            return HttpResponse(section)
         log = render_to_string("web/keys.html#audit-log", {**context, "oob": True}, request)
         return HttpResponse(section + log)
     return render(request, "web/keys.html", context)
@@ -235,14 +243,14 @@ def _after_change(request: HttpRequest, partial: str) -> HttpResponse:
     return _section(request, partial) if request.htmx else redirect("keys")
 
 
-@login_required
+@person_required
 @never_cache
 @require_GET
 def keys_page(request: HttpRequest) -> HttpResponse:
     return render(request, "web/keys.html", _context(request))
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 def create_key(request: HttpRequest) -> HttpResponse:
@@ -260,6 +268,7 @@ def create_key(request: HttpRequest) -> HttpResponse:
         budget_period=data["budget_period"],
         allowed_models=data["models"],
         requests_per_minute=data["requests_per_minute"],
+        team=request.caller.team,
         by=by_person(request),
     )
     return _section(request, "api-keys", new_secret=issued.secret, new_key=issued.key)
@@ -271,13 +280,13 @@ def by_person(request: HttpRequest) -> audit.By:
 
 
 def _own_key(request: HttpRequest, key_id: int) -> ApiKey:
-    key = ApiKey.objects.filter(pk=key_id, user=request.user, deleted_at__isnull=True).first()
+    key = ApiKey.objects.filter(request.caller.key_scope(), pk=key_id, deleted_at__isnull=True).first()
     if key is None:
         raise Http404("No such key.")
     return key
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
@@ -316,7 +325,7 @@ ROLL_GRACE = {value: grace for value, _, grace in ROLL_GRACE_CHOICES}
 AUDIT_SHOWN = 20
 
 
-@login_required
+@person_required
 @never_cache
 @require_GET
 def audit_csv(request: HttpRequest) -> HttpResponse:
@@ -325,7 +334,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     return csv_response("audit-log.csv", audit.csv_rows(entries))
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 def save_upstream_key(request: HttpRequest) -> HttpResponse:
@@ -346,7 +355,7 @@ def save_upstream_key(request: HttpRequest) -> HttpResponse:
     return _section(request, "upstream-key", upstream_form=form, upstream_result=result)
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 def test_upstream_key(request: HttpRequest) -> HttpResponse:
@@ -362,7 +371,7 @@ def test_upstream_key(request: HttpRequest) -> HttpResponse:
     return _section(request, "upstream-key", upstream_result={"ok": accepted, "message": message})
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 def delete_upstream_key(request: HttpRequest) -> HttpResponse:
@@ -375,7 +384,7 @@ def _webhook_secret_section(request: HttpRequest, secret: str, **extra) -> HttpR
     return _section(request, "webhook-secret", revealed_secret=secret, **extra)
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 @sensitive_variables("secret")
@@ -388,7 +397,7 @@ def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
     return _webhook_secret_section(request, secret)
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 @sensitive_variables("secret")
@@ -402,7 +411,7 @@ def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
     return _webhook_secret_section(request, secret, rotated=True, ended_previous=not keep_previous)
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 def create_demo_pass(request: HttpRequest) -> HttpResponse:
@@ -422,7 +431,7 @@ def create_demo_pass(request: HttpRequest) -> HttpResponse:
     return _section(request, "demo-passes", new_pass=created)
 
 
-@login_required
+@person_required
 @never_cache
 @require_POST
 def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
@@ -435,22 +444,63 @@ def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
     return _after_change(request, "demo-passes")
 
 
-@login_required
+def _usage(request: HttpRequest):
+    caller = request.caller
+    return usage_for(caller.task_scope(), per_member=caller.team is not None)
+
+
+def _member_budgets(caller) -> dict[str, dict]:
+    """In a team's workspace, each member's budget within it and what is left of it this period."""
+    if caller.team is None:
+        return {}
+    budgets = {}
+    for membership in Membership.objects.filter(team_id=caller.team_id, budget__isnull=False).select_related(
+        "user"
+    ):
+        tasks = in_period(
+            Task.objects.filter(team_id=caller.team_id, owner_id=membership.user_id), membership.budget_period
+        )
+        left = max(membership.budget - committed_spend(tasks), Decimal(0))
+        budgets[membership.user.get_username()] = {
+            "budget": membership.budget,
+            "left": left,
+            "period": membership.get_budget_period_display() if membership.budget_period else "",
+        }
+    return budgets
+
+
+@person_required
 @require_GET
 def usage(request: HttpRequest) -> HttpResponse:
-    summary = usage_for(request.user)
-    context = {"usage": summary, "chart": spend_chart(summary.days), "nav": "usage"}
+    summary = _usage(request)
+    budgets = _member_budgets(request.caller)
+    members = [{"row": row, "budget": budgets.get(row.label)} for row in summary.by_member]
+    context = {
+        "usage": summary,
+        "chart": spend_chart(summary.days),
+        "team": request.caller.team,
+        "members": members,
+        "nav": "usage",
+    }
     return render(request, "web/usage.html", context)
 
 
-@login_required
+@person_required
 @require_GET
 def usage_csv(request: HttpRequest) -> HttpResponse:
-    summary = usage_for(request.user)
-    groups = (("day", summary.days), ("key", summary.by_key), ("model", summary.by_model))
+    summary = _usage(request)
+    groups = (
+        ("day", summary.days),
+        ("member", summary.by_member),
+        ("key", summary.by_key),
+        ("model", summary.by_model),
+    )
     rows = [
         [group, row.label, row.tasks, row.succeeded, row.spend.quantize(CENTS_HUNDREDTHS)]
         for group, rows in groups
         for row in rows
     ]
-    return csv_response("playground-usage.csv", [["group", "label", "tasks", "succeeded", "spend"], *rows])
+    name = (
+        f"playground-usage-{request.caller.team.slug}.csv" if request.caller.team else "playground-usage.csv"
+    )
+    return csv_response(name, [["group", "label", "tasks", "succeeded", "spend"], *rows])

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, api_reference, share_views, views
+from . import account_views, api_reference, share_views, team_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -47,5 +47,20 @@ urlpatterns = [
     path("docs/api", api_reference.api_reference, name="api-reference"),
     path("s/<str:token>", share_views.share_page, name="share"),
     path("s/<str:token>/files/<str:name>", share_views.share_file, name="share-file"),
+    path("workspace", team_views.switch, name="workspace"),
+    path("team", team_views.team_page, name="team"),
+    path("team/new", team_views.new_team, name="team-create"),
+    path("team/members", team_views.add, name="team-member-add"),
+    path("team/members/<int:user_id>/role", team_views.member_role, name="team-member-role"),
+    path("team/members/<int:user_id>/remove", team_views.member_remove, name="team-member-remove"),
+    path("team/members/<int:user_id>/budget", team_views.member_budget, name="team-member-budget"),
+    path("team/budget", team_views.team_budget, name="team-budget"),
+    path("team/invites", team_views.invite_create, name="team-invite-create"),
+    path("team/invites/<int:invite_id>/revoke", team_views.invite_revoke, name="team-invite-revoke"),
+    path("team/audit.csv", team_views.team_audit_csv, name="team-audit-csv"),
+    path("team/upstream", team_views.upstream_save, name="team-upstream-save"),
+    path("team/upstream/test", team_views.upstream_test, name="team-upstream-test"),
+    path("team/upstream/delete", team_views.upstream_delete, name="team-upstream-delete"),
+    path("invite/<str:token>", team_views.invite, name="invite"),
     path("healthz", views.healthz, name="healthz"),
 ]

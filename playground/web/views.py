@@ -60,6 +60,7 @@ from playground.generations.services import (
 from playground.generations.sharing import NotShareable, share_task, share_url, unshare_task
 from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
+from playground.teams.services import team_members
 
 from .forms import FirstAccountForm, SignUpForm
 from .snippets import api_snippets
@@ -95,6 +96,8 @@ def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_
         return response
     if sign_in:
         return redirect_to_login(request.get_full_path())
+    if current_pass_id(request) is None:  # a signed-in person: a team's door, not a demo's
+        context.update(heading="Not available", hint="")
     return render(request, "web/demo_refused.html", context, status=status)
 
 
@@ -122,6 +125,23 @@ def visitor_required(view=None, *, lean: bool = False):
         return wrapper
 
     return decorate(view) if view is not None else decorate
+
+
+def person_required(view):
+    """Signed-in people only (no guests), in the workspace their session names: the view sees
+    `request.caller`, whose scope is that workspace's. A person removed from the team they were
+    working in is told so and is back in their personal workspace."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            request.caller = session_caller(request)
+        except AccessEnded as exc:
+            return access_ended(request, exc.message, sign_in=exc.sign_in)
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _entries(request: HttpRequest):
@@ -349,7 +369,8 @@ def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaF
         "entry": entry,
         "form": form,
         "engine": engine,
-        "upstream_warning": engine == "mindvideo" and not has_working_upstream_key(request.caller.owner_id),
+        "upstream_warning": engine == "mindvideo"
+        and not has_working_upstream_key(request.caller.owner_id, request.caller.team_id),
         "estimate": _safe_estimate(entry, form.pricing_input()),
         "form_token": secrets.token_urlsafe(16),
         "visit": _visit_strip(request),
@@ -452,6 +473,7 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
         demo_pass=caller.demo_pass,
         guest=caller.guest,
         base_url=public_base(request),
+        team_id=caller.team_id,
     )
     if not 8 <= len(token) <= 64:
         return submit()
@@ -624,14 +646,17 @@ def _stored_chunks(path: str):
         yield from handle.chunks(64 * 1024)
 
 
-@login_required
+@person_required
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    tasks = Task.objects.filter(Caller.person(request.user).task_scope()).select_related(
-        "model", "demo_pass", "share"
-    )
+    """The workspace's tasks, newest first: in a team's, every member's, with who ran each."""
+    caller = request.caller
+    tasks = Task.objects.filter(caller.task_scope()).select_related("model", "demo_pass", "share", "owner")
     tasks = tasks.order_by("-created_at", "-pk")
-    filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q", "shared")}
+    filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q", "shared", "member")}
+    members = team_members(caller.team_id) if caller.team_id is not None else []
+    if filters["member"]:
+        tasks = tasks.filter(owner__username=filters["member"])
     if filters["shared"] == "1":
         tasks = tasks.filter(share__isnull=False)
     if filters["model"]:
@@ -655,18 +680,20 @@ def history(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "entries": CatalogEntry.objects.filter(is_active=True).only("slug", "title").order_by("title"),
             "statuses": Status.choices,
+            "members": members,
             "query": query.urlencode(),
             "nav": "history",
         },
     )
 
 
-@login_required
+@person_required
 @require_GET
 def compare(request: HttpRequest) -> HttpResponse:
     ids = request.GET.getlist("ids")[:8]
-    scope = Caller.person(request.user).task_scope()
-    tasks = list(Task.objects.filter(scope, pk__in=ids).select_related("model"))
+    tasks = list(
+        Task.objects.filter(request.caller.task_scope(), pk__in=ids).select_related("model", "owner")
+    )
     tasks.sort(key=lambda t: ids.index(t.pk))
     keys = ["model", *sorted({k for t in tasks for k in t.input})]
     # Fields by their labels in the models' forms (the first model that has the field names it).
@@ -684,7 +711,8 @@ def compare(request: HttpRequest) -> HttpResponse:
         differs = len({json.dumps(v, sort_keys=True) for v in values}) > 1
         rows.append({"key": key, "label": labels.get(key, key), "values": shown, "differs": differs})
     columns = [{"task": t, "outputs": _outputs(request, t)} for t in tasks]
-    return render(request, "web/compare.html", {"rows": rows, "columns": columns, "too_few": len(tasks) < 2})
+    context = {"rows": rows, "columns": columns, "too_few": len(tasks) < 2, "in_team": request.caller.team_id}
+    return render(request, "web/compare.html", context)
 
 
 @visitor_required

@@ -13,6 +13,12 @@
     startClocks(root);
     markCurrentInStrip();
 
+    // The workspace switcher goes on choosing (its Switch button is for pages without JavaScript).
+    root.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+      var button = form.querySelector("[data-autosubmit-button]");
+      if (button) button.hidden = true;
+      form.querySelector("select").addEventListener("change", function () { form.requestSubmit(); });
+    });
     root.querySelectorAll("[data-copy]").forEach(function (button) {
       button.addEventListener("click", function () {
         var source = document.getElementById(button.dataset.copy);

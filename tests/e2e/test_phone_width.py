@@ -89,7 +89,7 @@ def visit_all(page, pages: list[tuple[str, str]]) -> dict[str, list[str]]:
     return too_wide
 
 
-def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
+def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person, signup_open):
     issue_key(person, name="nightly-renders-for-the-marketing-site")
     demo = create_pass(person, "Friday demo for the whole design team", [SEED], Decimal(5), 24)
     reference = png_data_uri()

@@ -57,7 +57,7 @@ def sign_up(browser, username, password=NEW_PASSWORD, confirm=None, **extra):
     )
 
 
-def test_sign_up_is_rate_limited_per_client_address(db, settings):
+def test_sign_up_is_rate_limited_per_client_address(db, settings, signup_open):
     settings.PLAYGROUND_SIGNUP_RATE_LIMIT = "3/3600"
     for n in range(3):
         assert sign_up(Client(), f"user{n}").status_code == 302
@@ -69,7 +69,7 @@ def test_sign_up_is_rate_limited_per_client_address(db, settings):
     assert get_user_model().objects.count() == 3
 
 
-def test_a_refused_sign_up_keeps_the_username_but_never_the_password(db, settings):
+def test_a_refused_sign_up_keeps_the_username_but_never_the_password(db, settings, signup_open):
     settings.PLAYGROUND_SIGNUP_RATE_LIMIT = "1/3600"
     sign_up(Client(), "first")
     refused = sign_up(Client(), "second-person", password="Secret-Typed-99").content.decode()
@@ -77,14 +77,14 @@ def test_a_refused_sign_up_keeps_the_username_but_never_the_password(db, setting
     assert "Secret-Typed-99" not in refused
 
 
-def test_failed_sign_ups_count_too_so_usernames_cannot_be_probed_in_bulk(db, settings, user):
+def test_failed_sign_ups_count_too_so_usernames_cannot_be_probed_in_bulk(db, settings, user, signup_open):
     settings.PLAYGROUND_SIGNUP_RATE_LIMIT = "2/3600"
     for _ in range(2):
         assert "already exists" in sign_up(Client(), "alice").content.decode()
     assert sign_up(Client(), "alice").status_code == 429
 
 
-def test_the_sign_up_limit_is_per_address(db, settings):
+def test_the_sign_up_limit_is_per_address(db, settings, signup_open):
     settings.PLAYGROUND_SIGNUP_RATE_LIMIT = "1/3600"
     settings.PLAYGROUND_TRUSTED_PROXIES = ["127.0.0.1"]
     here, there = {"X-Forwarded-For": "198.51.100.66"}, {"X-Forwarded-For": "203.0.113.10"}
