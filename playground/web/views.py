@@ -62,6 +62,7 @@ from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
 
 from .forms import FirstAccountForm, SignUpForm
+from .join import pass_link
 from .snippets import api_snippets
 
 VISIT_SESSION_KEY = "visit_tasks"
@@ -779,6 +780,7 @@ def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
         "models": [titles.get(slug, slug) for slug in demo_pass.model_slugs],
         "same_pass": current == demo_pass.public_id and not request.user.is_authenticated,
         "other_pass": other_pass,
+        "link": pass_link(request, demo_pass),
     }
     return render(request, "web/demo_landing.html", context)
 
