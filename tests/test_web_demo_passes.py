@@ -165,6 +165,7 @@ def test_each_active_pass_shows_its_link_as_a_qr_code(owner, demo_pass, user):
     html = owner.get(reverse("keys")).content.decode()
     row = html[html.index(f'id="pass-{demo.pk}"') : html.index("</tr>", html.index(f'id="pass-{demo.pk}"'))]
     assert qr_svg(link, label="").split(">", 1)[1] in row  # the <svg> in its box
+    assert f'href="{reverse("present")}?pass={demo.pk}"' in row
     ended_row = html[html.index(f'id="pass-{ended.pk}"') :]
     assert "qr-code" not in ended_row[: ended_row.index("</tr>")]
 

@@ -561,7 +561,8 @@ def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
             return HttpResponse(status=HTMX_STOP_POLLING)
         raise Http404("No such task.")
     status = HTMX_STOP_POLLING if task.is_terminal else 200
-    context = {"item": _strip_item(request, task)}
+    # `present`: the item is in presentation mode's strip, whose links stay in presentation mode.
+    context = {"item": _strip_item(request, task), "present": "present" in request.GET}
     return render(request, "web/playground.html#strip-item", context, status=status)
 
 
