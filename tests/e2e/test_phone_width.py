@@ -117,6 +117,11 @@ def test_no_page_scrolls_sideways_at_phone_width(page, new_page, person):
         ("/no/such/page", "Page not found"),
         ("/docs/api", "/api/v1/tasks"),
         *((f"/play/{entry.slug}", entry.title) for entry in models),
+        # Presentation mode: empty, with an image, with a video, refused; its QR panel shows the pass.
+        ("/present", "Type a prompt and press Enter."),
+        (f"/present/{SEED}?task={fox.pk}", "Succeeded"),
+        (f"/present?task={video.pk}", "Succeeded"),
+        ("/present/no-such-model", "There is no model “no-such-model” here."),
     ]
     too_wide = visit_all(page, signed_in)
 
