@@ -120,6 +120,12 @@ def test_an_unknown_model_is_a_404_that_names_it(signed_in, url, named):
     assert f'href="{reverse("present-model", args=["gpt-image-2"])}"' in html  # what can be presented
 
 
+def test_too_many_chosen_models_are_refused_plainly(signed_in, django_assert_max_num_queries):
+    with django_assert_max_num_queries(8):
+        response = signed_in.get(PRESENT, {"models": ",".join(f"m{i}" for i in range(5000))})
+    assert response.status_code == 400 and "Choose at most 30 models" in response.content.decode()
+
+
 def test_a_submit_to_an_unknown_model_makes_nothing(signed_in, press):
     response = press(signed_in, url=reverse("present-model", args=["no-such-model"]))
     assert response.status_code == 404 and not Task.objects.exists()

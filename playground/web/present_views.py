@@ -53,6 +53,7 @@ KEPT = ("models", "pass", "audience")
 AUDIENCE_POLL_SECONDS = 3
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 SHOWN_SLUG_CHARS = 60  # of a slug someone typed, when a refusal names it
+MOST_CHOSEN_MODELS = 30
 
 
 @dataclass
@@ -84,6 +85,12 @@ def _picker_entries(request: HttpRequest) -> list[CatalogEntry]:
     the caller may run (a guest: their pass's). A name that is not one of those is refused."""
     wanted = list(dict.fromkeys(s.strip() for s in request.GET.get("models", "").split(",") if s.strip()))
     offered = request.caller.entries().only("slug", "title", "kind")
+    if len(wanted) > MOST_CHOSEN_MODELS:
+        raise PresentRefused(
+            f"Choose at most {MOST_CHOSEN_MODELS} models (?models=).",
+            400,
+            list(offered.order_by("kind", "title")),
+        )
     if not wanted:
         return list(offered.order_by("kind", "title"))
     found = {entry.slug: entry for entry in offered.filter(slug__in=wanted)}

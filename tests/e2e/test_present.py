@@ -52,6 +52,16 @@ def generate_with_enter(page, prompt: str) -> str:
     return task_made(page, prompt)
 
 
+def wait_until(page, expression: str, timeout: float = 10) -> None:
+    """Until `expression` is true in the page. (Playwright's wait_for_function polls with an eval
+    the page's Content-Security-Policy refuses; `evaluate` is not the page's own script.)"""
+    for _ in range(int(timeout * 10)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still not {expression}")
+
+
 def current_item(page) -> str:
     return page.locator(".present-strip .strip-item[aria-current]").get_attribute("id")
 
@@ -99,14 +109,14 @@ def test_a_presenter_generates_with_enter_walks_the_strip_and_leaves_with_esc(ne
 
     # F: full screen, and F (or Esc) again leaves it, staying in presentation mode.
     page.keyboard.press("f")
-    page.wait_for_function("document.fullscreenElement !== null")
+    wait_until(page, "document.fullscreenElement !== null")
     assert page.locator("[data-fullscreen]").get_attribute("aria-pressed") == "true"
     page.keyboard.press("f")
-    page.wait_for_function("document.fullscreenElement === null")
+    wait_until(page, "document.fullscreenElement === null")
     page.locator("[data-fullscreen]").click()  # the button does the same
-    page.wait_for_function("document.fullscreenElement !== null")
+    wait_until(page, "document.fullscreenElement !== null")
     page.keyboard.press("Escape")  # in full screen, Esc leaves full screen only
-    page.wait_for_function("document.fullscreenElement === null")
+    wait_until(page, "document.fullscreenElement === null")
     page.wait_for_timeout(700)
     assert page.url.endswith("/present")
 
@@ -144,7 +154,7 @@ def test_a_guest_joins_by_the_qr_code_and_their_result_shows_in_the_presenters_s
     audience_polls = []
     presenter.on("request", lambda r: audience_polls.append(r.url) if "/present/audience/" in r.url else None)
     presenter.locator("#show-audience").check()
-    presenter.wait_for_function("location.search === '?audience=1'")  # a reload shows the same
+    wait_until(presenter, "location.search === '?audience=1'")  # a reload shows the same
     presenter.keyboard.press("Escape")  # closes the QR panel, stays presenting
     assert presenter.locator("details.join[open]").count() == 0 and "/present" in presenter.url
 
