@@ -4,7 +4,9 @@
     .venv/bin/python docs/screenshots.py http://127.0.0.1:8000 USERNAME PASSWORD
 
 It generates three tasks on one page and saves docs/{playground,task,history,usage}-{desktop,phone}.png,
-then shares the last task and saves its public page as docs/share-page.png.
+then shares the last task and saves its public page as docs/share-page.png. Then presentation mode at
+1920x1080: docs/present.png after two takes, and docs/present-qr.png with its QR panel open (it makes
+a demo pass on the Keys page if the account has none active). `... PASSWORD present` takes only those.
 """
 
 import sys
@@ -23,6 +25,7 @@ ARGS = [
     "--disable-sync",
 ]
 SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+PROJECTOR = {"width": 1920, "height": 1080}
 HERE = Path(__file__).resolve().parent
 
 
@@ -32,16 +35,54 @@ def all_loaded(page, selector: str) -> None:
         image.evaluate("image => image.complete || new Promise(done => image.addEventListener('load', done))")
 
 
-def main(base: str, username: str, password: str) -> None:
+def sign_in(browser, base: str, username: str, password: str, viewport: dict):
+    context = browser.new_context(base_url=base, viewport=viewport, device_scale_factor=1)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/play/**")
+    return page
+
+
+def present(browser, base: str, username: str, password: str) -> None:
+    """Presentation mode on a 1920x1080 screen, and its QR panel."""
+    page = sign_in(browser, base, username, password, PROJECTOR)
+    page.goto("/keys")
+    if not page.locator("#demo-passes code.link-code").count():
+        passes = page.locator("#demo-passes")
+        passes.get_by_label("Name").fill("Friday demo")
+        passes.get_by_label("Gemini 3 Pro Image").check()
+        passes.get_by_role("button", name="Create pass").click()
+        passes.locator("code.link-code").first.wait_for()
+    page.goto("/present/gemini-3-pro-image-preview-official")
+    for prompt, size in (
+        ("A red fox crossing fresh snow at dawn", "4:5"),
+        ("A lighthouse in a storm", "16:9"),
+    ):
+        before = page.locator(".present-strip .strip-item").count()
+        page.click("details.drawer > summary")  # Settings
+        page.select_option("select[name=size]", size)
+        page.click("details.drawer > summary")
+        page.fill("[data-present-prompt]", prompt)
+        page.press("[data-present-prompt]", "Enter")
+        page.locator(".present-strip .strip-item").nth(before).wait_for()
+        page.wait_for_selector("#task-status .badge[data-status=succeeded]", timeout=60_000)
+    page.locator("[data-present-prompt]").blur()
+    all_loaded(page, "#task-status img, .present-strip img")
+    page.screenshot(path=HERE / "present.png")
+    page.click("details.join > summary")
+    page.screenshot(path=HERE / "present-qr.png")
+
+
+def main(base: str, username: str, password: str, only: str = "") -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        context = browser.new_context(base_url=base, viewport=SIZES["desktop"], device_scale_factor=1)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/play/**")
+        if only == "present":
+            present(browser, base, username, password)
+            return
+        page = sign_in(browser, base, username, password, SIZES["desktop"])
         # Three takes on one page, as a person iterates: they stay in the visit strip.
         page.goto("/play/gemini-3-pro-image-preview-official")
         for prompt, size, n in (
@@ -81,8 +122,9 @@ def main(base: str, username: str, password: str) -> None:
         stranger.goto(share_url)
         all_loaded(stranger, ".share-outputs img")
         stranger.screenshot(path=HERE / "share-page.png", full_page=True)
+        present(browser, base, username, password)
         browser.close()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -151,3 +151,28 @@ def test_revoking_a_pass_cancels_its_guests_unfinished_tasks(
     owner.post(reverse("pass-revoke", args=[demo_pass[0].pk]), headers={"HX-Request": "true"})
     task = Task.objects.get()
     assert task.status == "cancelled" and task.cost_actual == 0
+
+
+def test_each_active_pass_shows_its_link_as_a_qr_code(owner, demo_pass, user):
+    """The QR code is the pass's link and nothing else (tests/e2e/test_present.py reads one off the
+    screen); an ended pass has no link, so no code either."""
+    from playground.access.passes import create_pass, revoke_pass
+    from playground.web.join import qr_svg
+
+    demo, link = demo_pass
+    ended = create_pass(user, "Ended demo", [SEED], spend_cap=1, hours=1)
+    revoke_pass(ended)
+    html = owner.get(reverse("keys")).content.decode()
+    row = html[html.index(f'id="pass-{demo.pk}"') : html.index("</tr>", html.index(f'id="pass-{demo.pk}"'))]
+    assert qr_svg(link, label="").split(">", 1)[1] in row  # the <svg> in its box
+    assert f'href="{reverse("present")}?pass={demo.pk}"' in row
+    ended_row = html[html.index(f'id="pass-{ended.pk}"') :]
+    assert "qr-code" not in ended_row[: ended_row.index("</tr>")]
+
+
+def test_the_landing_page_offers_its_link_as_a_qr_code(demo_pass):
+    from playground.web.join import qr_svg
+
+    link = demo_pass[1]
+    html = Client().get(link).content.decode()
+    assert qr_svg(link, label="").split(">", 1)[1] in html

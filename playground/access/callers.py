@@ -142,6 +142,19 @@ class Caller:
             return False
         return self.demo_pass is None or entry.slug in self.demo_pass.model_slugs
 
+    def audience_passes(self):
+        """The demo passes whose guests' results this caller may show beside their own
+        ("show audience results" in presentation mode): a signed-in person's own passes. A guest
+        (even of that pass), a key or anyone else reaches none."""
+        if self.demo_pass is not None or self.api_key is not None or self.team_id is not None:
+            return DemoPass.objects.none()
+        return DemoPass.objects.filter(owner_id=self.owner_id)
+
+    def audience_scope(self, demo_pass: DemoPass) -> Q:
+        """The tasks the guests of `demo_pass` (one of `audience_passes`) made: the part of this
+        caller's scope that is that pass's."""
+        return self.task_scope() & Q(demo_pass_id=demo_pass.pk)
+
     def entries(self):
         """The models this caller may run: all active ones, or the pass's, or the key's."""
         entries = CatalogEntry.objects.filter(is_active=True)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from playground.keys import audit
@@ -49,6 +50,11 @@ def create_pass(
         detail += ", guests may share"
     audit.record(owner.pk, "pass.created", f"demo pass “{name}”", detail, by=by)
     return demo_pass
+
+
+def still_active(passes: QuerySet[DemoPass]) -> QuerySet[DemoPass]:
+    """Those of `passes` that guests can still use (neither revoked nor expired), newest first."""
+    return passes.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).order_by("-created_at")
 
 
 def pass_token(demo_pass: DemoPass) -> str:

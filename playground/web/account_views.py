@@ -19,14 +19,13 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from playground.access.addresses import client_address
-from playground.access.passes import create_pass, pass_token, revoke_pass
+from playground.access.passes import create_pass, revoke_pass
 from playground.access.ratelimit import MOST_REQUESTS_PER_MINUTE, api_rpm_ceiling
 from playground.catalog.models import CatalogEntry
 from playground.generations.models import Task
@@ -42,6 +41,7 @@ from playground.teams.models import Membership
 
 from .charts import spend_chart
 from .csv_export import csv_response
+from .join import pass_link
 from .views import person_required
 
 SPEND = Sum(Coalesce("tasks__cost_actual", "tasks__cost_estimate"))
@@ -194,7 +194,7 @@ def _pass_rows(request: HttpRequest):
     return [
         {
             "pass": p,
-            "link": request.build_absolute_uri(reverse("demo", args=[pass_token(p)])),
+            "link": pass_link(request, p),
             "models": [titles.get(slug, slug) for slug in p.model_slugs],
         }
         for p in rows

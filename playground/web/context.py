@@ -16,8 +16,8 @@ def workspaces(request: HttpRequest) -> dict:
         user = getattr(request, "user", None)
         return teams_of(user.pk) if user is not None and user.is_authenticated else []
 
-    session = getattr(request, "session", None)
-    return {
-        "workspaces": SimpleLazyObject(teams),
-        "current_workspace": SimpleLazyObject(lambda: session.get(WORKSPACE_SESSION_KEY) if session else None),
-    }
+    def current():
+        session = getattr(request, "session", None)
+        return session.get(WORKSPACE_SESSION_KEY) if session is not None else None
+
+    return {"workspaces": SimpleLazyObject(teams), "current_workspace": SimpleLazyObject(current)}

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, api_reference, share_views, team_views, views
+from . import account_views, api_reference, present_views, share_views, team_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,9 @@ urlpatterns = [
     path("tasks/<str:task_id>/unshare", views.task_unshare, name="task-unshare"),
     path("tasks/<str:task_id>/download.zip", views.task_zip, name="task-zip"),
     path("pick", views.pick_model, name="pick-model"),
+    path("present", present_views.present, name="present"),
+    path("present/audience/<int:pass_id>", present_views.audience, name="present-audience"),
+    path("present/<slug:slug>", present_views.present_model, name="present-model"),
     path("history", views.history, name="history"),
     path("compare", views.compare, name="compare"),
     path("accounts/login/", views.SignInView.as_view(), name="login"),

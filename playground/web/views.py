@@ -63,6 +63,7 @@ from playground.keys.models import DemoPass
 from playground.teams.services import team_members
 
 from .forms import FirstAccountForm, SignUpForm
+from .join import pass_link
 from .snippets import api_snippets
 
 VISIT_SESSION_KEY = "visit_tasks"
@@ -362,10 +363,14 @@ def _visit_strip(request: HttpRequest) -> list[dict]:
     return [_strip_item(request, task) for task in sorted(tasks, key=lambda t: order[t.pk])]
 
 
-def _playground_context(request: HttpRequest, entry: CatalogEntry, form: SchemaForm, **extra) -> dict:
+def _playground_context(
+    request: HttpRequest, entry: CatalogEntry, form: SchemaForm, *, entries: list | None = None, **extra
+) -> dict:
+    """What the playground's page shows; `entries`: the model picker's models (default: every model
+    the caller may run)."""
     engine = engine_for(entry)
     return {
-        "entries": _entries(request),
+        "entries": _entries(request) if entries is None else entries,
         "entry": entry,
         "form": form,
         "engine": engine,
@@ -430,7 +435,19 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "web/playground.html", context)
 
 
-def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
+def _submit(
+    request: HttpRequest,
+    entry: CatalogEntry,
+    *,
+    page: str = "web/playground.html",
+    context=_playground_context,
+    task_url=None,
+) -> HttpResponse:
+    """The run form's submit, for every page that has one (the playground, presentation mode).
+    `page` is the template holding the page's `run-form` and `submitted` partials, `context` builds
+    its context for a form sent back with errors, and `task_url(task)` is where a task made goes:
+    the address pushed for htmx (None: the address stays), the page redirected to without it (default:
+    the task's own page)."""
     form = SchemaForm(entry, request.POST, request.FILES, check=check_input)
     if form.is_valid():
         try:
@@ -443,17 +460,18 @@ def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
         else:
             task = submission.task
             _remember_in_visit(request, task.pk)
-            url = reverse("task", args=[task.pk])
+            url = task_url(task) if task_url else reverse("task", args=[task.pk])
             if not request.htmx:
                 return redirect(url)
-            return _submitted(request, entry, task, url, created=submission.created)
-    context = _playground_context(request, entry, form)
+            pushed = url if task_url is None else None
+            return _submitted(request, entry, task, pushed, created=submission.created, page=page)
+    page_context = context(request, entry, form)
     if request.htmx:
-        response = render(request, "web/playground.html#run-form", context)
+        response = render(request, f"{page}#run-form", page_context)
         response["HX-Retarget"] = "#run-form"
         response["HX-Reswap"] = "outerHTML"
         return response
-    return render(request, "web/playground.html", context, status=422)
+    return render(request, page, page_context, status=422)
 
 
 def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
@@ -488,11 +506,14 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
     return submit(idempotency_key=f"{key}:{request_hash(entry.slug, form.input_data)[:16]}")
 
 
-def _submitted(request: HttpRequest, entry: CatalogEntry, task: Task, url: str, *, created: bool):
-    """An htmx submit that made (or replayed) a task: its status panel, plus out-of-band a fresh
-    form token (the next press is a new task), the button's estimate set to what this task was
-    priced at, and the task at the head of this visit's strip. `playground:submitted` tells app.js
-    to clear stale errors and bring the panel into view."""
+def _submitted(
+    request: HttpRequest, entry: CatalogEntry, task: Task, url: str | None, *, created: bool, page: str
+):
+    """An htmx submit that made (or replayed) a task: `page`'s `submitted` partial, i.e. its status
+    panel, plus out-of-band a fresh form token (the next press is a new task), the button's
+    estimate set to what this task was priced at (where the page shows one), and the task at the
+    head of this visit's strip. `url`, if any, is pushed as the page's address.
+    `playground:submitted` tells app.js to clear stale errors and bring the panel into view."""
     task, events = owned_task_with_events(request, task.pk)
     context = {
         **_status_context(request, task, events),
@@ -502,8 +523,9 @@ def _submitted(request: HttpRequest, entry: CatalogEntry, task: Task, url: str, 
         "item": _strip_item(request, task),
         "new_in_strip": created,
     }
-    response = render(request, "web/playground.html#submitted", context)
-    response["HX-Push-Url"] = url
+    response = render(request, f"{page}#submitted", context)
+    if url:
+        response["HX-Push-Url"] = url
     response["HX-Trigger-After-Settle"] = json.dumps({"playground:submitted": {"task": task.pk}})
     return response
 
@@ -561,7 +583,8 @@ def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
             return HttpResponse(status=HTMX_STOP_POLLING)
         raise Http404("No such task.")
     status = HTMX_STOP_POLLING if task.is_terminal else 200
-    context = {"item": _strip_item(request, task)}
+    # `present`: the item is in presentation mode's strip, whose links stay in presentation mode.
+    context = {"item": _strip_item(request, task), "present": "present" in request.GET}
     return render(request, "web/playground.html#strip-item", context, status=status)
 
 
@@ -807,6 +830,7 @@ def demo_entry(request: HttpRequest, token: str) -> HttpResponse:
         "models": [titles.get(slug, slug) for slug in demo_pass.model_slugs],
         "same_pass": current == demo_pass.public_id and not request.user.is_authenticated,
         "other_pass": other_pass,
+        "link": pass_link(request, demo_pass),
     }
     return render(request, "web/demo_landing.html", context)
 

@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timeuntil
 
+from playground.web.join import qr_svg
+
 register = template.Library()
 
 
@@ -61,3 +63,9 @@ def upload_limits() -> str:
         settings.PLAYGROUND_MAX_BODY_BYTES,
         settings.PLAYGROUND_MAX_INPUT_IMAGE_BYTES,
     )
+
+
+@register.simple_tag
+def qr_code(text: str, label: str) -> str:
+    """`text` (a demo pass's link) as an inline SVG QR code named `label` (see `web.join`)."""
+    return qr_svg(text, label=label)
