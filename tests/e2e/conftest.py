@@ -86,3 +86,14 @@ def page(new_page, worker, person):
     page = new_page()
     sign_in(page, person)
     return page
+
+
+def wait_until(page, expression: str, timeout: float = 10) -> None:
+    """Until `expression` is true in the page. Playwright's `wait_for_function` polls with an eval
+    that the page's Content-Security-Policy refuses (so it fails whenever it has to wait); an
+    `evaluate` from here is not the page's own script."""
+    for _ in range(int(timeout * 10)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still not {expression}")

@@ -11,7 +11,7 @@ from playground.keys.services import issue_key
 
 from ..conftest import WORKER
 from ..fixtures_http import Reply
-from .conftest import PASSWORD, sign_in
+from .conftest import PASSWORD, sign_in, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -137,7 +137,7 @@ def test_a_webhook_secret_is_revealed_copied_verified_rotated_and_only_its_owner
 
     section.get_by_role("button", name="Reveal").click()
     section.get_by_role("button", name="Copy").click()
-    page.wait_for_function("document.querySelector('#webhook-secret [data-copy]').textContent === 'Copied'")
+    wait_until(page, "document.querySelector('#webhook-secret [data-copy]').textContent === 'Copied'")
     first = page.evaluate("navigator.clipboard.readText()")
     assert WHSEC.fullmatch(first) and first == page.locator("#webhook-secret-value").inner_text()
     receiver.route("/first", verifying(first))

@@ -19,6 +19,8 @@ from playground.generations.models import Status, Task
 from playground.generations.services import submit_task
 from playground.keys.services import issue_key
 
+from .conftest import wait_until
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SEED = "gemini-3-pro-image-preview-official"
@@ -179,7 +181,7 @@ def test_on_a_phone_a_roll_far_down_the_list_shows_its_secret_and_the_audit_log_
     row.get_by_role("button", name="Roll now").click()
     box = page.locator(".secret-box", has_text="The old secret keeps working until")
     box.wait_for()
-    page.wait_for_function("document.activeElement?.matches('.secret-box [data-copy]')")
+    wait_until(page, "document.activeElement?.matches('.secret-box [data-copy]')")
     secret = page.locator("#new-secret").bounding_box()
     assert secret["y"] >= 0 and secret["y"] + secret["height"] <= PHONE["height"]
     rolled = page.locator("#api-keys tr", has_text="oldest-app").inner_text()
@@ -225,7 +227,8 @@ def test_on_a_phone_a_tasks_own_page_opens_on_its_result_and_the_playground_on_i
     page.wait_for_url(f"**/tasks/{task.pk}")
     page.wait_for_load_state("load")
     top = page.evaluate("document.getElementById('task-status').getBoundingClientRect().top")
-    assert -1 < top < PHONE["height"] / 2, f"the result panel is not in view (top at {top})"  # -1: subpixel layout
+    # Scrolled into view, give or take the subpixel rounding of a layout in fractional pixels.
+    assert -1 < top < PHONE["height"] / 2, f"the result panel is not in view (top at {top})"
     assert page.locator("#task-status .alert").is_visible()
 
     page.goto(f"/play/{SEED}")

@@ -7,6 +7,8 @@ from PIL import Image
 
 from playground.generations.models import Task
 
+from .conftest import wait_until
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SEED_PATH = "/play/gemini-3-pro-image-preview-official"
@@ -47,9 +49,7 @@ def test_generate_shows_the_status_live_then_the_images_and_stops_polling(page):
     assert page.evaluate("window.noReload") is True, "the page reloaded"
     images = page.locator("#task-status .gallery img")
     assert images.count() == 2
-    page.wait_for_function(
-        "[...document.querySelectorAll('#task-status .gallery img')].every(i => i.naturalWidth)"
-    )
+    wait_until(page, "[...document.querySelectorAll('#task-status .gallery img')].every(i => i.naturalWidth)")
     assert page.evaluate("document.querySelector('#task-status .gallery img').naturalWidth") == 1024
     assert polls, "the panel never polled"
     seen = len(polls)
@@ -136,8 +136,8 @@ def test_files_too_large_are_refused_beside_their_field_before_anything_is_sent(
 
     page.set_input_files("input[name=image_urls__file]", [str(p) for p in pictures])  # together too much
     page.click("button.generate")
-    page.wait_for_function(
-        "document.querySelector('#field-image_urls [data-size-error]').innerText.includes('in all')"
+    wait_until(
+        page, "document.querySelector('#field-image_urls [data-size-error]').innerText.includes('in all')"
     )
     assert page.locator("#field-image_urls [data-size-error]").count() == 1
     assert "one Generate can send at most 0.1 MB in all" in error.inner_text()

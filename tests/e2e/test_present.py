@@ -13,7 +13,7 @@ from PIL import Image
 from playground.access.passes import create_pass, revoke_pass
 from playground.generations.models import Task
 
-from .conftest import sign_in
+from .conftest import sign_in, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -50,16 +50,6 @@ def generate_with_enter(page, prompt: str) -> str:
     page.locator("[data-present-prompt]").fill(prompt)
     page.locator("[data-present-prompt]").press("Enter")
     return task_made(page, prompt)
-
-
-def wait_until(page, expression: str, timeout: float = 10) -> None:
-    """Until `expression` is true in the page. (Playwright's wait_for_function polls with an eval
-    the page's Content-Security-Policy refuses; `evaluate` is not the page's own script.)"""
-    for _ in range(int(timeout * 10)):
-        if page.evaluate(expression):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"still not {expression}")
 
 
 def current_item(page) -> str:

@@ -7,6 +7,8 @@ import pytest
 
 from playground.generations.models import Share
 
+from .conftest import wait_until
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SEED_PATH = "/play/gemini-3-pro-image-preview-official"
@@ -37,7 +39,7 @@ def test_a_result_shared_from_its_page_opens_for_a_stranger_until_it_is_unshared
     assert answer.status == 200
     image = stranger.locator(".share-outputs img").first
     image.wait_for()
-    stranger.wait_for_function("document.querySelector('.share-outputs img').naturalWidth > 0")
+    wait_until(stranger, "document.querySelector('.share-outputs img').naturalWidth > 0")
     assert stranger.locator("[data-prompt]").inner_text() == PROMPT
     og_image = stranger.locator("meta[property='og:image']").get_attribute("content")
     assert og_image.startswith(url + "/files/")
@@ -63,6 +65,6 @@ def test_a_result_shared_without_its_parameters_shows_only_the_outputs(page, new
 
     stranger = new_page(width=390, height=844)  # a phone
     stranger.goto(url)
-    stranger.wait_for_function("document.querySelector('.share-outputs img').naturalWidth > 0")
+    wait_until(stranger, "document.querySelector('.share-outputs img').naturalWidth > 0")
     assert PROMPT not in stranger.content()
     assert stranger.locator("[data-prompt]").count() == 0
