@@ -13,13 +13,14 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from playground.access.passes import pass_token
 from playground.generations.models import Status, Task
 from playground.keys.credentials import upstream_key_for
-from playground.keys.models import ApiKey, AuditEntry, UpstreamCredential
+from playground.keys.models import ApiKey, AuditEntry, DemoPass, UpstreamCredential
 from playground.teams.models import Invite, Membership, Role
 from playground.teams.services import add_member, create_team, remove_member
 
-from .helpers import SEED, seed_input
+from .helpers import SEED, enter_demo, seed_input
 from .upstream import FakeUpstream
 
 PASSWORD = "a-long-pass-4711"
@@ -108,30 +109,37 @@ def test_a_member_removed_loses_the_team_at_their_next_request_and_is_back_in_th
     bob = browser(people["bob"], studio)
     task = generate(bob)
     remove_member(studio, people["bob"])
-    for _ in range(2):  # every poll on the page (the panel, the strip's thumbnails) says why and stops
-        poll = bob.get(reverse("task", args=[task.pk]), headers={"HX-Request": "true"})
-        assert poll.status_code == 286
-        assert "no longer a member" in poll.content.decode()
-    page = bob.get(reverse("task", args=[task.pk]))
-    assert page.status_code == 403 and "no longer a member" in page.content.decode()
-    assert bob.get(reverse("task", args=[task.pk])).status_code == 404  # now personal
+    hx = {"HX-Request": "true"}
+    poll = bob.get(reverse("task", args=[task.pk]), headers=hx)
+    assert poll.status_code == 286  # the panel says why, naming the team, and stops polling
+    assert "no longer a member of Studio" in poll.content.decode()
+    # bob is in his personal workspace from then on: the strip's poll drops the team's task, and
+    # the task's page is not his to open.
+    thumb = bob.get(reverse("task-thumb", args=[task.pk]), headers=hx)
+    assert thumb.status_code == 286 and thumb.content == b""
+    assert bob.get(reverse("task", args=[task.pk])).status_code == 404
     assert bob.get(reverse("history")).status_code == 200
     assert Task.objects.get(pk=task.pk).team_id == studio.pk  # the task stays the team's
 
 
-def test_a_removed_members_page_request_says_why_once(studio, people):
+def test_a_removed_members_next_page_opens_in_their_own_workspace_saying_why(studio, people):
     bob = browser(people["bob"], studio)
+    generate(bob, "a team task")
     remove_member(studio, people["bob"])
-    page = bob.get(reverse("history"))
-    assert page.status_code == 403 and "no longer a member" in page.content.decode()
-    assert bob.get(reverse("history")).status_code == 200
+    page = bob.get(reverse("history"), {"member": "bob"}, follow=True)
+    assert page.redirect_chain == [("/history", 302)]  # the team's filter means nothing now
+    html = page.content.decode()
+    assert "You are no longer a member of Studio" in html and "a team task" not in html
+    assert "no longer a member" not in bob.get(reverse("history")).content.decode()  # said once
 
 
 # --- Invites --------------------------------------------------------------------------------------------
 
 
 def make_invite(client, role="member", hours=72) -> str:
-    html = client.post(reverse("team-invite-create"), {"role": role, "hours": hours}).content.decode()
+    html = client.post(
+        reverse("team-invite-create"), {"role": role, "hours": hours}, follow=True
+    ).content.decode()
     return re.search(r'<code id="invite-link">http://testserver(/invite/[^<]+)</code>', html).group(1)
 
 
@@ -182,7 +190,7 @@ def test_an_expired_withdrawn_or_made_up_invite_is_refused_with_no_account_made(
 def test_an_invite_does_not_demote_someone_already_in_the_team(studio, people):
     link = make_invite(browser(people["carol"], studio))
     alice = browser(people["alice"])
-    assert alice.post(link).status_code == 302
+    assert "already, as owner" in alice.post(link).content.decode()
     assert Membership.objects.get(team=studio, user=people["alice"]).role == Role.OWNER
     assert Invite.objects.get().used_at is None
 
@@ -433,3 +441,140 @@ def test_every_door_of_a_team_task_opens_for_its_members_and_no_one_else(team_ta
                 status,
             )  # 302: a POST done, back to the page
     assert Task.objects.get(pk=team_task.pk).status == Status.SUCCEEDED  # nobody outside cancelled it
+
+
+# --- A team's demo passes ------------------------------------------------------------------------------
+
+
+def team_pass(client, name="Team demo") -> DemoPass:
+    response = client.post(
+        reverse("pass-create"), {"name": name, "models": [SEED], "spend_cap": "1", "hours": "2"}
+    )
+    assert response.status_code == 200 and f"Pass “{name}” created" in response.content.decode()
+    return DemoPass.objects.get(name=name)
+
+
+def guest_of(demo_pass: DemoPass) -> Client:
+    guest = Client()
+    enter_demo(guest, reverse("demo", args=[pass_token(demo_pass)]))
+    return guest
+
+
+def test_a_pass_made_in_the_team_workspace_is_the_teams_and_so_are_its_guests_tasks(studio, people):
+    carol = browser(people["carol"], studio)  # an admin
+    demo = team_pass(carol)
+    assert demo.team_id == studio.pk
+    task = generate(guest_of(demo), "a guest of the team")
+    assert task.team_id == studio.pk and task.demo_pass_id == demo.pk
+    # Every member sees it in the team's history; the admins manage the pass.
+    assert "a guest of the team" in browser(people["bob"], studio).get(reverse("history")).content.decode()
+    alice = browser(people["alice"], studio)
+    assert "Team demo" in alice.get(reverse("keys")).content.decode()
+    assert alice.post(reverse("pass-revoke", args=[demo.pk])).status_code == 302
+    assert AuditEntry.objects.filter(team=studio, action="pass.revoked").exists()
+    # Nobody's personal workspace lists it.
+    assert "Team demo" not in browser(people["carol"]).get(reverse("keys")).content.decode()
+
+
+def test_a_member_makes_no_pass_and_sees_none(studio, people):
+    team_pass(browser(people["carol"], studio))
+    bob = browser(people["bob"], studio)
+    page = bob.get(reverse("keys")).content.decode()
+    assert "Team demo" not in page and 'id="demo-passes"' not in page
+    refused = bob.post(
+        reverse("pass-create"), {"name": "mine", "models": [SEED], "spend_cap": "1", "hours": "2"}
+    )
+    assert refused.status_code == 404 and not DemoPass.objects.filter(name="mine").exists()
+    demo = DemoPass.objects.get()
+    assert bob.post(reverse("pass-revoke", args=[demo.pk])).status_code == 404
+    assert DemoPass.objects.get().revoked_at is None
+
+
+def test_a_team_pass_spends_within_the_teams_budget(studio, people):
+    studio.budget = Decimal("0.0001")
+    studio.save()
+    guest = guest_of(team_pass(browser(people["carol"], studio)))
+    response = guest.post(reverse("play", args=[SEED]), {**seed_input(), "form_token": ""})
+    html = response.content.decode()
+    assert response.status_code == 422, html
+    assert "the team&#x27;s budget" in html, re.findall(r"would go over[^<]*", html)
+
+
+def test_removing_a_member_revokes_the_passes_they_made_for_the_team(studio, people):
+    demo = team_pass(browser(people["carol"], studio))
+    guest = guest_of(demo)
+    remove_member(studio, people["carol"])
+    demo.refresh_from_db()
+    assert demo.status == "revoked"
+    response = guest.get(reverse("play", args=[SEED]))
+    assert response.status_code == 403 and "revoked" in response.content.decode()
+
+
+# --- What people meet on the way ------------------------------------------------------------------------
+
+
+def test_switching_from_a_team_forms_answer_or_a_filtered_page_lands_on_a_page_of_the_new_workspace(
+    studio, people
+):
+    carol = browser(people["carol"], studio)
+    assert carol.post(reverse("workspace"), {"team": "", "next": "/team/invites"})["Location"] == "/team"
+    landed = carol.post(reverse("workspace"), {"team": "studio", "next": "/history?member=bob&page=2"})
+    assert landed["Location"] == "/history"
+
+
+def test_an_invite_link_shown_once_after_its_redirect(studio, people):
+    alice = browser(people["alice"], studio)
+    made = alice.post(reverse("team-invite-create"), {"role": "member", "hours": 1})
+    assert made.status_code == 302 and made["Location"] == "/team#invites"
+    first = alice.get(reverse("team")).content.decode()
+    assert 'id="invite-link"' in first
+    assert 'id="invite-link"' not in alice.get(reverse("team")).content.decode()  # a reload: gone
+    assert Invite.objects.count() == 1
+
+
+def test_an_invite_opened_by_someone_in_the_team_already_says_so_and_stays_unused(studio, people):
+    link = make_invite(browser(people["alice"], studio))
+    html = browser(people["bob"]).get(link).content.decode()
+    assert "You are in <strong>Studio</strong> already, as member" in html and "Join as" not in html
+    assert Invite.objects.get().used_at is None
+
+
+def test_someone_joining_by_invite_is_welcomed_into_the_teams_workspace(studio, people):
+    link = make_invite(browser(people["alice"], studio))
+    newcomer = Client()
+    newcomer.post(link, {"username": "erin", "password1": PASSWORD, "password2": PASSWORD})
+    assert "Welcome to Studio" in newcomer.get(reverse("home"), follow=True).content.decode()
+
+
+def test_with_sign_up_closed_people_are_told_how_to_get_an_account(people):
+    page = Client().get(reverse("signup"))
+    assert page.status_code == 404 and "ask a team" in page.content.decode().lower()
+    assert "invite link" in Client().get(reverse("login")).content.decode()
+
+
+def test_the_sole_owner_is_not_offered_leave_and_an_admin_cannot_touch_an_owners_budget(studio, people):
+    page = browser(people["alice"], studio).get(reverse("team")).content.decode()
+    alice_row = page.split('data-member="alice"')[1].split("</tr>")[0]
+    assert "Leave" not in alice_row
+    carol = browser(people["carol"], studio)
+    carol_view = carol.get(reverse("team")).content.decode().split('data-member="alice"')[1].split("</tr>")[0]
+    assert "Change" not in carol_view and "Remove" not in carol_view
+    refused = carol.post(reverse("team-member-budget", args=[people["alice"].pk]), {"budget": "0"})
+    assert refused.status_code == 403 and "Only an owner" in refused.content.decode()
+    assert Membership.objects.get(user=people["alice"]).budget is None
+
+
+def test_budgets_take_amounts_as_people_write_them(studio, people):
+    alice = browser(people["alice"], studio)
+    assert alice.post(reverse("team-budget"), {"budget": " $1,250.40 "}).status_code == 302
+    studio.refresh_from_db()
+    assert studio.budget == Decimal("1250.40")
+
+
+def test_a_teams_task_page_says_who_ran_it_and_the_filter_keeps_those_who_left(studio, people):
+    task = generate(browser(people["bob"], studio), "bob was here")
+    alice = browser(people["alice"], studio)
+    assert 'class="muted run-by">by bob<' in alice.get(reverse("task", args=[task.pk])).content.decode()
+    remove_member(studio, people["bob"])
+    html = alice.get(reverse("history")).content.decode()
+    assert '<option value="bob"' in html

@@ -47,16 +47,17 @@ GUEST_SESSION_KEY = "demo_guest"
 WORKSPACE_SESSION_KEY = "workspace"
 
 SIGNED_OUT = "Your session has ended. Please sign in again."
-NO_LONGER_A_MEMBER = "You are no longer a member of that team. You are back in your personal workspace."
+NO_LONGER_A_MEMBER = "You are no longer a member of {team}. You are back in your personal workspace."
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 class AccessEnded(Exception):
-    """The caller may no longer reach anything: `sign_in` when signing in again is the way back."""
+    """The caller may no longer reach anything: `sign_in` when signing in again is the way back;
+    `retry` when the same page asked again works (the session has moved to another workspace)."""
 
-    def __init__(self, message: str, *, sign_in: bool = False) -> None:
+    def __init__(self, message: str, *, sign_in: bool = False, retry: bool = False) -> None:
         super().__init__(message)
-        self.message, self.sign_in = message, sign_in
+        self.message, self.sign_in, self.retry = message, sign_in, retry
 
 
 class RateLimited(Exception):
@@ -142,13 +143,21 @@ class Caller:
             return False
         return self.demo_pass is None or entry.slug in self.demo_pass.model_slugs
 
+    def pass_scope(self) -> Q:
+        """The demo passes this caller may see and revoke: in their personal workspace their own;
+        in a team's, the team's passes if they are one of its owners or admins; a guest or a key
+        none."""
+        if self.demo_pass is not None or self.api_key is not None:
+            return Q(pk__in=[])
+        if self.team_id is None:
+            return Q(owner_id=self.owner_id, team=None)
+        return Q(team_id=self.team_id) if self.manages_workspace else Q(pk__in=[])
+
     def audience_passes(self):
         """The demo passes whose guests' results this caller may show beside their own
-        ("show audience results" in presentation mode): a signed-in person's own passes. A guest
-        (even of that pass), a key or anyone else reaches none."""
-        if self.demo_pass is not None or self.api_key is not None or self.team_id is not None:
-            return DemoPass.objects.none()
-        return DemoPass.objects.filter(owner_id=self.owner_id)
+        ("show audience results" in presentation mode): the passes they manage (`pass_scope`). A
+        guest (even of that pass), a key or anyone else reaches none."""
+        return DemoPass.objects.filter(self.pass_scope())
 
     def audience_scope(self, demo_pass: DemoPass) -> Q:
         """The tasks the guests of `demo_pass` (one of `audience_passes`) made: the part of this
@@ -192,16 +201,16 @@ def session_caller(request: HttpRequest, *, lean: bool = False) -> Caller:
         except PassRefused as exc:
             raise AccessEnded(str(exc)) from exc
         guest = request.session.get(GUEST_SESSION_KEY) or _new_guest(request)
-        return Caller(demo_pass.owner_id, demo_pass.owner, demo_pass, guest)
+        # A team's pass: its guests' tasks are the team's (its budget, its MindVideo key).
+        return Caller(demo_pass.owner_id, demo_pass.owner, demo_pass, guest, team_id=demo_pass.team_id)
     raise AccessEnded(SIGNED_OUT, sign_in=True)
 
 
 def _member_caller(request: HttpRequest, team_id) -> Caller | None:
     """A signed-in person in the team workspace their session names: their membership and account
     in one statement, the session checked against that account (as Django's `get_user` would, which
-    then needs no query of its own). Not a member (any more): AccessEnded, and once a page (not a
-    poll) has said so, the session is back in their personal workspace. None when nobody is signed
-    in."""
+    then needs no query of its own). Not a member (any more): AccessEnded, and the session is back
+    in their personal workspace. None when nobody is signed in."""
     user_id = _session_user_id(request)
     if user_id is None and request.user.is_authenticated:  # signed in through another backend
         user_id = request.user.pk
@@ -211,11 +220,12 @@ def _member_caller(request: HttpRequest, team_id) -> Caller | None:
         Membership.objects.select_related("user", "team").filter(team_id=team_id, user_id=user_id).first()
     )
     if membership is None:
-        # Every poll on their open pages says so and stops; the next page they open says it too,
-        # and from then on they are in their personal workspace.
-        if "HX-Request" not in request.headers:
-            del request.session[WORKSPACE_SESSION_KEY]
-        raise AccessEnded(NO_LONGER_A_MEMBER)
+        # Back in their personal workspace at once: the poll that finds out says so (and stops),
+        # the strip's other polls then find their team tasks out of reach and drop them, and a page
+        # asked for again opens in the personal workspace.
+        del request.session[WORKSPACE_SESSION_KEY]
+        name = Team.objects.filter(pk=team_id).values_list("name", flat=True).first()
+        raise AccessEnded(NO_LONGER_A_MEMBER.format(team=name or "that team"), retry=True)
     user = membership.user
     caller = Caller(user_id, user, team_id=membership.team_id, team=membership.team, role=membership.role)
     if _session_user_id(request) is not None:

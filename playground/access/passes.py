@@ -34,10 +34,13 @@ def create_pass(
     hours: int,
     *,
     allow_sharing: bool = False,
+    team=None,
     by: audit.By = audit.By(),  # noqa: B008
 ) -> DemoPass:
+    """A pass of `owner`'s, or with `team` one of that team's (`owner` its admin making it)."""
     demo_pass = DemoPass.objects.create(
         owner=owner,
+        team=team,
         name=name,
         public_id=secrets.token_urlsafe(12),
         model_slugs=list(model_slugs),
@@ -48,7 +51,8 @@ def create_pass(
     detail = f"cap ${spend_cap:,.2f}, {hours} h, models: {', '.join(model_slugs)}"
     if allow_sharing:
         detail += ", guests may share"
-    audit.record(owner.pk, "pass.created", f"demo pass “{name}”", detail, by=by)
+    team_id = team.pk if team is not None else None
+    audit.record(owner.pk, "pass.created", f"demo pass “{name}”", detail, by=by, team_id=team_id)
     return demo_pass
 
 
@@ -85,4 +89,5 @@ def usable_pass(public_id: str) -> DemoPass:
 def revoke_pass(demo_pass: DemoPass, by: audit.By = audit.By()) -> None:  # noqa: B008
     demo_pass.revoked_at = timezone.now()
     demo_pass.save(update_fields=["revoked_at"])
-    audit.record(demo_pass.owner_id, "pass.revoked", f"demo pass “{demo_pass.name}”", by=by)
+    subject = f"demo pass “{demo_pass.name}”"
+    audit.record(demo_pass.owner_id, "pass.revoked", subject, by=by, team_id=demo_pass.team_id)

@@ -151,6 +151,11 @@ class DemoPass(models.Model):
     refuses it on the guest's next request."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="demo_passes")
+    # A team's pass (made by `owner`, one of its admins): its guests' tasks are the team's, on the
+    # team's budget and MindVideo key, and its admins manage it. Null: `owner`'s own.
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="demo_passes"
+    )
     name = models.CharField(max_length=100)
     public_id = models.CharField(max_length=32, unique=True)
     model_slugs = models.JSONField(default=list, help_text="Slugs the guest may use.")

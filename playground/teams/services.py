@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from playground.keys import audit
+from playground.keys.models import DemoPass
 
 from .models import Invite, Membership, Role, Team
 
@@ -74,8 +75,9 @@ def add_member(
 
 @transaction.atomic
 def remove_member(team: Team, user: AbstractBaseUser, by: audit.By = audit.By()) -> None:  # noqa: B008
-    """Take `user` out of `team`: their next request reaches none of its tasks, and the keys they
-    were issued for it stop working (401 key_disabled). Their tasks stay the team's."""
+    """Take `user` out of `team`: their next request reaches none of its tasks, the keys they were
+    issued for it stop working (401 key_disabled), and the demo passes they made for it are
+    revoked. Their tasks stay the team's."""
     lock_team(team)
     membership = Membership.objects.filter(team=team, user=user).first()
     if membership is None:
@@ -84,6 +86,13 @@ def remove_member(team: Team, user: AbstractBaseUser, by: audit.By = audit.By())
         raise TeamError("A team keeps at least one owner: make someone else owner first.")
     membership.delete()
     audit.record(team_owner_id(team), "member.removed", user.get_username(), by=by, team_id=team.pk)
+    # The demo passes they made for the team end with their membership: a guest's task is made in
+    # the name of the pass's maker, who must be in the team to spend its money.
+    for demo_pass in DemoPass.objects.filter(team=team, owner=user, revoked_at=None):
+        demo_pass.revoked_at = timezone.now()
+        demo_pass.save(update_fields=["revoked_at"])
+        subject = f"demo pass “{demo_pass.name}”"
+        audit.record(team_owner_id(team), "pass.revoked", subject, "its maker left", by=by, team_id=team.pk)
 
 
 def lock_team(team: Team) -> None:
@@ -110,13 +119,13 @@ def is_member(team_id, user_id) -> bool:
     return Membership.objects.filter(team_id=team_id, user_id=user_id).exists()
 
 
-def team_members(team_id) -> list[str]:
-    """The usernames of the team's members, in order: the history's filter."""
-    return list(
-        Membership.objects.filter(team_id=team_id)
-        .order_by("user__username")
-        .values_list("user__username", flat=True)
-    )
+def team_members(team_id, *, with_tasks=None) -> list[str]:
+    """The usernames of the team's members, in order, and with `with_tasks` (the team's tasks) also
+    those who ran any of them and have left since: the history's filter, which finds their tasks."""
+    names = set(Membership.objects.filter(team_id=team_id).values_list("user__username", flat=True))
+    if with_tasks is not None:
+        names |= set(with_tasks.values_list("owner__username", flat=True).distinct())
+    return sorted(names)
 
 
 def teams_of(user_id) -> list[Membership]:

@@ -67,6 +67,12 @@ class MoneyField(forms.DecimalField):
         }
         super().__init__(min_value=min_value, max_value=MAX_MONEY, max_digits=12, decimal_places=4, **kwargs)
 
+    def to_python(self, value):
+        """As people write amounts: "$0.40", "1,000", " 5 "."""
+        if isinstance(value, str):
+            value = value.strip().removeprefix("$").replace(",", "").strip()
+        return super().to_python(value)
+
     def run_validators(self, value):
         try:
             super().run_validators(value)
@@ -186,7 +192,7 @@ def _key_rows(caller):
 
 def _pass_rows(request: HttpRequest):
     rows = (
-        DemoPass.objects.filter(owner=request.user)
+        DemoPass.objects.filter(request.caller.pass_scope())
         .annotate(uses=Count("tasks"), spend=SPEND, last_use=Max("tasks__created_at"))
         .order_by("-created_at")
     )
@@ -208,6 +214,7 @@ def _context(request: HttpRequest, **extra) -> dict:
         # In a team's workspace the page shows the team's API keys; the team's MindVideo key, budgets
         # and audit log are on the team page, and demo passes and the webhook secret stay personal.
         "team": request.caller.team,
+        "manages": request.caller.manages_workspace,
         "new_key_form": NewKeyForm(),
         "credential": UpstreamCredential.objects.filter(user=request.user).first(),
         "operator_key": bool(settings.MINDVIDEO_API_KEY),
@@ -415,6 +422,8 @@ def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def create_demo_pass(request: HttpRequest) -> HttpResponse:
+    if not request.caller.manages_workspace:
+        raise Http404("Only the team's owners and admins make its demo passes.")
     form = DemoPassForm(request.POST)
     if not form.is_valid():
         return _section(request, "demo-passes", pass_form=form)
@@ -426,6 +435,7 @@ def create_demo_pass(request: HttpRequest) -> HttpResponse:
         data["spend_cap"],
         data["hours"],
         allow_sharing=data["allow_sharing"],
+        team=request.caller.team,
         by=by_person(request),
     )
     return _section(request, "demo-passes", new_pass=created)
@@ -435,7 +445,7 @@ def create_demo_pass(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def revoke_demo_pass(request: HttpRequest, pass_id: int) -> HttpResponse:
-    demo_pass = DemoPass.objects.filter(pk=pass_id, owner=request.user).first()
+    demo_pass = DemoPass.objects.filter(request.caller.pass_scope(), pk=pass_id).first()
     if demo_pass is None:
         raise Http404("No such pass.")
     revoke_pass(demo_pass, by=by_person(request))

@@ -11,13 +11,13 @@ which is shown once), so the page works without JavaScript.
 from functools import wraps
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -53,7 +53,7 @@ from playground.teams.services import (
 from .account_views import AUDIT_SHOWN, MoneyField, UpstreamKeyForm, by_person
 from .csv_export import csv_response
 from .forms import SignUpForm
-from .views import access_ended, person_required
+from .views import access_ended, landing_page, person_required
 
 
 class NewTeamForm(forms.Form):
@@ -154,12 +154,7 @@ def switch(request: HttpRequest) -> HttpResponse:
         switch_workspace(request, membership.team_id)
     else:
         switch_workspace(request, None)
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, {request.get_host()}) or not back.startswith(
-        ("/history", "/usage", "/keys", "/team", "/play/")
-    ):
-        back = reverse("home")
-    return redirect(back)
+    return redirect(landing_page(request.POST.get("next", "")))
 
 
 def _teams_page(request: HttpRequest, form: NewTeamForm | None = None, status: int = 200) -> HttpResponse:
@@ -209,7 +204,8 @@ def _team_context(request: HttpRequest, **extra) -> dict:
         "role": caller.role,
         "manages": caller.manages_workspace,
         "is_owner": caller.role == Role.OWNER,
-        "members": _member_rows(team),
+        "members": (members := _member_rows(team)),
+        "sole_owner": sum(row["membership"].role == Role.OWNER for row in members) == 1,
         "credential": stored_upstream_key(None, team.pk),
         "nav": "team",
     }
@@ -231,8 +227,21 @@ def _team_context(request: HttpRequest, **extra) -> dict:
     return {**context, **extra}
 
 
+NEW_INVITE_SESSION_KEY = "new_invite"
+
+
 def _team_page(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
+    if new_invite := request.session.pop(NEW_INVITE_SESSION_KEY, None):
+        extra.update(new_invite_link=new_invite["link"], new_invite_role=new_invite["role"])
     return render(request, "web/team.html", _team_context(request, **extra), status=status)
+
+
+@person_required
+@never_cache
+@require_GET
+def teams_page(request: HttpRequest) -> HttpResponse:
+    """The person's teams, and a new one, from whichever workspace."""
+    return _teams_page(request)
 
 
 @person_required
@@ -268,7 +277,7 @@ def add(request: HttpRequest) -> HttpResponse:
             form.add_error("role", refused)
         else:
             add_member(request.caller.team, user, role, by=by_person(request))
-            return redirect("team")
+            return redirect(reverse("team") + "#members")
     return _team_page(request, status=422, add_form=form)
 
 
@@ -286,7 +295,7 @@ def member_role(request: HttpRequest, user_id: int) -> HttpResponse:
         add_member(membership.team, membership.user, role, by=by_person(request))
     except TeamError as exc:
         return _team_page(request, status=409, member_problem=(user_id, str(exc)))
-    return redirect("team")
+    return redirect(reverse("team") + "#members")
 
 
 @team_required
@@ -304,21 +313,24 @@ def member_remove(request: HttpRequest, user_id: int) -> HttpResponse:
         return _team_page(request, status=409, member_problem=(user_id, str(exc)))
     if leaving:
         switch_workspace(request, None)
-        return redirect("team")
-    return redirect("team")
+        messages.success(request, f"You have left {membership.team.name}.")
+        return redirect("teams")
+    return redirect(reverse("team") + "#members")
 
 
 @manager_required
 @require_POST
 def member_budget(request: HttpRequest, user_id: int) -> HttpResponse:
     membership = _member(request, user_id)
+    if refused := role_change_refused(request.caller.role, membership.role, membership.role):
+        return _team_page(request, status=403, member_problem=(user_id, refused))
     form = BudgetForm(request.POST)
     if not form.is_valid():
         problem = " ".join(e for errors in form.errors.values() for e in errors)
         return _team_page(request, status=422, member_problem=(user_id, problem))
     data = form.cleaned_data
     set_member_budget(membership, data["budget"], data["budget_period"], by=by_person(request))
-    return redirect("team")
+    return redirect(reverse("team") + "#members")
 
 
 @manager_required
@@ -329,7 +341,7 @@ def team_budget(request: HttpRequest) -> HttpResponse:
         return _team_page(request, status=422, budget_form=form)
     data = form.cleaned_data
     set_team_budget(request.caller.team, data["budget"], data["budget_period"], by=by_person(request))
-    return redirect("team")
+    return redirect(reverse("team") + "#team-budget")
 
 
 @manager_required
@@ -341,8 +353,12 @@ def invite_create(request: HttpRequest) -> HttpResponse:
     issued = create_invite(
         request.caller.team, form.cleaned_data["role"], form.cleaned_data["hours"], by=by_person(request)
     )
-    link = request.build_absolute_uri(reverse("invite", args=[issued.token]))
-    return _team_page(request, new_invite=issued.invite, new_invite_link=link)
+    # Shown once, on the page the redirect opens (a reload there makes no second invite).
+    request.session[NEW_INVITE_SESSION_KEY] = {
+        "link": request.build_absolute_uri(reverse("invite", args=[issued.token])),
+        "role": issued.invite.role,
+    }
+    return redirect(reverse("team") + "#invites")
 
 
 @manager_required
@@ -354,7 +370,7 @@ def invite_revoke(request: HttpRequest, invite_id: int) -> HttpResponse:
     if invite is None:
         raise Http404("No such invite.")
     revoke_invite(invite, by=by_person(request))
-    return redirect("team")
+    return redirect(reverse("team") + "#invites")
 
 
 @manager_required
@@ -435,6 +451,9 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
     except TeamError as exc:
         return _invite_refused(request, exc)
     signed_in = request.user.is_authenticated
+    if signed_in and (member := Membership.objects.filter(team=pending.team, user=request.user).first()):
+        context = {"invite": pending, "team": pending.team, "already": member}
+        return render(request, "web/invite.html", context)
     form = None if signed_in else SignUpForm(request.POST or None, request=request)
     if request.method == "POST":
         try:
@@ -451,6 +470,11 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
             return _invite_refused(request, exc)
         if membership is not None:
             switch_workspace(request, membership.team_id)
+            messages.success(
+                request,
+                f"Welcome to {membership.team.name}. You are working in the team's workspace: what you "
+                "make here the team sees, on its budget. The menu at the top switches to your own.",
+            )
             return redirect("home")
     context = {"invite": pending, "team": pending.team, "form": form, "token": token}
     return render(

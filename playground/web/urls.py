@@ -52,6 +52,7 @@ urlpatterns = [
     path("s/<str:token>/files/<str:name>", share_views.share_file, name="share-file"),
     path("workspace", team_views.switch, name="workspace"),
     path("team", team_views.team_page, name="team"),
+    path("teams", team_views.teams_page, name="teams"),
     path("team/new", team_views.new_team, name="team-create"),
     path("team/members", team_views.add, name="team-member-add"),
     path("team/members/<int:user_id>/role", team_views.member_role, name="team-member-role"),

@@ -13,6 +13,7 @@ from functools import partial, wraps
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, redirect_to_login
@@ -24,6 +25,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from zipstream import ZipStream
@@ -84,7 +86,26 @@ def form_input(caller: Caller, entry: CatalogEntry, task_input):
     return shared_input(entry, task_input, "", caller.owner_id)
 
 
-def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False):
+# The pages that show a workspace's things (and only those): where a person lands after their
+# workspace changed. Any other page (one task, a form's answer) belongs to the workspace left.
+WORKSPACE_PAGES = ("/history", "/usage", "/keys", "/team", "/teams", "/play/", "/present")
+
+
+def landing_page(path: str) -> str:
+    """Where to go on from `path` (a local path) in another workspace: the same page if it is one
+    of a workspace's pages, without its filters (a member filter means nothing elsewhere); the team
+    page for a team form's answer; else the playground."""
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    if path.startswith("/team/"):
+        return reverse("team")
+    if path.startswith(WORKSPACE_PAGES) and url_has_allowed_host_and_scheme(path, None):
+        return path
+    return reverse("home")
+
+
+def access_ended(
+    request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False, retry: bool = False
+):
     """The answer when a visitor may no longer see what they asked for (signed out, pass revoked
     or expired, task out of reach). For htmx it replaces the result panel with the reason and
     answers 286, so a polling panel stops instead of swapping in a sign-in page or polling on."""
@@ -97,6 +118,9 @@ def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_
         return response
     if sign_in:
         return redirect_to_login(request.get_full_path())
+    if retry and request.method == "GET":  # the session moved on: the page, as it is there now
+        messages.warning(request, message)
+        return redirect(landing_page(request.get_full_path()))
     if current_pass_id(request) is None:  # a signed-in person: a team's door, not a demo's
         context.update(heading="Not available", hint="")
     return render(request, "web/demo_refused.html", context, status=status)
@@ -120,7 +144,7 @@ def visitor_required(view=None, *, lean: bool = False):
             try:
                 request.caller = session_caller(request, lean=lean)
             except AccessEnded as exc:
-                return access_ended(request, exc.message, sign_in=exc.sign_in)
+                return access_ended(request, exc.message, sign_in=exc.sign_in, retry=exc.retry)
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -139,7 +163,7 @@ def person_required(view):
         try:
             request.caller = session_caller(request)
         except AccessEnded as exc:
-            return access_ended(request, exc.message, sign_in=exc.sign_in)
+            return access_ended(request, exc.message, sign_in=exc.sign_in, retry=exc.retry)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -178,6 +202,7 @@ PANEL_FIELDS = (
     ),
     *(f"task__model__{name}" for name in ("slug", "title", "kind", "output_key", "updated_at")),
     *(f"task__share__{name}" for name in ("token", "show_parameters", "created_at")),
+    "task__owner__username",  # a team's task says who ran it
 )
 
 
@@ -194,14 +219,10 @@ def owned_task_with_events(request: HttpRequest, task_id: str) -> tuple[Task, li
     poll costs two queries: the session and this."""
     caller = request.caller
     events = TaskEvent.objects.filter(caller.task_scope("task__"), task_id=task_id).order_by("id")
-    if caller.confirmed:
-        events = list(events.select_related("task__model", "task__share").only(*PANEL_FIELDS))
-    else:
-        events = list(
-            events.select_related("task__model", "task__share", "task__owner").only(
-                *PANEL_FIELDS, *OWNER_CHECK
-            )
-        )
+    events = events.select_related("task__model", "task__share", "task__owner")
+    events = list(
+        events.only(*PANEL_FIELDS) if caller.confirmed else events.only(*PANEL_FIELDS, *OWNER_CHECK)
+    )
     if not events:
         if not caller.confirmed and not request.user.is_authenticated:
             raise AccessEnded(SIGNED_OUT, sign_in=True)
@@ -549,7 +570,7 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
             return unchanged
         task, events = owned_task_with_events(request, task_id)
     except AccessEnded as exc:
-        return access_ended(request, exc.message, sign_in=exc.sign_in)
+        return access_ended(request, exc.message, sign_in=exc.sign_in, retry=exc.retry)
     except Http404:
         if request.htmx:  # a poll of a task out of reach must stop, not poll a 404 forever
             return access_ended(request, TASK_GONE, status=404)
@@ -677,7 +698,7 @@ def history(request: HttpRequest) -> HttpResponse:
     tasks = Task.objects.filter(caller.task_scope()).select_related("model", "demo_pass", "share", "owner")
     tasks = tasks.order_by("-created_at", "-pk")
     filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q", "shared", "member")}
-    members = team_members(caller.team_id) if caller.team_id is not None else []
+    members = team_members(caller.team_id, with_tasks=tasks) if caller.team_id is not None else []
     if filters["member"]:
         tasks = tasks.filter(owner__username=filters["member"])
     if filters["shared"] == "1":
@@ -792,7 +813,12 @@ class SignInView(LoginView):
 @require_http_methods(["GET", "POST"])
 def sign_up(request: HttpRequest) -> HttpResponse:
     if not settings.PLAYGROUND_SIGNUP:
-        raise Http404("Sign-up is closed here: ask an administrator for an account.")
+        context = {
+            "heading": "Sign-up is closed",
+            "message": "Accounts here are made by invitation.",
+            "hint": "Ask a team's admin for an invite link: opening it lets you create your account.",
+        }
+        return render(request, "web/demo_refused.html", context, status=404)
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None, request=request)
