@@ -578,3 +578,16 @@ def test_a_teams_task_page_says_who_ran_it_and_the_filter_keeps_those_who_left(s
     remove_member(studio, people["bob"])
     html = alice.get(reverse("history")).content.decode()
     assert '<option value="bob"' in html
+
+
+def test_the_teams_webhook_secret_is_shown_to_its_admins_only(studio, people):
+    from playground.keys.webhook_secrets import current_webhook_secret
+
+    carol = browser(people["carol"], studio)
+    html = carol.post(reverse("webhook-secret-reveal"), headers={"HX-Request": "true"}).content.decode()
+    assert current_webhook_secret(people["carol"].pk, studio.pk) in html
+    assert current_webhook_secret(people["carol"].pk) not in html  # not her own
+    bob = browser(people["bob"], studio)
+    assert bob.post(reverse("webhook-secret-reveal")).status_code == 404
+    assert bob.post(reverse("webhook-secret-rotate")).status_code == 404
+    assert 'id="webhook-secret"' not in bob.get(reverse("keys")).content.decode()

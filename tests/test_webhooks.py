@@ -373,3 +373,29 @@ def test_the_openapi_document_describes_webhook_url():
     assert create["webhook_url"]["type"] == "string"
     assert "webhook-signature" in create["webhook_url"]["description"]
     assert "Standard Webhooks" in create["webhook_url"]["description"]
+
+
+def test_a_team_tasks_webhook_is_signed_with_the_teams_secret_whoever_ran_it(
+    client, user, other_user, catalog, http_server, django_capture_on_commit_callbacks
+):
+    from playground.keys.services import issue_key
+    from playground.teams.services import add_member, create_team
+
+    from .helpers import Api
+
+    team = create_team("studio", user)
+    add_member(team, other_user)
+    teams_secret = current_webhook_secret(user.pk, team.pk)  # what an admin copies from the keys page
+    members_own = current_webhook_secret(other_user.pk)
+    receiver = http_server.route("/team-hook", verifying(teams_secret))
+    member = Api(client, issue_key(other_user, team=team).secret, django_capture_on_commit_callbacks)
+
+    task_id = submit(member, receiver).json()["task_id"]
+
+    assert webhook_messages(task_id) == ["Webhook delivered (204)."]
+    [delivery] = http_server.requests_to("/team-hook")
+    assert not verifies(delivery, members_own)
+    # A rotation of the team's secret is the team's: the member's own stays as it was.
+    rotated = rotate_webhook_secret(user.pk, team_id=team.pk, keep_previous=False)
+    assert rotated != teams_secret and current_webhook_secret(other_user.pk) == members_own
+    assert current_webhook_secret(other_user.pk, team.pk) == rotated

@@ -5,10 +5,11 @@ once the task's end has committed: the lifecycle does not know webhooks exist.
 
 The body is exactly what `GET /api/v1/tasks/{id}` returns (`presenters.task_body`), signed the
 Standard Webhooks way (https://www.standardwebhooks.com, with its `standardwebhooks` library) under
-the task owner's own secret (`keys.webhook_secrets`): `webhook-id` names the delivery and is the
-same on every attempt, `webhook-timestamp` is the attempt's time, and `webhook-signature` carries one
-`v1,<signature>` per secret, space-separated: during a rotation's grace period the new and the old
-secret both sign. A receiver verifies with `standardwebhooks.Webhook(secret).verify(body, headers)`
+its workspace's secret (`keys.webhook_secrets`: a team task's is the team's, else its owner's):
+`webhook-id` names the delivery and is the same on every attempt, `webhook-timestamp` is the
+attempt's time, and `webhook-signature` carries one `v1,<signature>` per secret, space-separated:
+during a rotation's grace period the new and the old secret both sign. A receiver verifies with
+`standardwebhooks.Webhook(secret).verify(body, headers)`
 (or any Standard Webhooks library), which also refuses a timestamp over 5 minutes off.
 
 Delivery goes through the fetcher's address rules (no private targets unless allow-listed). A
@@ -70,7 +71,7 @@ def _post_signed(task_row: Task) -> int:
     """POST the task's body to its webhook_url, signed; returns the receiver's status code.
     Raises FetchError (not sent, or no answer) or WebhookSecretUnreadable (not sent)."""
     body = json.dumps(task_body(None, task_row), separators=(",", ":")).encode()
-    secrets = signing_secrets(task_row.owner_id)
+    secrets = signing_secrets(task_row.owner_id, task_row.team_id)
     sent_at = datetime.now(UTC).replace(microsecond=0)
     headers = {
         **signed_headers(message_id(task_row.pk), body, secrets, sent_at),

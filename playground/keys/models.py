@@ -119,13 +119,16 @@ class WebhookSecret(models.Model):
     encrypted at rest with the same MultiFernet as upstream keys.
 
     The owner's current secret has no `expires_at`; a rotated-out one keeps signing beside it until
-    `expires_at` (the grace period). `owner` is one foreign key so that it can become a workspace.
-    Only `last4` is ever shown unasked; `__str__` never contains the secret. See
-    `keys.webhook_secrets`.
+    `expires_at` (the grace period). A team's secrets (`team`; `owner` the person who made one)
+    sign its tasks' webhooks, whoever ran them; the others are `owner`'s own. Only `last4` is ever
+    shown unasked; `__str__` never contains the secret. See `keys.webhook_secrets`.
     """
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secrets"
+    )
+    team = models.ForeignKey(
+        "teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_secrets"
     )
     secret_encrypted = models.TextField()  # a Fernet token; see keys.credentials
     last4 = models.CharField(max_length=4)
@@ -136,8 +139,15 @@ class WebhookSecret(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["owner"], condition=Q(expires_at__isnull=True), name="one_current_webhook_secret"
-            )
+                fields=["owner"],
+                condition=Q(expires_at__isnull=True, team=None),
+                name="one_current_webhook_secret",
+            ),
+            models.UniqueConstraint(
+                fields=["team"],
+                condition=Q(expires_at__isnull=True, team__isnull=False),
+                name="one_current_team_webhook_secret",
+            ),
         ]
 
     def __str__(self) -> str:

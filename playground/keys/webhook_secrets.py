@@ -1,4 +1,5 @@
-"""Webhook signing secrets: one per owner, in the Standard Webhooks format, encrypted at rest.
+"""Webhook signing secrets: one per workspace (a person's own, or a team's), in the Standard
+Webhooks format, encrypted at rest.
 
 A secret is `whsec_` + base64 of 24 random bytes (https://www.standardwebhooks.com; 192 bits, like
 the spec's examples, and no base64 padding, so its last four characters tell it apart), made the first
@@ -59,44 +60,53 @@ def _decrypted(row: WebhookSecret) -> str:
         raise WebhookSecretUnreadable(UNREADABLE) from None
 
 
-def _current_row(owner_id: int) -> WebhookSecret:
-    """The owner's current secret's row, made now if there is none."""
-    row = WebhookSecret.objects.filter(owner_id=owner_id, expires_at__isnull=True).first()
+def _held(owner_id, team_id=None):
+    """A workspace's secrets: team `team_id`'s (whoever of it made them), else `owner_id`'s own."""
+    if team_id is not None:
+        return WebhookSecret.objects.filter(team_id=team_id)
+    return WebhookSecret.objects.filter(owner_id=owner_id, team=None)
+
+
+def _current_row(owner_id: int, team_id=None) -> WebhookSecret:
+    """The workspace's current secret's row, made now if there is none."""
+    row = _held(owner_id, team_id).filter(expires_at__isnull=True).first()
     if row is not None:
         return row
     try:
         with transaction.atomic():
-            return WebhookSecret.objects.create(owner_id=owner_id, **_encrypted(new_secret()))
+            secret = _encrypted(new_secret())
+            return WebhookSecret.objects.create(owner_id=owner_id, team_id=team_id, **secret)
     except IntegrityError:  # made at the same moment by another request or worker: theirs counts
-        return WebhookSecret.objects.get(owner_id=owner_id, expires_at__isnull=True)
+        return _held(owner_id, team_id).get(expires_at__isnull=True)
 
 
-def _in_grace(owner_id: int):
-    return WebhookSecret.objects.filter(owner_id=owner_id, expires_at__gt=timezone.now())
+def _in_grace(owner_id: int, team_id=None):
+    return _held(owner_id, team_id).filter(expires_at__gt=timezone.now())
 
 
-def current_webhook_secret(owner_id: int) -> str:
-    """The owner's current secret in clear, made on first need. Raises WebhookSecretUnreadable."""
-    return _decrypted(_current_row(owner_id))
+def current_webhook_secret(owner_id: int, team_id=None) -> str:
+    """The workspace's current secret in clear, made on first need. Raises WebhookSecretUnreadable."""
+    return _decrypted(_current_row(owner_id, team_id))
 
 
-def webhook_secret_rows(owner_id: int) -> list[WebhookSecret]:
+def webhook_secret_rows(owner_id: int, team_id=None) -> list[WebhookSecret]:
     """The owner's secrets that sign now (the current one, then rotated-out ones still in their grace
     period, newest first), not decrypted: for showing which ones exist."""
     signing = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
     return list(
-        WebhookSecret.objects.filter(signing, owner_id=owner_id).order_by(
-            F("expires_at").desc(nulls_first=True), "-created_at"
-        )
+        _held(owner_id, team_id)
+        .filter(signing)
+        .order_by(F("expires_at").desc(nulls_first=True), "-created_at")
     )
 
 
-def signing_secrets(owner_id: int) -> list[str]:
-    """Every secret a webhook of this owner is signed with now: the current one (made on first need),
-    then each rotated-out one still in its grace period. Raises WebhookSecretUnreadable when the
-    current one cannot be decrypted; an old one that cannot is left out."""
-    found = [_decrypted(_current_row(owner_id))]
-    for row in _in_grace(owner_id).order_by("-created_at", "-pk"):
+def signing_secrets(owner_id: int, team_id=None) -> list[str]:
+    """Every secret a webhook of this workspace (a team's task: the team's; else its owner's) is
+    signed with now: the current one (made on first need), then each rotated-out one still in its
+    grace period. Raises WebhookSecretUnreadable when the current one cannot be decrypted; an old
+    one that cannot is left out."""
+    found = [_decrypted(_current_row(owner_id, team_id))]
+    for row in _in_grace(owner_id, team_id).order_by("-created_at", "-pk"):
         try:
             found.append(_decrypted(row))
         except WebhookSecretUnreadable:
@@ -115,32 +125,33 @@ def rotate_webhook_secret(
     *,
     keep_previous: bool = True,
     by: audit.By = audit.By(),  # noqa: B008
+    team_id=None,
 ) -> str:
     """Make a new current secret and return it; the old one signs too until the grace period ends.
     Without `keep_previous` (a secret leaked) every earlier secret stops signing at once."""
     try:
-        secret = _rotate(owner_id, keep_previous)
+        secret = _rotate(owner_id, keep_previous, team_id)
     except IntegrityError:  # a rotation at the same moment made a current secret: rotate that one
-        secret = _rotate(owner_id, keep_previous)
+        secret = _rotate(owner_id, keep_previous, team_id)
     detail = (
         "earlier secrets sign until their grace ends" if keep_previous else "earlier secrets stopped at once"
     )
-    audit.record(owner_id, "webhook_secret.rotated", f"whsec_…{secret[-4:]}", detail, by=by)
+    audit.record(owner_id, "webhook_secret.rotated", f"whsec_…{secret[-4:]}", detail, by=by, team_id=team_id)
     return secret
 
 
-def _rotate(owner_id: int, keep_previous: bool) -> str:
+def _rotate(owner_id: int, keep_previous: bool, team_id=None) -> str:
     grace = grace_period()
     secret = new_secret()
     with transaction.atomic():
         now = timezone.now()
-        mine = WebhookSecret.objects.filter(owner_id=owner_id)
+        mine = _held(owner_id, team_id)
         if keep_previous:
             mine.filter(expires_at__lte=now).delete()
             mine.filter(expires_at__isnull=True).update(expires_at=now + grace)
         else:
             mine.delete()
-        WebhookSecret.objects.create(owner_id=owner_id, created_at=now, **_encrypted(secret))
+        WebhookSecret.objects.create(owner_id=owner_id, team_id=team_id, created_at=now, **_encrypted(secret))
         retired = mine.filter(expires_at__isnull=False).order_by("-created_at", "-pk")
         mine.filter(pk__in=list(retired.values_list("pk", flat=True)[MAX_RETIRED:])).delete()
     return secret

@@ -208,7 +208,7 @@ def _pass_rows(request: HttpRequest):
 
 
 def _context(request: HttpRequest, **extra) -> dict:
-    signing = webhook_secrets.webhook_secret_rows(request.user.pk)
+    signing = webhook_secrets.webhook_secret_rows(request.user.pk, request.caller.team_id)
     return {
         "keys": _key_rows(request.caller),
         # In a team's workspace the page shows the team's API keys; the team's MindVideo key, budgets
@@ -397,8 +397,10 @@ def _webhook_secret_section(request: HttpRequest, secret: str, **extra) -> HttpR
 @sensitive_variables("secret")
 def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
     """Show the user's webhook signing secret (made now if they have none yet)."""
+    if not request.caller.manages_workspace:
+        raise Http404("Only the team's owners and admins see its webhook secret.")
     try:
-        secret = webhook_secrets.current_webhook_secret(request.user.pk)
+        secret = webhook_secrets.current_webhook_secret(request.user.pk, request.caller.team_id)
     except webhook_secrets.WebhookSecretUnreadable as exc:
         return _section(request, "webhook-secret", webhook_problem=str(exc))
     return _webhook_secret_section(request, secret)
@@ -411,9 +413,11 @@ def reveal_webhook_secret(request: HttpRequest) -> HttpResponse:
 def rotate_webhook_secret(request: HttpRequest) -> HttpResponse:
     """Make a new webhook signing secret and show it; the old ones keep signing for the grace
     period, or stop at once when the person says one leaked (`end_previous`)."""
+    if not request.caller.manages_workspace:
+        raise Http404("Only the team's owners and admins rotate its webhook secret.")
     keep_previous = request.POST.get("end_previous") != "on"
     secret = webhook_secrets.rotate_webhook_secret(
-        request.user.pk, keep_previous=keep_previous, by=by_person(request)
+        request.user.pk, keep_previous=keep_previous, by=by_person(request), team_id=request.caller.team_id
     )
     return _webhook_secret_section(request, secret, rotated=True, ended_previous=not keep_previous)
 
