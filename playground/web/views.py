@@ -74,13 +74,15 @@ TASK_GONE = "This task is no longer available to you."
 SHARING_NOT_ALLOWED = "This demo pass does not allow sharing results."
 
 
-def form_input(caller: Caller, entry: CatalogEntry, task_input):
-    """A task's input (one of the caller's) as their form carries it again for `entry`. A guest
-    owns no input files (they are the pass owner's, see `inputs.resolve_reference`), so their form
-    holds signed references to the files their task uses."""
-    if not caller.is_guest:
-        return task_input
-    return shared_input(entry, task_input, "", caller.owner_id)
+def form_input(caller: Caller, entry: CatalogEntry, task: Task):
+    """A task's input (one in the caller's scope) as their form carries it again for `entry`.
+    Input files are owned per account: a guest owns none (their files are the pass owner's, see
+    `inputs.resolve_reference`), and a teammate does not own the files of the member who ran the
+    task. Their form holds signed references to the files of the task's own author that it uses
+    (`shared_input` signs no one else's), so the re-run gets a copy of its own."""
+    if not caller.is_guest and task.owner_id == caller.owner_id:
+        return task.input
+    return shared_input(entry, task.input, "", task.owner_id)
 
 
 def access_ended(request: HttpRequest, message: str, *, status: int = 403, sign_in: bool = False):
@@ -416,7 +418,7 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         if source is None:
             raise Http404("No such task.")
         form, problems = form_for_input(
-            entry, form_input(request.caller, entry, source.input), source=source.model
+            entry, form_input(request.caller, entry, source), source=source.model
         )
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
@@ -537,7 +539,7 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     context = _status_context(request, task, events)
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
     form, problems = form_for_input(
-        entry, form_input(request.caller, entry, task.input)
+        entry, form_input(request.caller, entry, task)
     )  # the input, deferred by the panel's query
     context.update(_playground_context(request, entry, form, carry_problems=problems))
     if not request.caller.is_guest:  # guests on a demo pass have no key to run them with
