@@ -34,7 +34,12 @@ from playground.generations.services import cancel_unfinished, committed_spend, 
 from playground.generations.sharing import unshare_all
 from playground.generations.usage import usage_for
 from playground.keys import audit, webhook_secrets
-from playground.keys.credentials import check_upstream_key, store_upstream_key, upstream_key_for
+from playground.keys.credentials import (
+    check_upstream_key,
+    store_upstream_key,
+    stored_upstream_key,
+    upstream_key_for,
+)
 from playground.keys.credentials import delete_upstream_key as remove_upstream_key
 from playground.keys.models import ApiKey, AuditEntry, BudgetPeriod, DemoPass, UpstreamCredential
 from playground.keys.services import delete_key, expiry_through, issue_key, roll_key, set_key_disabled
@@ -209,7 +214,8 @@ def _context(request: HttpRequest, **extra) -> dict:
         # and audit log are on the team page, and demo passes and the webhook secret stay personal.
         "team": request.caller.team,
         "new_key_form": NewKeyForm(),
-        "credential": UpstreamCredential.objects.filter(user=request.user).first(),
+        # One's own key: never the team's key one may have stored as its admin (also `user`'s).
+        "credential": stored_upstream_key(request.user.pk),
         "operator_key": bool(settings.MINDVIDEO_API_KEY),
         "upstream_form": UpstreamKeyForm(),
         "webhook_secret": next((row for row in signing if row.expires_at is None), None),
@@ -359,7 +365,7 @@ def save_upstream_key(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def test_upstream_key(request: HttpRequest) -> HttpResponse:
-    credential = UpstreamCredential.objects.filter(user=request.user).first()
+    credential = stored_upstream_key(request.user.pk)  # one's own, not a team's one stored
     if credential is None:
         raise Http404("No stored key.")
     secret = upstream_key_for(request.user.pk)
