@@ -108,8 +108,9 @@ def test_the_keys_page_never_shows_or_tests_the_teams_key_as_ones_own(studio, pe
         ({"secret": "", "label": "company"}, "This field is required."),
         ({"secret": "x" * 501}, "Ensure this value has at most 500 characters"),
         ({"secret": "mv_ok_key", "label": "l" * 101}, "Ensure this value has at most 100 characters"),
-        ({"secret": "{key}\x01pasted-too"}, "MindVideo key"),
-        ({"secret": "{key}\nsecond line"}, "MindVideo key"),
+        ({"secret": "{key}\x01pasted-too"}, "paste only the key"),
+        ({"secret": "{key}\nsecond line"}, "paste only the key"),
+        ({"secret": "{key} label"}, "paste only the key"),
     ],
 )
 def test_the_upstream_key_forms_say_what_is_wrong_with_a_bad_value_and_never_log_the_key(

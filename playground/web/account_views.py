@@ -8,6 +8,7 @@ Rotate. Every view here answers with `never_cache` (Cache-Control: no-store, pri
 shows live demo-pass links and, once each, secrets, none of which may linger in any cache.
 """
 
+import unicodedata
 from datetime import timedelta
 from decimal import Decimal
 
@@ -147,6 +148,16 @@ class UpstreamKeyForm(forms.Form):
     secret = forms.CharField(
         label="MindVideo key", max_length=500, widget=forms.PasswordInput(attrs={"autocomplete": "off"})
     )
+
+    def clean_secret(self):
+        """A key is one word: a space, line break or control character inside is something else
+        pasted with it (and would go into the platform's Authorization header as it is)."""
+        secret = self.cleaned_data["secret"]
+        if any(char.isspace() or unicodedata.category(char).startswith("C") for char in secret):
+            raise forms.ValidationError(
+                "This has a space, line break or control character inside: paste only the key."
+            )
+        return secret
 
 
 class DemoPassForm(forms.Form):
