@@ -316,6 +316,12 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
     elif action == "delete":
         delete_key(key, by=by)
     elif action == "roll":
+        if key.user_id != request.user.pk:
+            # A team's owners and admins may stop anyone's key, never hold a secret of it: its tasks
+            # would be run, spent and shown as the person it was issued to.
+            response = _section(request, "api-keys", roll_problem=(key.pk, ONLY_ITS_HOLDER_ROLLS))
+            response.status_code = 403
+            return response
         grace = ROLL_GRACE.get(request.POST.get("grace", ""))
         if grace is None:
             return _section(
@@ -330,6 +336,8 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
         raise Http404("No such action.")
     return _after_change(request, "api-keys")
 
+
+ONLY_ITS_HOLDER_ROLLS = "Only the person it was issued to can roll it: disable or delete it instead."
 
 # How long a rolled-out secret keeps working, as the keys page offers it.
 ROLL_GRACE_CHOICES = [
