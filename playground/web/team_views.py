@@ -312,6 +312,9 @@ def member_remove(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def member_budget(request: HttpRequest, user_id: int) -> HttpResponse:
     membership = _member(request, user_id)
+    # Only owners touch owners: an owner's budget too (an admin's 0 would stop them spending).
+    if refused := role_change_refused(request.caller.role, membership.role, membership.role):
+        return _team_page(request, status=403, member_problem=(user_id, refused))
     form = BudgetForm(request.POST)
     if not form.is_valid():
         problem = " ".join(e for errors in form.errors.values() for e in errors)
