@@ -21,13 +21,15 @@ class Role(models.TextChoices):
 
 
 MANAGERS = (Role.OWNER, Role.ADMIN)
+# A team's slug: what the team commands take as an argument (so never a leading dash).
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
 class Team(models.Model):
     slug = models.SlugField(
         max_length=50,
         unique=True,
-        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits and dashes.")],
+        validators=[RegexValidator(SLUG_PATTERN, "Lowercase letters, digits and dashes.")],
     )
     name = models.CharField(max_length=100)
     budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)

@@ -8,6 +8,7 @@ that redirects back (or shows the page again with what went wrong, or with an in
 which is shown once), so the page works without JavaScript.
 """
 
+import re
 from functools import wraps
 
 from django import forms
@@ -33,7 +34,7 @@ from playground.keys.credentials import (
     upstream_key_for,
 )
 from playground.keys.models import AuditEntry, BudgetPeriod, UpstreamCredential
-from playground.teams.models import Invite, Membership, Role
+from playground.teams.models import SLUG_PATTERN, Invite, Membership, Role
 from playground.teams.services import (
     ONLY_MANAGERS,
     TeamError,
@@ -63,7 +64,14 @@ class NewTeamForm(forms.Form):
     )
 
     def clean_slug(self):
-        return self.cleaned_data["slug"].lower()
+        """Django's slug allows underscores and a leading dash, which the team's own rule (and so
+        the team commands) refuse: that rule decides."""
+        slug = self.cleaned_data["slug"].lower()
+        if not re.match(SLUG_PATTERN, slug):
+            raise forms.ValidationError(
+                "Start with a letter or digit, then use only lowercase letters, digits and dashes."
+            )
+        return slug
 
 
 class BudgetForm(forms.Form):
