@@ -375,3 +375,21 @@ def test_one_invite_opened_by_several_people_at_once_makes_one_member(studio, pe
         assert Membership.objects.filter(team=studio).count() == members + 1, round_
         # No account was made for a sign-up that lost the race.
         assert get_user_model().objects.filter(username__startswith=f"new-{round_}-").count() <= 1
+
+
+# --- A form shown in one workspace, submitted after switching in another tab --------------------------------
+
+
+def test_a_form_shown_in_one_workspace_never_submits_into_another(studio, people):
+    bob = browser(people["bob"])  # personal
+    form = BrowserForm(bob.get(reverse("play", args=[SEED])).content.decode(), "run-form")
+    form.type("prompt", "my private idea")
+    bob.post(reverse("workspace"), {"team": "studio"})  # another tab switches to the team
+    answer = bob.post(reverse("play", args=[SEED]), form.submission())
+    assert not Task.objects.filter(team=studio).exists(), "a personal form's prompt went to the team"
+    assert answer.status_code == 409 and "switched" in answer.content.decode()
+    # The form as the page shows it now (in the team) submits into the team.
+    form = BrowserForm(bob.get(reverse("play", args=[SEED])).content.decode(), "run-form")
+    form.type("prompt", "a team idea")
+    assert bob.post(reverse("play", args=[SEED]), form.submission()).status_code == 302
+    assert Task.objects.get().team_id == studio.pk

@@ -417,9 +417,7 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         source = Task.objects.filter(request.caller.task_scope(), pk=request.GET["from"]).first()
         if source is None:
             raise Http404("No such task.")
-        form, problems = form_for_input(
-            entry, form_input(request.caller, entry, source), source=source.model
-        )
+        form, problems = form_for_input(entry, form_input(request.caller, entry, source), source=source.model)
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
         context = _playground_context(request, entry, SchemaForm(entry))
@@ -432,7 +430,23 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "web/playground.html", context)
 
 
+WORKSPACE_SWITCHED = (
+    "You switched workspace (in another tab) since this form was shown, so nothing was run. You are "
+    "now in {workspace}: press Generate again to run it there, or switch back first."
+)
+
+
 def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
+    # The form says which workspace it was shown in (its hidden `workspace`): a submit after the
+    # session switched in another tab must not run, and be paid for and seen, somewhere else.
+    shown_in = request.POST.get("workspace")
+    current = request.caller.team_id
+    if shown_in is not None and shown_in != ("" if current is None else str(current)):
+        form = SchemaForm(entry, request.POST)
+        form.is_valid()  # the form as it was, to show again (its files are chosen again anyway)
+        workspace = request.caller.team.name if request.caller.team else "your personal workspace"
+        form.add_error(None, WORKSPACE_SWITCHED.format(workspace=workspace))
+        return _form_again(request, entry, form, status=409)
     form = SchemaForm(entry, request.POST, request.FILES, check=check_input)
     if form.is_valid():
         try:
@@ -449,13 +463,19 @@ def _submit(request: HttpRequest, entry: CatalogEntry) -> HttpResponse:
             if not request.htmx:
                 return redirect(url)
             return _submitted(request, entry, task, url, created=submission.created)
+    return _form_again(request, entry, form, status=422)
+
+
+def _form_again(request: HttpRequest, entry: CatalogEntry, form: SchemaForm, *, status: int) -> HttpResponse:
+    """The run form again with what was wrong: for htmx in place of the form (200, which htmx
+    swaps), else the page with `status`."""
     context = _playground_context(request, entry, form)
     if request.htmx:
         response = render(request, "web/playground.html#run-form", context)
         response["HX-Retarget"] = "#run-form"
         response["HX-Reswap"] = "outerHTML"
         return response
-    return render(request, "web/playground.html", context, status=422)
+    return render(request, "web/playground.html", context, status=status)
 
 
 def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
