@@ -393,3 +393,33 @@ def test_a_form_shown_in_one_workspace_never_submits_into_another(studio, people
     form.type("prompt", "a team idea")
     assert bob.post(reverse("play", args=[SEED]), form.submission()).status_code == 302
     assert Task.objects.get().team_id == studio.pk
+
+
+def hidden_fields(page: str, action: str) -> dict:
+    """The hidden inputs of the page's form posting to `action`, as the browser sends them."""
+    form = re.search(rf'<form[^>]*action="{re.escape(action)}"[^>]*>(.*?)</form>', page, re.S)
+    assert form, action
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(1)))
+
+
+def test_a_team_page_left_open_never_changes_another_team_after_a_switch(studio, people):
+    from playground.teams.services import add_member, create_team
+
+    agency = create_team("agency", people["alice"], "Agency")
+    add_member(agency, people["carol"], Role.ADMIN)
+    for team in (studio, agency):
+        store_upstream_key(people["alice"], TEAM_SECRET, team_id=team.pk)
+    alice = browser(people["alice"], studio)
+    page = alice.get(reverse("team")).content.decode()  # Studio's page, left open
+    alice.post(reverse("workspace"), {"team": "agency"})  # another tab
+    for action, data in (
+        (reverse("team-member-remove", args=[people["carol"].pk]), {}),
+        (reverse("team-member-role", args=[people["carol"].pk]), {"role": "member"}),
+        (reverse("team-budget"), {"budget": "1"}),
+        (reverse("team-upstream-delete"), {}),
+    ):
+        answer = alice.post(action, {**hidden_fields(page, action), **data})
+        assert answer.status_code == 409 and "switched" in answer.content.decode(), action
+    assert Membership.objects.get(team=agency, user=people["carol"]).role == Role.ADMIN
+    agency.refresh_from_db()
+    assert agency.budget is None and UpstreamCredential.objects.filter(team=agency).exists()

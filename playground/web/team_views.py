@@ -119,15 +119,27 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+TEAM_SWITCHED = (
+    "You switched to {team} (in another tab) since this page was shown, so nothing was changed. "
+    "Open the team page again to work on {team}."
+)
+
+
 def team_required(view):
-    """A signed-in person working in a team (else to the list of their teams)."""
+    """A signed-in person working in a team (else to the list of their teams). A change posted
+    from a page of another team (the session switched in another tab since; the page's forms say
+    which team they were shown for, `workspace`) changes nothing: it would land on this one."""
 
     @person_required
     @never_cache
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.caller.team is None:
+        team = request.caller.team
+        if team is None:
             return redirect("team")
+        shown_for = request.POST.get("workspace") if request.method == "POST" else None
+        if shown_for is not None and shown_for != str(team.pk):
+            return access_ended(request, TEAM_SWITCHED.format(team=team.name), status=409)
         return view(request, *args, **kwargs)
 
     return wrapper
