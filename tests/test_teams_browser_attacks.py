@@ -423,3 +423,24 @@ def test_a_team_page_left_open_never_changes_another_team_after_a_switch(studio,
     assert Membership.objects.get(team=agency, user=people["carol"]).role == Role.ADMIN
     agency.refresh_from_db()
     assert agency.budget is None and UpstreamCredential.objects.filter(team=agency).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_browser_submits_at_once_in_a_team_never_go_over_its_budget_or_a_members(studio, people, queue_only):
+    from .helpers import at_once, seed_input
+
+    one = generate(browser(people["alice"], studio)).cost_estimate
+    Task.objects.all().delete()
+    studio.budget = one * 3  # three tasks for the team; bob alone may make one
+    studio.save()
+    Membership.objects.filter(team=studio, user=people["bob"]).update(budget=one)
+    clients = iter([browser(people[name], studio) for name in ("alice", "bob", "carol") for _ in range(3)])
+    prompts = iter(range(9))
+
+    def press(clients=clients, prompts=prompts):
+        client, prompt = next(clients), next(prompts)
+        client.post(reverse("play", args=[SEED]), {**seed_input(prompt=f"race {prompt}"), "form_token": ""})
+
+    at_once(press, 9)
+    assert Task.objects.filter(team=studio).count() == 3
+    assert Task.objects.filter(team=studio, owner=people["bob"]).count() <= 1
