@@ -622,7 +622,8 @@ def check_key(secret: str, config: MindVideoConfig | None = None) -> tuple[bool,
     except EngineError as exc:
         return False, exc.message
     except httpx.HTTPError as exc:
-        logger.info("MindVideo could not be reached to check a key: %r", exc)
+        # The class only: an httpx error about a header can quote it, the key with it.
+        logger.info("MindVideo could not be reached to check a key: %s", type(exc).__name__)
         return False, "Could not reach the MindVideo platform, so the key was not checked. Try again later."
     if response.status_code in (401, 403):
         return False, "Rejected by the platform: this key is not valid (or disabled)."

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 
 from playground.catalog.text import repair_strings, repair_text
+from playground.keys.models import cascade_unless_team
 
 
 def new_task_id() -> str:
@@ -67,7 +68,8 @@ class Task(models.Model):
     """One generation request and its result. Status moves only through `lifecycle.transition`."""
 
     id = models.CharField(primary_key=True, max_length=40, default=new_task_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
+    # A task of a team stays the team's: its author's account cannot be deleted, only deactivated.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=cascade_unless_team, related_name="tasks")
     # The workspace: a team's task (`owner` is the member who ran it), or null for the owner's own.
     team = models.ForeignKey(
         "teams.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="tasks"

@@ -4,6 +4,21 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+def cascade_unless_team(collector, field, sub_objs, using):
+    """`on_delete` for an account's rows that may be a team's (tasks it ran, the team's keys,
+    passes, MindVideo key, webhook secret and audit entries it made or is filed under): its own
+    rows go with it (CASCADE); a team's are the team's record and refuse the deletion instead
+    (ProtectedError, which Django's admin shows as such), as do memberships (PROTECT). An account
+    that worked in a team is deactivated (`is_active`), not deleted."""
+    kept = [row for row in sub_objs if getattr(row, "team_id", None) is not None]
+    if kept:
+        name = field.remote_field.model.__name__
+        raise models.ProtectedError(
+            f"It holds rows of a team ({len(kept)} {name}): deactivate the account instead.", kept
+        )
+    models.CASCADE(collector, field, sub_objs, using)
+
+
 class BudgetPeriod(models.TextChoices):
     """How often a budget starts again: calendar days, weeks (from Monday) and months in TIME_ZONE."""
 
@@ -19,7 +34,7 @@ class ApiKey(models.Model):
     and the key's tasks keep their history.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=cascade_unless_team, related_name="api_keys")
     # A key issued for a team acts for it: its tasks are the team's, and it sees all of the team's.
     team = models.ForeignKey(
         "teams.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="api_keys"
@@ -82,7 +97,7 @@ class UpstreamCredential(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upstream_credentials"
+        settings.AUTH_USER_MODEL, on_delete=cascade_unless_team, related_name="upstream_credentials"
     )
     # A team's key (stored by `user`, one of its admins) runs every member's tasks in the team;
     # null: `user`'s own key, for their personal workspace.
@@ -125,7 +140,7 @@ class WebhookSecret(models.Model):
     """
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secrets"
+        settings.AUTH_USER_MODEL, on_delete=cascade_unless_team, related_name="webhook_secrets"
     )
     team = models.ForeignKey(
         "teams.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_secrets"
@@ -160,7 +175,9 @@ class DemoPass(models.Model):
     signed with SECRET_KEY (see `access.passes`), so it can be shown again; revoking or expiry
     refuses it on the guest's next request."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="demo_passes")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=cascade_unless_team, related_name="demo_passes"
+    )
     # A team's pass (made by `owner`, one of its admins): its guests' tasks are the team's, on the
     # team's budget and MindVideo key, and its admins manage it. Null: `owner`'s own.
     team = models.ForeignKey(
@@ -197,7 +214,7 @@ class AuditEntry(models.Model):
     who did it, to what, from where. Written by the services that make the change (`keys.audit`)."""
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audit_entries"
+        settings.AUTH_USER_MODEL, on_delete=cascade_unless_team, related_name="audit_entries"
     )
     # A team's entry (its members, its keys): the team's log, not `owner`'s own.
     team = models.ForeignKey(

@@ -21,13 +21,15 @@ class Role(models.TextChoices):
 
 
 MANAGERS = (Role.OWNER, Role.ADMIN)
+# A team's slug: what the team commands take as an argument (so never a leading dash).
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
 class Team(models.Model):
     slug = models.SlugField(
         max_length=50,
         unique=True,
-        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits and dashes.")],
+        validators=[RegexValidator(SLUG_PATTERN, "Lowercase letters, digits and dashes.")],
     )
     name = models.CharField(max_length=100)
     budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
@@ -45,7 +47,8 @@ class Membership(models.Model):
     """A person in a team, in a role, with an optional budget of their own within the team."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    # Someone in a team is taken out of it (their tasks stay its) before their account may go.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=6, choices=Role.choices, default=Role.MEMBER)
     budget = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     budget_period = models.CharField(max_length=5, choices=BudgetPeriod.choices, blank=True)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from playground.keys import audit
 from playground.keys.models import DemoPass
 
-from .models import Invite, Membership, Role, Team
+from .models import MANAGERS, Invite, Membership, Role, Team
 
 INVITE_USED = "This invite has been used already. Ask the team's admin for a new one."
 INVITE_ENDED = "This invite has expired or was withdrawn. Ask the team's admin for a new one."
@@ -70,6 +70,8 @@ def add_member(
         audit.record(
             team_owner_id(team), "member.role_changed", user.get_username(), detail, by=by, team_id=team.pk
         )
+        if role not in MANAGERS:
+            _withdraw_invites_made_by(team, user, "its maker is no longer an admin", by)
     return membership
 
 
@@ -93,6 +95,18 @@ def remove_member(team: Team, user: AbstractBaseUser, by: audit.By = audit.By())
         demo_pass.save(update_fields=["revoked_at"])
         subject = f"demo pass “{demo_pass.name}”"
         audit.record(team_owner_id(team), "pass.revoked", subject, "its maker left", by=by, team_id=team.pk)
+    _withdraw_invites_made_by(team, user, "its maker left the team", by)
+
+
+def _withdraw_invites_made_by(team: Team, user: AbstractBaseUser, why: str, by: audit.By) -> None:
+    """Someone who may no longer invite (removed, or no longer an admin) leaves no open invite
+    link behind: one kept would let them, or whoever they hand it to, in again (as an admin)."""
+    now = timezone.now()
+    pending = Invite.objects.filter(team=team, created_by=user, used_at=None, revoked_at=None)
+    owner_id = team_owner_id(team)
+    for invite_id in pending.filter(expires_at__gt=now).values_list("pk", flat=True):
+        audit.record(owner_id, "invite.revoked", f"invite {invite_id}", why, by=by, team_id=team.pk)
+    pending.update(revoked_at=now)
 
 
 def lock_team(team: Team) -> None:

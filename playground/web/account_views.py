@@ -8,6 +8,7 @@ Rotate. Every view here answers with `never_cache` (Cache-Control: no-store, pri
 shows live demo-pass links and, once each, secrets, none of which may linger in any cache.
 """
 
+import unicodedata
 from datetime import timedelta
 from decimal import Decimal
 
@@ -33,7 +34,12 @@ from playground.generations.services import cancel_unfinished, committed_spend, 
 from playground.generations.sharing import unshare_all
 from playground.generations.usage import usage_for
 from playground.keys import audit, webhook_secrets
-from playground.keys.credentials import check_upstream_key, store_upstream_key, upstream_key_for
+from playground.keys.credentials import (
+    check_upstream_key,
+    store_upstream_key,
+    stored_upstream_key,
+    upstream_key_for,
+)
 from playground.keys.credentials import delete_upstream_key as remove_upstream_key
 from playground.keys.models import ApiKey, AuditEntry, BudgetPeriod, DemoPass, UpstreamCredential
 from playground.keys.services import delete_key, expiry_through, issue_key, roll_key, set_key_disabled
@@ -149,6 +155,16 @@ class UpstreamKeyForm(forms.Form):
         label="MindVideo key", max_length=500, widget=forms.PasswordInput(attrs={"autocomplete": "off"})
     )
 
+    def clean_secret(self):
+        """A key is one word: a space, line break or control character inside is something else
+        pasted with it (and would go into the platform's Authorization header as it is)."""
+        secret = self.cleaned_data["secret"]
+        if any(char.isspace() or unicodedata.category(char).startswith("C") for char in secret):
+            raise forms.ValidationError(
+                "This has a space, line break or control character inside: paste only the key."
+            )
+        return secret
+
 
 class DemoPassForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="e.g. “Friday demo”.")
@@ -216,7 +232,8 @@ def _context(request: HttpRequest, **extra) -> dict:
         "team": request.caller.team,
         "manages": request.caller.manages_workspace,
         "new_key_form": NewKeyForm(),
-        "credential": UpstreamCredential.objects.filter(user=request.user).first(),
+        # One's own key: never the team's key one may have stored as its admin (also `user`'s).
+        "credential": stored_upstream_key(request.user.pk),
         "operator_key": bool(settings.MINDVIDEO_API_KEY),
         "upstream_form": UpstreamKeyForm(),
         "webhook_secret": next((row for row in signing if row.expires_at is None), None),
@@ -306,6 +323,12 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
     elif action == "delete":
         delete_key(key, by=by)
     elif action == "roll":
+        if key.user_id != request.user.pk:
+            # A team's owners and admins may stop anyone's key, never hold a secret of it: its tasks
+            # would be run, spent and shown as the person it was issued to.
+            response = _section(request, "api-keys", roll_problem=(key.pk, ONLY_ITS_HOLDER_ROLLS))
+            response.status_code = 403
+            return response
         grace = ROLL_GRACE.get(request.POST.get("grace", ""))
         if grace is None:
             return _section(
@@ -320,6 +343,8 @@ def key_action(request: HttpRequest, key_id: int, action: str) -> HttpResponse:
         raise Http404("No such action.")
     return _after_change(request, "api-keys")
 
+
+ONLY_ITS_HOLDER_ROLLS = "Only the person it was issued to can roll it: disable or delete it instead."
 
 # How long a rolled-out secret keeps working, as the keys page offers it.
 ROLL_GRACE_CHOICES = [
@@ -366,7 +391,7 @@ def save_upstream_key(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def test_upstream_key(request: HttpRequest) -> HttpResponse:
-    credential = UpstreamCredential.objects.filter(user=request.user).first()
+    credential = stored_upstream_key(request.user.pk)  # one's own, not a team's one stored
     if credential is None:
         raise Http404("No stored key.")
     secret = upstream_key_for(request.user.pk)

@@ -8,6 +8,7 @@ that redirects back (or shows the page again with what went wrong, or with an in
 which is shown once), so the page works without JavaScript.
 """
 
+import re
 from functools import wraps
 
 from django import forms
@@ -33,7 +34,7 @@ from playground.keys.credentials import (
     upstream_key_for,
 )
 from playground.keys.models import AuditEntry, BudgetPeriod, UpstreamCredential
-from playground.teams.models import Invite, Membership, Role
+from playground.teams.models import SLUG_PATTERN, Invite, Membership, Role
 from playground.teams.services import (
     ONLY_MANAGERS,
     TeamError,
@@ -63,7 +64,14 @@ class NewTeamForm(forms.Form):
     )
 
     def clean_slug(self):
-        return self.cleaned_data["slug"].lower()
+        """Django's slug allows underscores and a leading dash, which the team's own rule (and so
+        the team commands) refuse: that rule decides."""
+        slug = self.cleaned_data["slug"].lower()
+        if not re.match(SLUG_PATTERN, slug):
+            raise forms.ValidationError(
+                "Start with a letter or digit, then use only lowercase letters, digits and dashes."
+            )
+        return slug
 
 
 class BudgetForm(forms.Form):
@@ -111,15 +119,27 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+TEAM_SWITCHED = (
+    "You switched to {team} (in another tab) since this page was shown, so nothing was changed. "
+    "Open the team page again to work on {team}."
+)
+
+
 def team_required(view):
-    """A signed-in person working in a team (else to the list of their teams)."""
+    """A signed-in person working in a team (else to the list of their teams). A change posted
+    from a page of another team (the session switched in another tab since; the page's forms say
+    which team they were shown for, `workspace`) changes nothing: it would land on this one."""
 
     @person_required
     @never_cache
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.caller.team is None:
+        team = request.caller.team
+        if team is None:
             return redirect("team")
+        shown_for = request.POST.get("workspace") if request.method == "POST" else None
+        if shown_for is not None and shown_for != str(team.pk):
+            return access_ended(request, TEAM_SWITCHED.format(team=team.name), status=409)
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -322,6 +342,7 @@ def member_remove(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def member_budget(request: HttpRequest, user_id: int) -> HttpResponse:
     membership = _member(request, user_id)
+    # Only owners touch owners: an owner's budget too (an admin's 0 would stop them spending).
     if refused := role_change_refused(request.caller.role, membership.role, membership.role):
         return _team_page(request, status=403, member_problem=(user_id, refused))
     form = BudgetForm(request.POST)

@@ -1,7 +1,10 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import account_views, api_reference, present_views, share_views, team_views, views
+from .converters import RowId
+
+register_converter(RowId, "id")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,7 +18,7 @@ urlpatterns = [
     path("tasks/<str:task_id>/download.zip", views.task_zip, name="task-zip"),
     path("pick", views.pick_model, name="pick-model"),
     path("present", present_views.present, name="present"),
-    path("present/audience/<int:pass_id>", present_views.audience, name="present-audience"),
+    path("present/audience/<id:pass_id>", present_views.audience, name="present-audience"),
     path("present/<slug:slug>", present_views.present_model, name="present-model"),
     path("history", views.history, name="history"),
     path("compare", views.compare, name="compare"),
@@ -36,7 +39,7 @@ urlpatterns = [
     path("demo/<str:token>", views.demo_entry, name="demo"),
     path("keys", account_views.keys_page, name="keys"),
     path("keys/new", account_views.create_key, name="key-create"),
-    path("keys/<int:key_id>/<str:action>", account_views.key_action, name="key-action"),
+    path("keys/<id:key_id>/<str:action>", account_views.key_action, name="key-action"),
     path("keys/audit.csv", account_views.audit_csv, name="audit-csv"),
     path("keys/webhook-secret/reveal", account_views.reveal_webhook_secret, name="webhook-secret-reveal"),
     path("keys/webhook-secret/rotate", account_views.rotate_webhook_secret, name="webhook-secret-rotate"),
@@ -44,7 +47,7 @@ urlpatterns = [
     path("keys/upstream/test", account_views.test_upstream_key, name="upstream-test"),
     path("keys/upstream/delete", account_views.delete_upstream_key, name="upstream-delete"),
     path("keys/passes", account_views.create_demo_pass, name="pass-create"),
-    path("keys/passes/<int:pass_id>/revoke", account_views.revoke_demo_pass, name="pass-revoke"),
+    path("keys/passes/<id:pass_id>/revoke", account_views.revoke_demo_pass, name="pass-revoke"),
     path("usage", account_views.usage, name="usage"),
     path("usage.csv", account_views.usage_csv, name="usage-csv"),
     path("docs/api", api_reference.api_reference, name="api-reference"),
@@ -55,12 +58,12 @@ urlpatterns = [
     path("teams", team_views.teams_page, name="teams"),
     path("team/new", team_views.new_team, name="team-create"),
     path("team/members", team_views.add, name="team-member-add"),
-    path("team/members/<int:user_id>/role", team_views.member_role, name="team-member-role"),
-    path("team/members/<int:user_id>/remove", team_views.member_remove, name="team-member-remove"),
-    path("team/members/<int:user_id>/budget", team_views.member_budget, name="team-member-budget"),
+    path("team/members/<id:user_id>/role", team_views.member_role, name="team-member-role"),
+    path("team/members/<id:user_id>/remove", team_views.member_remove, name="team-member-remove"),
+    path("team/members/<id:user_id>/budget", team_views.member_budget, name="team-member-budget"),
     path("team/budget", team_views.team_budget, name="team-budget"),
     path("team/invites", team_views.invite_create, name="team-invite-create"),
-    path("team/invites/<int:invite_id>/revoke", team_views.invite_revoke, name="team-invite-revoke"),
+    path("team/invites/<id:invite_id>/revoke", team_views.invite_revoke, name="team-invite-revoke"),
     path("team/audit.csv", team_views.team_audit_csv, name="team-audit-csv"),
     path("team/upstream", team_views.upstream_save, name="team-upstream-save"),
     path("team/upstream/test", team_views.upstream_test, name="team-upstream-test"),

@@ -77,13 +77,15 @@ TASK_GONE = "This task is no longer available to you."
 SHARING_NOT_ALLOWED = "This demo pass does not allow sharing results."
 
 
-def form_input(caller: Caller, entry: CatalogEntry, task_input):
-    """A task's input (one of the caller's) as their form carries it again for `entry`. A guest
-    owns no input files (they are the pass owner's, see `inputs.resolve_reference`), so their form
-    holds signed references to the files their task uses."""
-    if not caller.is_guest:
-        return task_input
-    return shared_input(entry, task_input, "", caller.owner_id)
+def form_input(caller: Caller, entry: CatalogEntry, task: Task):
+    """A task's input (one in the caller's scope) as their form carries it again for `entry`.
+    Input files are owned per account: a guest owns none (their files are the pass owner's, see
+    `inputs.resolve_reference`), and a teammate does not own the files of the member who ran the
+    task. Their form holds signed references to the files of the task's own author that it uses
+    (`shared_input` signs no one else's), so the re-run gets a copy of its own."""
+    if not caller.is_guest and task.owner_id == caller.owner_id:
+        return task.input
+    return shared_input(entry, task.input, "", task.owner_id)
 
 
 # The pages that show a workspace's things (and only those): where a person lands after their
@@ -441,9 +443,7 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
         source = Task.objects.filter(request.caller.task_scope(), pk=request.GET["from"]).first()
         if source is None:
             raise Http404("No such task.")
-        form, problems = form_for_input(
-            entry, form_input(request.caller, entry, source.input), source=source.model
-        )
+        form, problems = form_for_input(entry, form_input(request.caller, entry, source), source=source.model)
         context = _playground_context(request, entry, form, rerun_of=source, carry_problems=problems)
     else:
         context = _playground_context(request, entry, SchemaForm(entry))
@@ -454,6 +454,12 @@ def play(request: HttpRequest, slug: str) -> HttpResponse:
             task, events = owned_task_with_events(request, latest.pk)
             context.update(_status_context(request, task, events))
     return render(request, "web/playground.html", context)
+
+
+WORKSPACE_SWITCHED = (
+    "You switched workspace (in another tab) since this form was shown, so nothing was run. You are "
+    "now in {workspace}: press Generate again to run it there, or switch back first."
+)
 
 
 def _submit(
@@ -469,6 +475,16 @@ def _submit(
     its context for a form sent back with errors, and `task_url(task)` is where a task made goes:
     the address pushed for htmx (None: the address stays), the page redirected to without it (default:
     the task's own page)."""
+    # The form says which workspace it was shown in (its hidden `workspace`): a submit after the
+    # session switched in another tab must not run, and be paid for and seen, somewhere else.
+    shown_in = request.POST.get("workspace")
+    current = request.caller.team_id
+    if shown_in is not None and shown_in != ("" if current is None else str(current)):
+        form = SchemaForm(entry, request.POST)
+        form.is_valid()  # the form as it was, to show again (its files are chosen again anyway)
+        workspace = request.caller.team.name if request.caller.team else "your personal workspace"
+        form.add_error(None, WORKSPACE_SWITCHED.format(workspace=workspace))
+        return _form_again(request, entry, form, page=page, context=context, status=409)
     form = SchemaForm(entry, request.POST, request.FILES, check=check_input)
     if form.is_valid():
         try:
@@ -486,13 +502,21 @@ def _submit(
                 return redirect(url)
             pushed = url if task_url is None else None
             return _submitted(request, entry, task, pushed, created=submission.created, page=page)
+    return _form_again(request, entry, form, page=page, context=context, status=422)
+
+
+def _form_again(
+    request: HttpRequest, entry: CatalogEntry, form: SchemaForm, *, page: str, context, status: int
+) -> HttpResponse:
+    """The run form again with what was wrong: for htmx in place of the form (200, which htmx
+    swaps), else the page with `status`."""
     page_context = context(request, entry, form)
     if request.htmx:
         response = render(request, f"{page}#run-form", page_context)
         response["HX-Retarget"] = "#run-form"
         response["HX-Reswap"] = "outerHTML"
         return response
-    return render(request, page, page_context, status=422)
+    return render(request, page, page_context, status=status)
 
 
 def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
@@ -580,7 +604,7 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     context = _status_context(request, task, events)
     entry = CatalogEntry.objects.get(pk=task.model_id)  # with the schema, which the panel did not need
     form, problems = form_for_input(
-        entry, form_input(request.caller, entry, task.input)
+        entry, form_input(request.caller, entry, task)
     )  # the input, deferred by the panel's query
     context.update(_playground_context(request, entry, form, carry_problems=problems))
     if not request.caller.is_guest:  # guests on a demo pass have no key to run them with
