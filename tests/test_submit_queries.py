@@ -144,16 +144,16 @@ BROWSER_SUBMIT = [
 ]
 
 
-def test_a_browser_submit_is_16_statements_with_the_status_panel_and_the_visit_strip(signed_in):
+def test_a_browser_submit_is_14_statements_with_the_status_panel_and_the_visit_strip(signed_in):
     data = form("form-token-1")
     with CaptureQueriesContext(connection) as captured:
         assert signed_in.post(PLAY, data, headers={"HX-Request": "true"}).status_code == 200
     assert statements(captured) == [
         *BROWSER_SUBMIT,
         "SELECT generations_taskevent",  # the task with its events as they are now, for the panel
-        "SELECT generations_task",  # place in line: the accounts with tasks waiting, fairest first
-        "SELECT generations_task",  # ... how many tasks each of them runs
-        "SELECT generations_task",  # ... this task's account and its older waiting tasks
+        # Its place in line: the accounts with tasks waiting (how many wait and run, which is this
+        # task's and how many of its waiting tasks are older), in one statement.
+        "SELECT generations_task",
         "BEGIN",
         "UPDATE django_session",  # the visit's strip now starts with the task
         "COMMIT",
@@ -178,9 +178,7 @@ def test_a_double_clicked_browser_submit_replays_without_writing_the_session(sig
         "SELECT catalog_catalogentry",
         "SELECT generations_task",  # the task this token made: a replay
         "SELECT generations_taskevent",
-        "SELECT generations_task",
-        "SELECT generations_task",
-        "SELECT generations_task",
+        "SELECT generations_task",  # its place in line
     ]
     assert Task.objects.count() == 1
 

@@ -210,7 +210,7 @@ def _outputs(request: HttpRequest, task: Task) -> list[dict]:
 def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -> dict:
     elapsed = _elapsed(task)
     # A queued task's place in line moves while its row stays the same: it is part of the ETag.
-    place = place_in_line(task)
+    place = place_in_line(task.pk, task.created_at) if task.status == Status.QUEUED else None
     in_line = place.sentence(guest=task.demo_pass_id is not None) if place else ""
     silent = worker_is_silent(task.status, task.lease_expires_at)
     return {
