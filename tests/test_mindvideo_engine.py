@@ -218,12 +218,15 @@ class RecordingContext:
     def __init__(
         self, *, crash_on_save: bool = False, stop_after_checks: int | None = None, cancelled: bool = True
     ):
-        self.reports, self.outputs, self.upstream_ids = [], [], []
+        self.reports, self.outputs, self.upstream_ids, self.progress_reports = [], [], [], []
         self.crash_on_save, self.stop_after_checks, self.checks = crash_on_save, stop_after_checks, 0
         self.cancelled = cancelled  # why it stops: the user cancelled, or another attempt took over
 
     def report(self, message: str) -> None:
         self.reports.append(message)
+
+    def progress(self, fraction: float, *, step_done: bool = False) -> None:
+        self.progress_reports.append(fraction)
 
     def should_stop(self) -> bool:
         self.checks += 1
