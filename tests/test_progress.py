@@ -3,12 +3,63 @@ body carries them (`queue_position`, `progress`) and the worker writes them."""
 
 import time
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from playground.generations.jobs import PROGRESS_WRITE_INTERVAL, TaskRunContext
 from playground.generations.lifecycle import transition
-from playground.generations.models import Status, Task
+from playground.generations.models import TERMINAL, Status, Task
+
+from .conftest import WORKER
+
+
+def watch(api, task_id: str, timeout: float = 60.0) -> list[dict]:
+    """Poll the task as a client with a cache does (If-None-Match: the last ETag) until it ends:
+    the body of each answer that was not 304 Not Modified, in order."""
+    bodies, etag, deadline = [], None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        headers = api.headers({"If-None-Match": etag} if etag else {})
+        response = api.client.get(f"/api/v1/tasks/{task_id}", headers=headers)
+        if response.status_code == 200:
+            bodies.append(response.json())
+            etag = response["ETag"]
+            if bodies[-1]["status"] in TERMINAL:
+                return bodies
+        else:
+            assert response.status_code == 304, response.content
+        time.sleep(0.03)
+    raise AssertionError(f"the task did not end within {timeout} s: {bodies[-1:]}")
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_place_in_line_counts_down_for_three_queued_tasks_with_one_worker(api, spawn):
+    created = [api.submit(prompt=f"in line {number}").json() for number in range(3)]
+    assert [body["queue_position"] for body in created] == [1, 2, 3]
+    spawn(*WORKER, PLAYGROUND_LOCAL_ENGINE_DELAY=1)  # one worker, a second an image
+
+    seen = watch(api, created[2]["task_id"])
+
+    assert [body["queue_position"] for body in seen if body["status"] == "queued"] == [3, 2, 1]
+    assert [body["queue_position"] for body in seen if body["status"] != "queued"] == [None] * (len(seen) - 3)
+    assert seen[-1]["status"] == "succeeded"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_progress_rises_through_a_four_image_task_on_the_local_engine(api, spawn):
+    spawn(*WORKER, PLAYGROUND_LOCAL_ENGINE_DELAY=0.6)
+    task_id = api.submit(n=4).json()["task_id"]
+
+    seen = watch(api, task_id)
+
+    running = [body["progress"] for body in seen if body["status"] == "processing"]
+    known = [progress for progress in running if progress is not None]
+    assert running[: len(running) - len(known)] == [None] * (len(running) - len(known))  # only at first
+    assert known == sorted(known) and len(known) == len(set(known)), running  # each a new answer
+    assert {0.25, 0.5, 0.75} <= set(known), running  # after each of its first three images
+    assert (seen[-1]["status"], seen[-1]["progress"]) == ("succeeded", 1.0)
 
 
 def progress_writes(captured: CaptureQueriesContext) -> int:

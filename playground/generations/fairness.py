@@ -234,6 +234,15 @@ def place_in_line(task_id: str, created_at: datetime) -> PlaceInLine | None:
     return _place(_fairest_first(rows), own["account"], own["older"])
 
 
+def queue_position(task_id: str, status: str, created_at: datetime) -> int | None:
+    """A task's place in line (`PlaceInLine.position`: 1 starts next), from its status and when it
+    was created; None, without a statement, for a task that is not queued."""
+    if status != Status.QUEUED:
+        return None
+    place = place_in_line(task_id, created_at)
+    return place.position if place else None
+
+
 def queue_positions(tasks: Iterable[Task]) -> dict[str, int]:
     """The place in line (`PlaceInLine.position`) of each queued task among `tasks`, by id: for a
     page of tasks, in two statements whatever their number (none without a queued task)."""
