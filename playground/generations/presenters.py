@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from playground.catalog.models import CatalogEntry
 
+from .fairness import PlaceInLine
 from .models import TERMINAL, Status, Task, TaskEvent
 from .outputs import present_output, public_base, token_window
 
@@ -132,13 +133,14 @@ def panel_etag(
     updated_at,
     last_event_id: int,
     model_updated_at,
-    in_line: str,
+    progress: float | None,
+    place: PlaceInLine | None,
     silent: bool = False,
 ) -> str:
-    """The status panel's ETag: the task's (see `task_etag`), its newest event, the model's title
-    (`updated_at`), the place in line and whether the worker has gone silent
+    """The status panel's ETag: the task's (see `body_etag`), its newest event, the model's title
+    (`updated_at`), its progress, its place in line and whether the worker has gone silent
     (`jobs.worker_is_silent`). The same from the full panel's rows and a `task_stamp`."""
-    shown = (last_event_id, _instant(model_updated_at), in_line, silent)
+    shown = (last_event_id, _instant(model_updated_at), shown_progress(status, progress), place, silent)
     return stamp_etag(request, task_id, status, updated_at, *shown)
 
 
