@@ -645,6 +645,28 @@ def test_success_without_outputs_is_a_failure(api, mindvideo):
     }
 
 
+def test_it_relays_the_platforms_progress_and_its_news_when_its_task_body_has_one(fake):
+    fake.plan = [("processing", 0.25), ("processing", 0.25), ("processing", 0.75), "succeeded"]
+    context = RecordingContext()
+
+    MindVideoEngine(config_for(fake)).run(plain_job(), context)
+
+    assert context.progress_reports == [0.25, 0.25, 0.75]  # at each poll (the runner keeps a few)
+    # Its messages come at each step it reports, not only at its status changes.
+    assert len(fake.seen("events")) == 3
+
+
+@pytest.mark.parametrize("figure", [None, 1.5, -0.1, "half", True, float("nan")])
+def test_without_a_usable_progress_from_the_platform_ours_stays_unknown(fake, figure):
+    fake.plan = [("processing", figure), ("processing", figure), "succeeded"]
+    context = RecordingContext()
+
+    MindVideoEngine(config_for(fake)).run(plain_job(), context)
+
+    assert context.progress_reports == []
+    assert [o["name"] for o in context.outputs] == ["0.png"]
+
+
 # --- The engine on its own: cancel, crash and resume, video, configuration ----------------------------
 
 

@@ -10,8 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from playground.generations.jobs import PROGRESS_WRITE_INTERVAL, TaskRunContext
 from playground.generations.lifecycle import transition
 from playground.generations.models import TERMINAL, Status, Task
+from playground.keys.credentials import store_upstream_key
 
 from .conftest import WORKER
+from .helpers import wait_for
+from .upstream import worker_env
 
 
 def watch(api, task_id: str, timeout: float = 60.0) -> list[dict]:
@@ -129,3 +132,29 @@ def test_a_video_task_writes_its_progress_a_few_times_a_second_not_per_frame(mak
     writes = progress_writes(captured)
     # The start (a step's end), then at most one a PROGRESS_WRITE_INTERVAL, whatever the frame rate.
     assert 1 <= writes <= 2 + elapsed / PROGRESS_WRITE_INTERVAL, (writes, elapsed)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_mindvideo_task_shows_the_platforms_progress_and_none_while_it_gives_none(
+    api, settings, fake, user, spawn
+):
+    settings.PLAYGROUND_ENGINE = "mindvideo"
+    store_upstream_key(user, fake.key)
+    fake.plan = ["processing"] * 100_000  # running there, saying nothing of how far
+    spawn(*WORKER, **worker_env(fake))
+    task_id = api.submit().json()["task_id"]
+
+    def body() -> dict:
+        return api.get(f"/api/v1/tasks/{task_id}").json()
+
+    assert wait_for(lambda: len(fake.seen("poll")) >= 3), "the worker never polled the platform"
+    assert (body()["status"], body()["progress"]) == ("processing", None)  # honestly unknown
+    for figure in (0.4, 0.8):
+        with fake.lock:
+            fake.tasks["task_up1"]["plan"] = [("processing", figure)] * 100_000
+        assert wait_for(lambda figure=figure: body()["progress"] == figure), body()
+    with fake.lock:
+        fake.tasks["task_up1"]["plan"] = ["succeeded"]
+    assert wait_for(lambda: body()["status"] == "succeeded"), body()
+    assert body()["progress"] == 1.0

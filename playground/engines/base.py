@@ -12,8 +12,10 @@ upstream work alone, for the new attempt to carry on).
 
 Progress: an engine that knows how far its work is says so with `context.progress(fraction)`, as
 often as it likes (every video frame, say): the runner keeps at most a few values a second, never a
-step back, and always the value at the end of a step (`step_done=True`: an image saved). An engine
-that cannot tell says nothing, and the task's progress stays unknown.
+step back, and always the value at the end of a step (`step_done=True`: an image saved). A value
+that comes sooner than that after the last one kept is dropped, so an engine says its figure again
+(at each poll of a platform, say) rather than only when it changes. An engine that cannot tell
+says nothing, and the task's progress stays unknown.
 
 Money: an engine that pays an upstream platform says what the work was billed, also when it stops or
 fails after the platform billed it (`cost_actual` on `EngineStopped` and `EngineError`): 0 when
