@@ -210,6 +210,8 @@ def test_a_running_tasks_panel_fills_its_progress_bar_as_the_engine_reports(
     assert "data-progress-unknown" not in quarter.content.decode()
     with django_assert_num_queries(2):
         assert poll(signed_in, task.pk, quarter["ETag"]).status_code == 304
+    TaskRunContext(Task.objects.get(pk=task.pk)).progress(0.29, step_done=True)
+    assert '<progress max="100" value="29"' in poll(signed_in, task.pk).content.decode()  # not 28.99…
     TaskRunContext(Task.objects.get(pk=task.pk)).progress(0.999, step_done=True)
     almost = poll(signed_in, task.pk, quarter["ETag"]).content.decode()
     assert '<progress max="100" value="99"' in almost  # not 100 before it has ended
