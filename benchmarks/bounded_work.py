@@ -57,6 +57,7 @@ class Context:
     outputs = 0
 
     def report(self, message): pass
+    def progress(self, fraction, step_done=False): pass
     def should_stop(self): return False
     def was_cancelled(self): return False
     def save_upstream_id(self, upstream_id): pass

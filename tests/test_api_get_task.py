@@ -178,3 +178,54 @@ def test_a_poll_shows_the_models_new_slug_once_it_is_renamed(api, catalog):
     assert poll(api, task_id).json()["model"] == "renamed-model"
     again = poll(api, task_id, first["ETag"])
     assert again.status_code == 200 and again.json()["model"] == "renamed-model"
+
+
+def test_a_queued_task_is_polled_in_two_statements_the_stamp_and_its_place_in_line(
+    api, queue_only, django_assert_num_queries, settings
+):
+    """A queued task's place moves while its row stays the same, so a poll of it also counts its
+    place (one statement); the place is part of the ETag, and a poll after the line moved gets the
+    new body, not 304 Not Modified."""
+    from playground.generations.services import cancel_task
+
+    settings.PLAYGROUND_KEY_CACHE_SECONDS = 60
+    ahead = api.submit(prompt="ahead").json()
+    task_id = api.submit(prompt="behind").json()["task_id"]
+    assert ahead["queue_position"] == 1
+    first = poll(api, task_id)
+    assert first.json()["queue_position"] == 2
+    for etag, status in ((None, 200), (first["ETag"], 304)):
+        with django_assert_num_queries(2) as captured:
+            again = poll(api, task_id, etag)
+        assert again.status_code == status
+        assert "MAX(" in captured.captured_queries[0]["sql"]  # task_stamp's
+    cancel_task(Task.objects.get(pk=ahead["task_id"]))
+    moved = poll(api, task_id, first["ETag"])
+    assert moved.status_code == 200
+    assert (moved.json()["queue_position"], moved.json()["progress"]) == (1, None)
+
+
+def test_a_running_tasks_progress_is_a_new_body_at_the_next_poll(api, queue_only):
+    from playground.generations.jobs import TaskRunContext
+    from playground.generations.lifecycle import transition
+
+    task_id = api.submit().json()["task_id"]
+    assert transition(task_id, "processing", attempts=1)
+    started = poll(api, task_id)
+    assert (started.json()["progress"], started.json()["queue_position"]) == (None, None)
+    TaskRunContext(Task.objects.get(pk=task_id)).progress(0.5, step_done=True)  # as the worker does
+    halfway = poll(api, task_id, started["ETag"])
+    assert halfway.status_code == 200 and halfway.json()["progress"] == 0.5
+    assert poll(api, task_id, halfway["ETag"]).status_code == 304
+    assert transition(task_id, "succeeded", cost_actual=Decimal("0.1206"))
+    assert poll(api, task_id).json()["progress"] == 1.0
+
+
+def test_a_list_gives_each_queued_task_its_place_in_line(api, queue_only):
+    ids = [api.submit(prompt=f"task {number}").json()["task_id"] for number in range(3)]
+    listed = api.get("/api/v1/tasks").json()["data"]
+    assert [(t["task_id"], t["queue_position"], t["progress"]) for t in listed] == [
+        (ids[2], 3, None),
+        (ids[1], 2, None),
+        (ids[0], 1, None),
+    ]

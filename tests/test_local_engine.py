@@ -39,9 +39,13 @@ class FakeContext:
     outputs: list[Saved] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
     stop_checks: int = 0
+    progress_reports: list[tuple[float, bool]] = field(default_factory=list)  # (fraction, step_done)
 
     def report(self, message: str) -> None:
         self.reports.append(message)
+
+    def progress(self, fraction: float, *, step_done: bool = False) -> None:
+        self.progress_reports.append((fraction, step_done))
 
     def should_stop(self) -> bool:
         self.stop_checks += 1
@@ -371,3 +375,20 @@ def test_it_stops_a_video_between_seconds_when_asked(catalog):
 
     assert context.outputs == []
     assert context.stop_checks == 2  # checked at frame 0 and at frame 12 (one second in)
+
+
+def test_it_reports_its_progress_at_each_image(catalog):
+    _, context = run(catalog[SEED], seed_input(n=4))
+
+    # Where each step starts: the images done so far (the task's success says "all of them").
+    assert context.progress_reports == [(0.0, True), (0.25, True), (0.5, True), (0.75, True)]
+
+
+def test_it_reports_its_progress_at_each_video_frame(catalog):
+    data = {"prompt": "A fox in snow", "aspect_ratio": "1:1", "resolution": "540p", "duration": 1}
+    _, context = run(catalog["viduq3-pro"], data)
+
+    fractions = [fraction for fraction, _ in context.progress_reports]
+    assert context.progress_reports[0] == (0.0, True)
+    assert len(fractions) == 1 + 12  # the start, then each of its 12 frames
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0

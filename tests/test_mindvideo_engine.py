@@ -218,12 +218,15 @@ class RecordingContext:
     def __init__(
         self, *, crash_on_save: bool = False, stop_after_checks: int | None = None, cancelled: bool = True
     ):
-        self.reports, self.outputs, self.upstream_ids = [], [], []
+        self.reports, self.outputs, self.upstream_ids, self.progress_reports = [], [], [], []
         self.crash_on_save, self.stop_after_checks, self.checks = crash_on_save, stop_after_checks, 0
         self.cancelled = cancelled  # why it stops: the user cancelled, or another attempt took over
 
     def report(self, message: str) -> None:
         self.reports.append(message)
+
+    def progress(self, fraction: float, *, step_done: bool = False) -> None:
+        self.progress_reports.append(fraction)
 
     def should_stop(self) -> bool:
         self.checks += 1
@@ -640,6 +643,28 @@ def test_success_without_outputs_is_a_failure(api, mindvideo):
         "code": "upstream_bad_output",
         "message": "MindVideo reported success but returned no images.",
     }
+
+
+def test_it_relays_the_platforms_progress_and_its_news_when_its_task_body_has_one(fake):
+    fake.plan = [("processing", 0.25), ("processing", 0.25), ("processing", 0.75), "succeeded"]
+    context = RecordingContext()
+
+    MindVideoEngine(config_for(fake)).run(plain_job(), context)
+
+    assert context.progress_reports == [0.25, 0.25, 0.75]  # at each poll (the runner keeps a few)
+    # Its messages come at each step it reports, not only at its status changes.
+    assert len(fake.seen("events")) == 3
+
+
+@pytest.mark.parametrize("figure", [None, 1.5, -0.1, "half", True, float("nan")])
+def test_without_a_usable_progress_from_the_platform_ours_stays_unknown(fake, figure):
+    fake.plan = [("processing", figure), ("processing", figure), "succeeded"]
+    context = RecordingContext()
+
+    MindVideoEngine(config_for(fake)).run(plain_job(), context)
+
+    assert context.progress_reports == []
+    assert [o["name"] for o in context.outputs] == ["0.png"]
 
 
 # --- The engine on its own: cancel, crash and resume, video, configuration ----------------------------

@@ -70,7 +70,7 @@ def form(token: str) -> dict:
     return {**as_form_data(entry, seed_input(prompt="a fox")), "form_token": token}
 
 
-def test_an_api_submit_is_7_statements_including_its_budget_begin_commit_and_the_enqueue(client, secret):
+def test_an_api_submit_is_8_statements_including_its_budget_begin_commit_and_the_enqueue(client, secret):
     # Not on every request, so not here: the key itself (read once a second), its rate count
     # (RATE_COUNTER_QUERIES once per lease of 12 requests) and its `last_used` (at most once a minute).
     with CaptureQueriesContext(connection) as captured:
@@ -83,6 +83,7 @@ def test_an_api_submit_is_7_statements_including_its_budget_begin_commit_and_the
         "INSERT generations_taskevent",  # its `queued` event
         "COMMIT",
         "INSERT django_tasks_database_dbtaskresult",  # the queue's job, once the task has committed
+        "SELECT generations_task",  # its place in line, which the answer gives (`queue_position`)
     ]
 
 
@@ -100,14 +101,19 @@ def test_an_api_submit_with_an_idempotency_key_looks_for_its_replay_once(client,
         "INSERT generations_taskevent",
         "COMMIT",
         "INSERT django_tasks_database_dbtaskresult",
+        "SELECT generations_task",  # its place in line
     ]
 
 
-def test_an_api_replay_is_1_statement_the_task_with_its_model(client, secret):
+def test_an_api_replay_is_1_statement_the_task_with_its_model_and_its_place_while_queued(client, secret):
     assert api_post(client, secret, "again", **{"Idempotency-Key": "k-2"}).status_code == 201
     with CaptureQueriesContext(connection) as captured:
         assert api_post(client, secret, "again", **{"Idempotency-Key": "k-2"}).status_code == 200
-    assert statements(captured) == ["SELECT generations_task"]
+    assert statements(captured) == ["SELECT generations_task", "SELECT generations_task"]
+    Task.objects.update(status="succeeded")
+    with CaptureQueriesContext(connection) as captured:
+        assert api_post(client, secret, "again", **{"Idempotency-Key": "k-2"}).status_code == 200
+    assert statements(captured) == ["SELECT generations_task"]  # not queued: no place to count
 
 
 def test_a_submit_against_a_budget_looks_for_its_replay_again_under_the_lock(client, user, catalog):
@@ -128,6 +134,7 @@ def test_a_submit_against_a_budget_looks_for_its_replay_again_under_the_lock(cli
         "INSERT generations_taskevent",
         "COMMIT",
         "INSERT django_tasks_database_dbtaskresult",
+        "SELECT generations_task",  # its place in line
     ]
 
 
@@ -144,16 +151,16 @@ BROWSER_SUBMIT = [
 ]
 
 
-def test_a_browser_submit_is_16_statements_with_the_status_panel_and_the_visit_strip(signed_in):
+def test_a_browser_submit_is_14_statements_with_the_status_panel_and_the_visit_strip(signed_in):
     data = form("form-token-1")
     with CaptureQueriesContext(connection) as captured:
         assert signed_in.post(PLAY, data, headers={"HX-Request": "true"}).status_code == 200
     assert statements(captured) == [
         *BROWSER_SUBMIT,
         "SELECT generations_taskevent",  # the task with its events as they are now, for the panel
-        "SELECT generations_task",  # place in line: the accounts with tasks waiting, fairest first
-        "SELECT generations_task",  # ... how many tasks each of them runs
-        "SELECT generations_task",  # ... this task's account and its older waiting tasks
+        # Its place in line: the accounts with tasks waiting (how many wait and run, which is this
+        # task's and how many of its waiting tasks are older), in one statement.
+        "SELECT generations_task",
         "BEGIN",
         "UPDATE django_session",  # the visit's strip now starts with the task
         "COMMIT",
@@ -178,9 +185,7 @@ def test_a_double_clicked_browser_submit_replays_without_writing_the_session(sig
         "SELECT catalog_catalogentry",
         "SELECT generations_task",  # the task this token made: a replay
         "SELECT generations_taskevent",
-        "SELECT generations_task",
-        "SELECT generations_task",
-        "SELECT generations_task",
+        "SELECT generations_task",  # its place in line
     ]
     assert Task.objects.count() == 1
 

@@ -155,7 +155,7 @@ def test_an_unchanged_running_task_answers_the_poll_with_304_in_two_queries(
     from playground.generations.lifecycle import transition
 
     task = make_task(user, catalog)
-    transition(task.pk, "processing", attempts=1)  # running (a queued task's poll also counts its place)
+    transition(task.pk, "processing", attempts=1)  # running (a queued task's poll also counts its place: 3)
     with django_assert_num_queries(2):
         first = poll(signed_in, task.pk)
     assert first.status_code == 200
@@ -168,6 +168,53 @@ def test_an_unchanged_running_task_answers_the_poll_with_304_in_two_queries(
     assert again.status_code == 304
     assert again.content == b""
     assert again["ETag"] == etag
+
+
+def test_a_queued_tasks_unchanged_panel_is_304_in_three_queries_and_says_its_place_in_line(
+    make_task, signed_in, user, catalog, queue_only, django_assert_num_queries
+):
+    from playground.generations.services import cancel_task
+
+    ahead = make_task(user, catalog, prompt="ahead")
+    task = make_task(user, catalog)
+    first = poll(signed_in, task.pk)
+    html = first.content.decode()
+    assert "2nd in line: 1 task ahead of yours." in html
+    assert 'role="progressbar" aria-label="Waiting to start" aria-describedby="in-line-' in html
+    assert "<progress" not in html  # nothing to measure yet
+    with django_assert_num_queries(3):  # session, the task's stamp, its place in line: nothing rendered
+        again = poll(signed_in, task.pk, first["ETag"])
+    assert again.status_code == 304
+    cancel_task(ahead)
+    moved = poll(signed_in, task.pk, first["ETag"])  # its row is the same, its place is not
+    assert moved.status_code == 200
+    assert "1st in line: it starts as soon as a worker is free." in moved.content.decode()
+
+
+def test_a_running_tasks_panel_fills_its_progress_bar_as_the_engine_reports(
+    make_task, signed_in, user, catalog, queue_only, django_assert_num_queries
+):
+    from playground.generations.jobs import TaskRunContext
+    from playground.generations.lifecycle import transition
+
+    task = make_task(user, catalog, n=4)
+    transition(task.pk, "processing", attempts=1)
+    started = poll(signed_in, task.pk)
+    html = started.content.decode()
+    assert 'aria-label="Working; how far it is cannot be told"' in html and "<progress" not in html
+    assert "in line" not in html
+    TaskRunContext(Task.objects.get(pk=task.pk)).progress(0.25, step_done=True)  # as the worker does
+    quarter = poll(signed_in, task.pk, started["ETag"])
+    assert quarter.status_code == 200
+    assert '<progress max="100" value="25" aria-label="Progress"' in quarter.content.decode()
+    assert "data-progress-unknown" not in quarter.content.decode()
+    with django_assert_num_queries(2):
+        assert poll(signed_in, task.pk, quarter["ETag"]).status_code == 304
+    TaskRunContext(Task.objects.get(pk=task.pk)).progress(0.29, step_done=True)
+    assert '<progress max="100" value="29"' in poll(signed_in, task.pk).content.decode()  # not 28.99…
+    TaskRunContext(Task.objects.get(pk=task.pk)).progress(0.999, step_done=True)
+    almost = poll(signed_in, task.pk, quarter["ETag"]).content.decode()
+    assert '<progress max="100" value="99"' in almost  # not 100 before it has ended
 
 
 def test_a_new_event_or_status_gives_the_panel_a_new_etag(make_task, signed_in, user, catalog, queue_only):

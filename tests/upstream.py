@@ -53,7 +53,9 @@ class FakeUpstream:
         self.requests: list[Seen] = []
         self.replies: dict[str, list[Reply]] = defaultdict(list)
         self.always: dict[str, Reply] = {}
-        self.plan = ["processing", "succeeded"]  # statuses a new task moves through, one per poll
+        # Statuses a new task moves through, one per poll; ("processing", 0.4) also reports its
+        # progress, as a MindVideo-compatible platform may (the contract has no such field).
+        self.plan: list[str | tuple[str, float]] = ["processing", "succeeded"]
         self.cost_actual = 0.0987
         self.output_key = "images"
         self.error = {"code": "content_policy", "message": "The prompt was refused by the safety filter."}
@@ -131,7 +133,10 @@ class FakeUpstream:
     def _advance(self, task: dict) -> None:
         if task["status"] in ("succeeded", "failed", "cancelled") or not task["plan"]:
             return
-        task["status"] = task["plan"].pop(0)
+        step = task["plan"].pop(0)
+        task["status"], progress = step if isinstance(step, tuple) else (step, None)
+        if progress is not None:
+            task["progress"] = progress
         task["history"].append(task["status"])
         if task["status"] == "succeeded":
             task["cost_actual"] = self.cost_actual
@@ -152,7 +157,7 @@ class FakeUpstream:
     @staticmethod
     def public(task: dict) -> dict:
         keys = ("request_id", "task_id", "status", "cost_estimate", "cost_actual", "output", "error")
-        return {k: task[k] for k in keys}
+        return {k: task[k] for k in keys} | ({"progress": task["progress"]} if "progress" in task else {})
 
     # --- HTTP ---------------------------------------------------------------------------------------
 

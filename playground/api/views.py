@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from playground.access.callers import file_caller
 from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError, text_errors
+from playground.generations.fairness import queue_position, queue_positions
 from playground.generations.inputs import input_token_is_valid
 from playground.generations.models import InputFile, Status, Task
 from playground.generations.openapi import openapi_document
@@ -27,7 +28,6 @@ from playground.generations.presenters import (
     conditional_response,
     not_modified,
     rendered_bodies,
-    stamp_etag,
     task_body,
     task_etag,
     task_stamp,
@@ -120,7 +120,9 @@ def create_task(request: HttpRequest) -> JsonResponse:
         field = exc.field or ("Idempotency-Key" if exc.code == "invalid_idempotency_key" else None)
         raise ApiError(exc.status, exc.code, exc.message, field, exc.errors) from exc
     task = submission.task
-    response = JsonResponse(task_body(request, task), status=201 if submission.created else 200)
+    position = queue_position(task.pk, task.status, task.created_at)
+    body = task_body(request, task, queue_position=position)
+    response = JsonResponse(body, status=201 if submission.created else 200)
     response["Location"] = reverse("api-task", args=[task.pk])
     return response
 
@@ -187,27 +189,36 @@ def list_tasks(request: HttpRequest) -> JsonResponse:
     page = list(query.order_by("-created_at", "-pk")[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
+    positions = queue_positions(page)
     return JsonResponse(
-        {"data": [task_body(request, t) for t in page], "next_cursor": _cursor(page[-1]) if more else None}
+        {
+            "data": [task_body(request, t, queue_position=positions.get(t.pk)) for t in page],
+            "next_cursor": _cursor(page[-1]) if more else None,
+        }
     )
 
 
 @api_endpoint("GET")
 def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     """The task, with an ETag. Every poll starts with one raw statement (`task_stamp`, the caller's
-    scope included): a poll whose If-None-Match names the ETag gets 304, any other the body this
-    process last rendered for that ETag (`rendered_bodies`). Only a task that changed since is
-    loaded and rendered again."""
+    scope included), and a queued task's with a second, its place in line: a poll whose
+    If-None-Match names the ETag gets 304, any other the body this process last rendered for that
+    ETag (`rendered_bodies`). Only a task that changed since is loaded and rendered again."""
     stamp = task_stamp(task_id, request.caller.scope_fields())
-    etag = stamp and stamp_etag(
-        request, task_id, stamp.status, stamp.updated_at, stamp.model_slug, stamp.owner_username
-    )
+    etag = position = None
+    if stamp is not None:
+        position = queue_position(task_id, stamp.status, stamp.created_at)
+        etag = stamp.body_etag(request, task_id, position)
     if etag and (unchanged := not_modified(request, etag)):
         return unchanged
     if not etag or (body := rendered_bodies.get(etag)) is None:
         task = owned_task(request, task_id)
-        etag = task_etag(request, task)
-        body = rendered_bodies.put(etag, JsonResponse(task_body(request, task)).content)
+        if stamp is None or task.status != stamp.status:  # it moved on between the two reads
+            position = queue_position(task.pk, task.status, task.created_at)
+        etag = task_etag(request, task, position)
+        body = rendered_bodies.put(
+            etag, JsonResponse(task_body(request, task, queue_position=position)).content
+        )
     return conditional_response(request, etag, lambda: HttpResponse(body, content_type="application/json"))
 
 
@@ -234,7 +245,7 @@ def task_cancel(request: HttpRequest, task_id: str) -> JsonResponse:
         task = cancel_task(task)
     except TaskConflict as exc:
         raise ApiError(409, "task_not_cancellable", str(exc)) from exc
-    return JsonResponse(task_body(request, task))
+    return JsonResponse(task_body(request, task, queue_position=None))  # it has ended
 
 
 @api_endpoint("POST", "DELETE")

@@ -10,6 +10,13 @@ user cancelled (the work is unwanted: an engine cancels any upstream work it sta
 attempt took the task over after this one lost its lease (the work is still wanted: an engine leaves
 upstream work alone, for the new attempt to carry on).
 
+Progress: an engine that knows how far its work is says so with `context.progress(fraction)`, as
+often as it likes (every video frame, say): the runner keeps at most a few values a second, never a
+step back, and always the value at the end of a step (`step_done=True`: an image saved). A value
+that comes sooner than that after the last one kept is dropped, so an engine says its figure again
+(at each poll of a platform, say) rather than only when it changes. An engine that cannot tell
+says nothing, and the task's progress stays unknown.
+
 Money: an engine that pays an upstream platform says what the work was billed, also when it stops or
 fails after the platform billed it (`cost_actual` on `EngineStopped` and `EngineError`): 0 when
 nothing was billed, None when it cannot tell yet (the task then counts at its estimate until the
@@ -116,6 +123,11 @@ class RunContext(Protocol):
     def was_cancelled(self) -> bool:
         """Why `should_stop()` is true: the user cancelled (True), or another attempt took the task
         over (False: leave upstream work running for it)."""
+        ...
+
+    def progress(self, fraction: float, *, step_done: bool = False) -> None:
+        """How far the work is, from 0 to 1 (see the module docstring). `step_done`: `fraction` is
+        where a step of the work ended (an image or a video saved), which is always kept."""
         ...
 
     def save_output(self, name: str, content: bytes, content_type: str, **meta: Any) -> None: ...

@@ -9,6 +9,8 @@ the mask changes; the rest is the first reference image). References are input f
 (read from storage), data URIs or hosted URLs, fetched under `fetch.py`'s address, size and time
 rules.
 
+It reports its progress (`RunContext.progress`) as each image starts and after each video frame.
+
 Work is bounded by the output, not the input: reference images are read one at a time, held to
 the pixel caps (each, and all of the task's together) from their headers, and decoded reduced to
 about the output's size; the prompt is laid out only until the caption is full.
@@ -363,6 +365,7 @@ class LocalEngine:
         for index in range(count):
             if context.should_stop():
                 raise EngineStopped
+            context.progress(index / count, step_done=True)
             context.report(f"Rendering image {index + 1} of {count} at {size[0]}x{size[1]}.")
             pause()
             image = Scene(size, prompt, seed, index).frame(label=f"local · {index + 1}/{count}")
@@ -398,6 +401,7 @@ class LocalEngine:
         frames = seconds * VIDEO_FPS
         for index in range(count):
             scene = Scene(size, prompt, seed, index)
+            context.progress(index / count, step_done=True)
             context.report(f"Rendering video {index + 1} of {count}: {seconds} s at {size[0]}x{size[1]}.")
             buffer = io.BytesIO()
             container = av.open(buffer, "w", format="webm")
@@ -416,6 +420,7 @@ class LocalEngine:
                     frame = Image.blend(first, frame, min(1.0, number / VIDEO_FPS))
                 for packet in stream.encode(av.VideoFrame.from_image(frame)):
                     container.mux(packet)
+                context.progress((index + (number + 1) / frames) / count)
             for packet in stream.encode():
                 container.mux(packet)
             container.close()

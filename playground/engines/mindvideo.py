@@ -4,7 +4,9 @@ Submit `POST /api/v1/tasks` with an `Idempotency-Key` derived from our task id, 
 (a timeout, a worker that crashed before saving the upstream id) gets the original upstream task back
 and is never charged twice; save the upstream id through the context before waiting on it (a task
 started again resumes that id instead of submitting); poll `GET /api/v1/tasks/{id}` with backoff,
-relaying upstream status changes and messages; download every output into our storage. Our own
+relaying upstream status changes and messages, and its progress when the platform's task body
+carries one (`upstream_progress`; else the task's progress stays unknown); download every output
+into our storage. Our own
 input files go to the platform as signed URLs (or inline, see `upstream_input`). The key is
 sent only to the platform's own origin; outputs hosted anywhere else (a CDN, a presigned bucket URL)
 are fetched without it, under the SSRF rules of `fetch.fetch_url`. Outputs are checked to be the
@@ -30,6 +32,7 @@ billed (a download that fails, a cancel that came too late); None when it cannot
 
 import base64
 import logging
+import math
 import mimetypes
 import re
 import time
@@ -224,6 +227,16 @@ def _cost(value: Any) -> Decimal | None:
     return cost
 
 
+def upstream_progress(body: dict) -> float | None:
+    """How far the platform says a running task is, from 0 to 1: its task body's `progress`, which
+    the MindVideo contract does not have but a compatible platform may add (another playground
+    does). None when there is none, or it is not a number from 0 to 1."""
+    value = body.get("progress")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if 0 <= value <= 1 else None
+
+
 def charge_of(body: dict | None) -> Decimal | None:
     """What the platform billed for a task it has ended: its `cost_actual` (a task that failed or was
     cancelled without one cost nothing, as the contract has it; one that succeeded without one, its
@@ -336,7 +349,7 @@ class UpstreamRun:
         """Poll until the upstream task ends; cancel it upstream if ours is cancelled or takes too
         long, and leave it running if another attempt has taken ours over."""
         deadline = time.monotonic() + self.config.max_wait
-        delay, last_status = self.config.poll_interval, None
+        delay, last_status, last_progress = self.config.poll_interval, None, None
         while True:
             if self.context.should_stop():
                 raise self.stopped_while_waiting(upstream_id)
@@ -349,10 +362,16 @@ class UpstreamRun:
                 # yet (the reaper settles it), never "nothing".
                 failure.cost_actual = None
                 raise
+            progress = upstream_progress(body) if body["status"] == "processing" else None
+            moved = progress is not None and progress != last_progress
+            if body["status"] != last_status or moved:
+                self.relay_events(upstream_id)  # its news comes with each step it reports
             if body["status"] != last_status:
                 last_status = body["status"]
-                self.relay_events(upstream_id)
                 self.context.report(f"MindVideo: {last_status}.")
+            if progress is not None:
+                last_progress = progress
+                self.context.progress(progress)  # at each poll: the runner may have held one back
             if last_status in TERMINAL:
                 return body
             if time.monotonic() + delay > deadline:

@@ -12,12 +12,14 @@ transactions already hold its one write lock), so the cap holds across any numbe
 hosts, and each task is claimed once.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery
+from django.db.models import Aggregate, Count, F, Min, OuterRef, Q, Subquery
 from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
 
@@ -71,35 +73,44 @@ def tasks_by_account():
     return Task.objects.annotate(account=fairness_account())
 
 
-def accounts_in_line() -> list[Account]:
-    """Every account with a task waiting, fairest first."""
+def _accounts_waiting(**counts: Aggregate) -> list[dict[str, Any]]:
+    """Every account with a task waiting, in one statement: how many of its tasks wait and run,
+    its oldest waiting task, its most recent start, and `counts` (more aggregates over its tasks
+    waiting or running), in no particular order."""
     tasks = tasks_by_account()
+    queued, processing = Q(status=Status.QUEUED), Q(status=Status.PROCESSING)
     last_started = (
         tasks.filter(account=OuterRef("account"), started_at__isnull=False)
         .order_by("-started_at")
         .values("started_at")[:1]
     )
-    waiting = (
-        tasks.filter(status=Status.QUEUED)
+    rows = (
+        tasks.filter(queued | processing)
         .values("account")
-        .annotate(count=Count("pk"), oldest=Min("created_at"), last_started=Subquery(last_started))
-        .order_by()
-    )
-    rows = list(waiting)
-    running = dict(
-        tasks.filter(status=Status.PROCESSING, account__in=[row["account"] for row in rows])
-        .values("account")
-        .annotate(count=Count("pk"))
-        .order_by()
-        .values_list("account", "count")
-    )
-    accounts = [
-        Account(
-            row["account"], row["count"], running.get(row["account"], 0), row["oldest"], row["last_started"]
+        .annotate(
+            waiting=Count("pk", filter=queued),
+            running=Count("pk", filter=processing),
+            oldest=Min("created_at", filter=queued),
+            last_started=Subquery(last_started),
+            **counts,
         )
+        .filter(waiting__gt=0)
+        .order_by()
+    )
+    return list(rows)
+
+
+def _fairest_first(rows: list[dict[str, Any]]) -> list[Account]:
+    accounts = [
+        Account(row["account"], row["waiting"], row["running"], row["oldest"], row["last_started"])
         for row in rows
     ]
     return sorted(accounts, key=lambda account: account.turn)
+
+
+def accounts_in_line() -> list[Account]:
+    """Every account with a task waiting, fairest first (one statement)."""
+    return _fairest_first(_accounts_waiting())
 
 
 def oldest_first(tasks):
@@ -150,63 +161,109 @@ def claim_next_task(**fields) -> str | None:
     return None
 
 
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 102nd."""
+    suffix = "th" if number % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
 @dataclass(frozen=True)
 class PlaceInLine:
     ahead: int  # tasks that start before this one, in the fair order as things stand
     running: int  # tasks of its account running now
     at_cap: bool  # its account runs as many as it may: it waits for one of them to end
 
+    @property
+    def position(self) -> int:
+        """Its place in line: 1 for the task that starts next."""
+        return self.ahead + 1
+
     def sentence(self, *, guest: bool = False) -> str:
-        ahead = f"Waiting: {self.ahead} task{'' if self.ahead == 1 else 's'} ahead of yours"
+        place = f"{ordinal(self.position)} in line"
+        ahead = f"{self.ahead} task{'' if self.ahead == 1 else 's'} ahead of yours"
         if self.at_cap:
             who = "this demo has" if guest else "you have"
             running = f"{self.running} task{'' if self.running == 1 else 's'}"
             if self.ahead == 0:
                 return (
-                    f"Next in line once one of the {running} {who} running finishes "
+                    f"{place}: it starts once one of the {running} {who} running finishes "
                     "(the most that run at once)."
                 )
-            return f"{ahead}; {who} {running} running, the most that run at once."
+            return f"{place}: {ahead}; {who} {running} running, the most that run at once."
         if self.ahead == 0:
-            return "Next in line: it starts as soon as a worker is free."
-        return f"{ahead}."
+            return f"{place}: it starts as soon as a worker is free."
+        return f"{place}: {ahead}."
 
 
-def place_in_line(task: Task) -> PlaceInLine | None:
-    """Where a queued task stands (None once it is not queued).
-
-    Counted with the order the workers use: turns go round the accounts with tasks waiting, fairest
-    first, each taking its oldest task. A task that is its account's k-th oldest waiting (from 0)
-    starts on round k, after k tasks from every other account that has that many (fewer if it has
-    fewer), and after one more from each account ahead of its own in the round.
-    """
-    if task.status != Status.QUEUED:
-        return None
-    accounts = accounts_in_line()
-    # Its account and how many of that account's waiting tasks are older, in one statement.
-    earlier = Q(created_at__lt=task.created_at) | Q(created_at=task.created_at, pk__lt=task.pk)
-    older = (
-        tasks_by_account()
-        .filter(earlier, status=Status.QUEUED, account=OuterRef("account"))
-        .order_by()
-        .values("account")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    mine, k = (
-        tasks_by_account()
-        .filter(pk=task.pk)
-        .annotate(older=Coalesce(Subquery(older), 0))
-        .values_list("account", "older")
-        .first()
-    ) or (None, 0)
-    position = next((i for i, account in enumerate(accounts) if account.id == mine), None)
+def _place(accounts: list[Account], account_id: Any, older: int) -> PlaceInLine | None:
+    """Where a waiting task stands: counted with the order the workers use. Turns go round the
+    accounts with tasks waiting (`accounts`, fairest first), each taking its oldest task. A task
+    that is its account's k-th oldest waiting (`older`, from 0) starts on round k, after k tasks
+    from every other account that has that many (fewer if it has fewer), and after one more from
+    each account ahead of its own in the round."""
+    position = next((i for i, account in enumerate(accounts) if account.id == account_id), None)
     if position is None:  # it started or ended meanwhile
         return None
-    own = accounts[position]
+    own, k = accounts[position], older
     ahead = k + sum(
         min(account.waiting, k) + (account.waiting > k and i < position)
         for i, account in enumerate(accounts)
         if i != position
     )
     return PlaceInLine(ahead=ahead, running=own.running, at_cap=own.free_slots == 0)
+
+
+def _earlier(created_at: datetime | Expression, pk: str | Expression) -> Q:
+    """Tasks queued before the one created at `created_at` with id `pk`, in the order each account's
+    tasks start (`oldest_first`)."""
+    return Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+
+
+def place_in_line(task_id: str, created_at: datetime) -> PlaceInLine | None:
+    """Where the queued task `task_id` (created at `created_at`) stands; None once it is not
+    queued. One statement: the accounts in line, with which of them is the task's and how many of
+    its waiting tasks are older."""
+    queued = Q(status=Status.QUEUED)
+    rows = _accounts_waiting(
+        mine=Count("pk", filter=queued & Q(pk=task_id)),
+        older=Count("pk", filter=queued & _earlier(created_at, task_id)),
+    )
+    own = next((row for row in rows if row["mine"]), None)
+    if own is None:
+        return None
+    return _place(_fairest_first(rows), own["account"], own["older"])
+
+
+def queue_position(task_id: str, status: str, created_at: datetime) -> int | None:
+    """A task's place in line (`PlaceInLine.position`: 1 starts next), from its status and when it
+    was created; None, without a statement, for a task that is not queued."""
+    if status != Status.QUEUED:
+        return None
+    place = place_in_line(task_id, created_at)
+    return place.position if place else None
+
+
+def queue_positions(tasks: Iterable[Task]) -> dict[str, int]:
+    """The place in line (`PlaceInLine.position`) of each queued task among `tasks`, by id: for a
+    page of tasks, in two statements whatever their number (none without a queued task)."""
+    queued = {task.pk: task for task in tasks if task.status == Status.QUEUED}
+    if not queued:
+        return {}
+    accounts = accounts_in_line()
+    older = (
+        tasks_by_account()
+        .filter(_earlier(OuterRef("created_at"), OuterRef("pk")), status=Status.QUEUED)
+        .filter(account=OuterRef("account"))
+        .order_by()
+        .values("account")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    rows = (
+        tasks_by_account()
+        .filter(pk__in=list(queued), status=Status.QUEUED)
+        .annotate(older=Coalesce(Subquery(older), 0))
+        .values_list("pk", "account", "older")
+    )
+    places = {task_id: _place(accounts, account, k) for task_id, account, k in rows}
+    return {task_id: place.position for task_id, place in places.items() if place is not None}

@@ -25,7 +25,9 @@ for the reaper to settle.
 """
 
 import logging
+import math
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -137,6 +139,11 @@ def discard_task_outputs(task_id: str) -> None:
     discard_files([f"{folder}/{name}" for name in names])
 
 
+# Seconds between two writes of a task's progress at the least, but for the end of a step: an engine
+# may report every video frame, and polls come once a second.
+PROGRESS_WRITE_INTERVAL = 0.25
+
+
 class TaskRunContext:
     """What an engine may do while it runs: report progress, check for cancel, save outputs."""
 
@@ -144,9 +151,31 @@ class TaskRunContext:
         self.task = task
         self.outputs: list[dict[str, Any]] = []
         self.current = still_running(task.attempts)
+        self.progress_written, self.progress_written_at = -1.0, -math.inf
 
     def report(self, message: str) -> None:
         record_message(self.task.pk, Status.PROCESSING, message)
+
+    def progress(self, fraction: float, *, step_done: bool = False) -> None:
+        """Keep how far the work is (`engines.base`): a write at most every PROGRESS_WRITE_INTERVAL
+        seconds unless a step ended, never a step back, and only while this attempt runs the task,
+        so it never touches a task that ended or started again elsewhere (its status is not
+        written). Best effort: a busy database skips a value rather than fail the task."""
+        if not math.isfinite(fraction):
+            return
+        fraction = round(min(max(fraction, 0.0), 1.0), 3)
+        now = time.monotonic()
+        if fraction <= self.progress_written:
+            return
+        if not step_done and now - self.progress_written_at < PROGRESS_WRITE_INTERVAL:
+            return
+        behind = Q(progress__isnull=True) | Q(progress__lt=fraction)
+        try:
+            Task.objects.filter(self.current, behind, pk=self.task.pk).update(progress=fraction)
+        except DatabaseError:
+            logger.warning("could not write the progress of %s", self.task.pk, exc_info=True)
+            return
+        self.progress_written, self.progress_written_at = fraction, now
 
     def should_stop(self) -> bool:
         return not Task.objects.filter(self.current, pk=self.task.pk).exists()

@@ -51,6 +51,7 @@ def transition(
     now = timezone.now()
     if target == Status.PROCESSING:
         fields.setdefault("started_at", now)
+        fields.setdefault("progress", None)  # each attempt's work starts from nothing
     else:
         fields.setdefault("lease_expires_at", None)
     if target in TERMINAL:

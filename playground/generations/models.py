@@ -101,6 +101,9 @@ class Task(models.Model):
     upstream_id = models.CharField(max_length=100, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # How far the current attempt's work is, 0..1, when its engine can tell (None: it cannot, or
+    # the task has not started). Written by the worker as outputs render (`TaskRunContext.progress`).
+    progress = models.FloatField(null=True, blank=True)
     webhook_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

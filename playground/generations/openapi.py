@@ -90,6 +90,28 @@ SCHEMAS = {
                 "description": "Not in MindVideo's API (its clients ignore it): the username of the "
                 "person who ran the task, which tells a team's tasks apart.",
             },
+            "progress": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "maximum": 1,
+                "description": (
+                    "Not in MindVideo's API (its clients ignore it): how far the task is, from 0 to 1. "
+                    "While it is `processing`, what its engine reports (the local engine: per image "
+                    "and per video frame; `mindvideo`: the platform's own figure when it gives one), "
+                    "or null when the engine cannot tell; it only rises, until a retry starts the "
+                    "work again. 1 once it `succeeded`; null while `queued` (see `queue_position`) "
+                    "and once it failed or was cancelled."
+                ),
+            },
+            "queue_position": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": (
+                    "Not in MindVideo's API (its clients ignore it): while the task is `queued`, its "
+                    "place in line, in the order workers start tasks (1: it starts next, when a "
+                    "worker and a slot of its account are free); null once it is not queued."
+                ),
+            },
         },
     },
     "TaskList": {
@@ -293,7 +315,8 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
                     "operationId": "getTask",
                     "summary": "Get a task (poll it until it ends)",
                     "description": "Poll with the ETag of the last answer in If-None-Match: while the "
-                    "task is unchanged the answer is 304 with no body.",
+                    "task is unchanged (its status, cost, output, error, `progress` and "
+                    "`queue_position`) the answer is 304 with no body.",
                     "parameters": [TASK_ID, IF_NONE_MATCH],
                     "responses": {
                         "200": {**_json("Task", "The task"), "headers": {"ETag": ETAG}},

@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from playground.catalog.models import CatalogEntry
 
+from .fairness import PlaceInLine
 from .models import TERMINAL, Status, Task, TaskEvent
 from .outputs import present_output, public_base, token_window
 
@@ -30,14 +31,25 @@ def _number(value) -> float | None:
 # The columns task_body and task_etag read: a view that only presents a task loads just these
 # (`Task.objects.only(*BODY_FIELDS)`), which makes a poll's query cheaper to build and to read.
 BODY_FIELDS = (
-    *("request_id", "status", "model", "cost_estimate", "cost_actual", "output", "error"),
+    *("request_id", "status", "model", "cost_estimate", "cost_actual", "output", "error", "progress"),
     *("created_at", "started_at", "finished_at", "updated_at", "model__slug", "owner__username"),
 )
 
 
-def task_body(request: HttpRequest | None, task: Task) -> dict:
+def shown_progress(status: str, progress: float | None) -> float | None:
+    """How far a task is, as clients see it: while it runs, what its engine said (None: it cannot
+    tell); 1 once it succeeded; None otherwise (queued, failed, cancelled)."""
+    if status == Status.SUCCEEDED:
+        return 1.0
+    if status == Status.PROCESSING and progress is not None:
+        return round(float(progress), 3)
+    return None
+
+
+def task_body(request: HttpRequest | None, task: Task, *, queue_position: int | None) -> dict:
     """The task as `GET /api/v1/tasks/{id}` returns it. Output URLs are absolute when there is a
-    request or PLAYGROUND_PUBLIC_URL (a webhook has no request: set it for absolute URLs there)."""
+    request or PLAYGROUND_PUBLIC_URL (a webhook has no request: set it for absolute URLs there).
+    `queue_position`: its place in line while it is queued (`fairness.queue_position`)."""
     return {
         "request_id": task.request_id,
         "task_id": task.pk,
@@ -51,25 +63,53 @@ def task_body(request: HttpRequest | None, task: Task) -> dict:
         "started_at": task.started_at.isoformat() if task.started_at else None,
         "finished_at": task.finished_at.isoformat() if task.finished_at else None,
         "created_by": task.owner.get_username(),  # not MindVideo's: who ran it (teams share tasks)
+        # Not MindVideo's either (its clients ignore them): live progress.
+        "progress": shown_progress(task.status, task.progress),
+        "queue_position": queue_position if task.status == Status.QUEUED else None,
     }
 
 
-def task_etag(request: HttpRequest | None, task: Task, *shown: object) -> str:
-    """An ETag for what a client is shown of `task`, from the row in hand (no query).
-
-    Every change of status, cost, output or error goes through `lifecycle.transition`, which moves
-    `updated_at`. Output URLs also depend on the origin they are built for and on the time window of
-    their tokens (a new one each PLAYGROUND_FILE_URL_WINDOW), so both count. `shown` adds whatever
-    else a view shows, e.g. the status panel's events. The model's slug, which the body names and the
-    admin can change, counts too (`task_stamp` reads it as `model_slug`).
-    """
-    return stamp_etag(
-        request, task.pk, task.status, task.updated_at, task.model.slug, task.owner.get_username(), *shown
+def task_etag(request: HttpRequest | None, task: Task, queue_position: int | None) -> str:
+    """The ETag of `task_body`, from the row in hand (no query); see `body_etag`."""
+    return body_etag(
+        request,
+        task.pk,
+        task.status,
+        task.updated_at,
+        task.progress,
+        queue_position,
+        task.model.slug,
+        task.owner.get_username(),
     )
 
 
+def body_etag(
+    request: HttpRequest | None,
+    task_id: str,
+    status: str,
+    updated_at,
+    progress: float | None,
+    queue_position: int | None,
+    model_slug: str,
+    owner_username: str,
+) -> str:
+    """An ETag for what `task_body` shows of a task, from its columns as the ORM or `task_stamp`
+    reads them.
+
+    Every change of status, cost, output or error goes through `lifecycle.transition`, which moves
+    `updated_at`; progress moves without it, and the place in line with other tasks, so both count
+    as shown. Output URLs also depend on the origin they are built for and on the time window of
+    their tokens (a new one each PLAYGROUND_FILE_URL_WINDOW), so both count (`stamp_etag`). The
+    model's slug, which the body names and the admin can change, and the owner's username count too.
+    """
+    position = queue_position if status == Status.QUEUED else None
+    shown = (shown_progress(status, progress), position, model_slug, owner_username)
+    return stamp_etag(request, task_id, status, updated_at, *shown)
+
+
 def stamp_etag(request: HttpRequest | None, task_id: str, status: str, updated_at, *shown: object) -> str:
-    """`task_etag` from the columns themselves, as the ORM or `task_stamp` reads them."""
+    """An ETag of what a client is shown of a task: its id, status and `updated_at`, the origin and
+    time window of its output URLs, and `shown`, whatever else the view shows."""
     parts = (task_id, _instant(updated_at), status, token_window(), public_base(request), *shown)
     digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=12).hexdigest()
     return f'"{digest}"'
@@ -93,13 +133,14 @@ def panel_etag(
     updated_at,
     last_event_id: int,
     model_updated_at,
-    in_line: str,
+    progress: float | None,
+    place: PlaceInLine | None,
     silent: bool = False,
 ) -> str:
-    """The status panel's ETag: the task's (see `task_etag`), its newest event, the model's title
-    (`updated_at`), the place in line and whether the worker has gone silent
+    """The status panel's ETag: the task's (see `body_etag`), its newest event, the model's title
+    (`updated_at`), its progress, its place in line and whether the worker has gone silent
     (`jobs.worker_is_silent`). The same from the full panel's rows and a `task_stamp`."""
-    shown = (last_event_id, _instant(model_updated_at), in_line, silent)
+    shown = (last_event_id, _instant(model_updated_at), shown_progress(status, progress), place, silent)
     return stamp_etag(request, task_id, status, updated_at, *shown)
 
 
@@ -118,6 +159,8 @@ class TaskStamp:
     model_slug: str
     lease_expires_at: datetime | None
     owner_username: str
+    progress: float | None
+    created_at: datetime
 
     @property
     def settled(self) -> bool:
@@ -127,6 +170,19 @@ class TaskStamp:
     def owner(self) -> AbstractBaseUser:
         """The owner's account as far as the session check reads it (`password`, `is_active`)."""
         return get_user_model()(password=self.owner_password, is_active=self.owner_is_active)
+
+    def body_etag(self, request: HttpRequest, task_id: str, queue_position: int | None) -> str:
+        """`task_etag` of the task as stamped, at `queue_position` in line."""
+        return body_etag(
+            request,
+            task_id,
+            self.status,
+            self.updated_at,
+            self.progress,
+            queue_position,
+            self.model_slug,
+            self.owner_username,
+        )
 
 
 def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
@@ -142,15 +198,13 @@ def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
         row = cursor.fetchone()
     if row is None or row[6] is None:
         return None
-    status, updated_at, cost, model_updated_at, password, is_active, last_event_id, slug, lease, username = (
-        row
-    )
-    known = cost is not None
+    status, updated_at, cost, model_updated_at, password, is_active, last_event_id, slug = row[:8]
+    lease, username, progress, created_at = row[8:]
     lease = None if lease is None else _moment(lease)
     return TaskStamp(
         status,
         updated_at,
-        known,
+        cost is not None,
         model_updated_at,
         last_event_id,
         password,
@@ -158,6 +212,8 @@ def task_stamp(task_id: str, scope: dict[str, Any]) -> TaskStamp | None:
         slug,
         lease,
         username,
+        progress,
+        _moment(created_at),
     )
 
 
@@ -181,7 +237,8 @@ def _stamp_sql(scope: tuple[tuple[str, bool], ...]) -> str:
         f" (SELECT MAX(e.{column(event, 'id')}) FROM {q(event.db_table)} e"
         f" WHERE e.{column(event, 'task')} = t.{column(task, 'id')}),"
         f" m.{column(entry, 'slug')}, t.{column(task, 'lease_expires_at')},"
-        f" u.{column(user, user.model.USERNAME_FIELD)}"
+        f" u.{column(user, user.model.USERNAME_FIELD)},"
+        f" t.{column(task, 'progress')}, t.{column(task, 'created_at')}"
         f" FROM {q(task.db_table)} t"
         f" JOIN {q(entry.db_table)} m ON m.{column(entry, 'id')} = t.{column(task, 'model')}"
         f" JOIN {q(user.db_table)} u ON u.{q(user.pk.column)} = t.{column(task, 'owner')}"

@@ -70,7 +70,7 @@ def _retry_later(task_id: str, attempt: int, delay: int) -> None:
 def _post_signed(task_row: Task) -> int:
     """POST the task's body to its webhook_url, signed; returns the receiver's status code.
     Raises FetchError (not sent, or no answer) or WebhookSecretUnreadable (not sent)."""
-    body = json.dumps(task_body(None, task_row), separators=(",", ":")).encode()
+    body = json.dumps(task_body(None, task_row, queue_position=None), separators=(",", ":")).encode()
     secrets = signing_secrets(task_row.owner_id, task_row.team_id)
     sent_at = datetime.now(UTC).replace(microsecond=0)
     headers = {

@@ -49,7 +49,13 @@ from playground.generations.inputs import shared_input
 from playground.generations.jobs import worker_is_silent
 from playground.generations.models import InputText, Share, Status, Task, TaskEvent
 from playground.generations.outputs import output_url, public_base
-from playground.generations.presenters import conditional_response, not_modified, panel_etag, task_stamp
+from playground.generations.presenters import (
+    conditional_response,
+    not_modified,
+    panel_etag,
+    shown_progress,
+    task_stamp,
+)
 from playground.generations.services import (
     SubmitError,
     TaskConflict,
@@ -200,6 +206,7 @@ PANEL_FIELDS = (
         for name in (
             *("owner", "team", "demo_pass", "guest", "model", "status", "cost_estimate", "cost_actual"),
             *("output", "error", "created_at", "updated_at", "started_at", "finished_at", "lease_expires_at"),
+            "progress",
         )
     ),
     *(f"task__model__{name}" for name in ("slug", "title", "kind", "output_key", "updated_at")),
@@ -254,9 +261,10 @@ def _outputs(request: HttpRequest, task: Task) -> list[dict]:
 def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -> dict:
     elapsed = _elapsed(task)
     # A queued task's place in line moves while its row stays the same: it is part of the ETag.
-    place = place_in_line(task)
+    place = place_in_line(task.pk, task.created_at) if task.status == Status.QUEUED else None
     in_line = place.sentence(guest=task.demo_pass_id is not None) if place else ""
     silent = worker_is_silent(task.status, task.lease_expires_at)
+    progress = shown_progress(task.status, task.progress)
     return {
         "caller": request.caller,
         "task": task,
@@ -266,6 +274,9 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         "outputs": _outputs(request, task),
         **_share_context(request, task, _loaded_share(task)),
         "in_line": in_line,
+        "progress": progress,
+        # Whole percents, rounded down (never 100 before it has ended); 0.29 * 100 is 28.999…
+        "progress_percent": None if progress is None else int(round(progress * 100, 6)),
         "worker_silent": silent,
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
         # _status_panel); a settled task's panel is never polled again.
@@ -278,7 +289,8 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
             task.updated_at,
             events[-1].pk,
             task.model.updated_at,
-            in_line,
+            task.progress,
+            place,
             silent,
         ),
     }
@@ -308,16 +320,17 @@ def _share_context(request: HttpRequest, task: Task, share: Share | None, *, err
 
 def _unchanged_panel(request: HttpRequest, task_id: str) -> HttpResponse | None:
     """A poll whose If-None-Match names the panel as it still is: 304 from one raw statement
-    (`task_stamp`), nothing else loaded; None for the full panel. Only a running task's panel
-    (not queued, whose place in line takes counting; not settled, which ends with the whole panel)
-    can be unchanged, and the session is checked on the account the statement brought."""
+    (`task_stamp`), and for a queued task a second that counts its place in line, nothing else
+    loaded; None for the full panel. A settled task's panel is never unchanged (it ends with the
+    whole panel), and the session is checked on the account the statement brought."""
     if not request.headers.get("If-None-Match"):
         return None
     stamp = task_stamp(task_id, request.caller.scope_fields())
-    if stamp is None or stamp.status == Status.QUEUED or stamp.settled:
+    if stamp is None or stamp.settled:
         return None
     if not request.caller.confirmed:
         confirm_session(request, request.caller, stamp.owner)
+    place = place_in_line(task_id, stamp.created_at) if stamp.status == Status.QUEUED else None
     silent = worker_is_silent(stamp.status, stamp.lease_expires_at)
     etag = panel_etag(
         request,
@@ -326,7 +339,8 @@ def _unchanged_panel(request: HttpRequest, task_id: str) -> HttpResponse | None:
         stamp.updated_at,
         stamp.last_event_id,
         stamp.model_updated_at,
-        "",
+        stamp.progress,
+        place,
         silent,
     )
     response = not_modified(request, etag)

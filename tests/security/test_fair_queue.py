@@ -18,7 +18,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from playground.access.passes import create_pass
-from playground.generations.fairness import claim_next_task
+from playground.generations.fairness import claim_next_task, ordinal, place_in_line, queue_positions
 from playground.generations.jobs import jobs_for, run_task, top_up_queue
 from playground.generations.lifecycle import transition
 from playground.generations.models import TERMINAL, Status, Task
@@ -281,23 +281,24 @@ def test_the_task_page_counts_the_tasks_ahead_in_the_fair_order(client, user, bo
     bobs = queue(bob, 1)
     client.force_login(user)
     # Turns go round: alice's first, bob's, alice's second, then her third.
-    assert "Waiting: 3 tasks ahead of yours." in panel(client, alices[2])[0]
-    assert "Next in line: it starts as soon as a worker is free." in panel(client, alices[0])[0]
+    assert "4th in line: 3 tasks ahead of yours." in panel(client, alices[2])[0]
+    assert "1st in line: it starts as soon as a worker is free." in panel(client, alices[0])[0]
     client.force_login(bob)
-    assert "Waiting: 1 task ahead of yours." in panel(client, bobs[0])[0]
+    assert "2nd in line: 1 task ahead of yours." in panel(client, bobs[0])[0]
 
 
 def test_the_task_page_says_when_it_waits_for_the_owners_running_tasks(client, user, catalog, queue_only):
     alices = queue(user, 3)
     client.force_login(user)
     html, response = panel(client, alices[2])
-    assert "Waiting: 2 tasks ahead of yours." in html
+    assert "3rd in line: 2 tasks ahead of yours." in html
     claim_next_task(), claim_next_task()
     # Its row did not change, its place did: the poll gets the new panel, not 304 Not Modified.
     html, response = panel(client, alices[2], **{"If-None-Match": response["ETag"]})
     assert response.status_code == 200
     assert (
-        "Next in line once one of the 2 tasks you have running finishes (the most that run at once)." in html
+        "1st in line: it starts once one of the 2 tasks you have running finishes "
+        "(the most that run at once)." in html
     )
     assert "data-place-in-line" not in panel(client, alices[0])[0]  # running: no place in line
 
@@ -309,7 +310,37 @@ def test_a_task_behind_its_owners_other_waiting_tasks_says_they_come_first(clien
     claim_next_task(), claim_next_task()
     client.force_login(user)
     html, _ = panel(client, alices[4])
-    assert "Waiting: 2 tasks ahead of yours; you have 2 tasks running, the most that run at once." in html
+    assert "3rd in line: 2 tasks ahead of yours; you have 2 tasks running, the most that run at once." in html
+
+
+@pytest.mark.parametrize(
+    ("number", "spelled"),
+    [
+        *((1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"), (13, "13th")),
+        *((21, "21st"), (22, "22nd"), (101, "101st"), (111, "111th"), (112, "112th")),
+    ],
+)
+def test_places_in_line_are_english_ordinals(number, spelled):
+    assert ordinal(number) == spelled
+
+
+def test_a_page_of_tasks_gets_the_same_places_as_each_task_alone(
+    user, bob, catalog, queue_only, django_assert_num_queries
+):
+    alices = queue(user, 3)
+    bobs = queue(bob, 2)
+    claim_next_task()  # alice's first runs: no place in line any more
+    tasks = list(Task.objects.filter(pk__in=alices + bobs))
+    with django_assert_num_queries(2):  # the accounts in line, then each queued task's older ones
+        positions = queue_positions(tasks)
+    alone = {}
+    for task in tasks:
+        with django_assert_num_queries(1):
+            place = place_in_line(task.pk, task.created_at)
+        if place is not None:
+            alone[task.pk] = place.position
+    # Turns go round: bob's first (alice was served last), alice's second, bob's second, her third.
+    assert positions == alone == {bobs[0]: 1, alices[1]: 2, bobs[1]: 3, alices[2]: 4}
 
 
 def test_a_slot_freed_while_a_job_is_deciding_to_skip_still_gets_its_waiting_task_a_job(
