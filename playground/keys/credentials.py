@@ -184,3 +184,34 @@ def check_upstream_key(secret: str) -> tuple[bool, str]:
     """Whether the MindVideo platform takes `secret` (one light request to it), and what to tell
     the person: the web's door to the engine, which pages never import themselves."""
     return check_key(secret)
+
+
+def store_if_accepted(
+    user: AbstractBaseUser,
+    secret: str,
+    label: str = "",
+    by: audit.By = audit.By(),  # noqa: B008
+    team_id=None,
+) -> tuple[bool, str]:
+    """Ask the platform whether it takes `secret` and store it (`store_upstream_key`) only if it
+    does, so a typo never takes working tasks down: (accepted, what to tell the person)."""
+    accepted, message = check_upstream_key(secret)
+    if accepted:
+        store_upstream_key(user, secret, label, by=by, team_id=team_id)
+    return accepted, message
+
+
+def test_stored_upstream_key(user_id, team_id=None) -> tuple[bool, str] | None:
+    """Test the workspace's stored key against the platform and record the outcome on it (a key
+    that fails is marked failing from its first failure; one that works is cleared): (accepted,
+    what to tell the person), or None when there is no stored key."""
+    credential = stored_upstream_key(user_id, team_id)
+    if credential is None:
+        return None
+    secret = upstream_key_for(user_id, team_id)
+    accepted, message = check_upstream_key(secret) if secret else (False, "The stored key could not be read.")
+    UpstreamCredential.objects.filter(pk=credential.pk).update(
+        last_error="" if accepted else message,
+        failing_since=None if accepted else (credential.failing_since or timezone.now()),
+    )
+    return accepted, message

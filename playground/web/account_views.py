@@ -34,14 +34,9 @@ from playground.generations.services import cancel_unfinished, committed_spend, 
 from playground.generations.sharing import unshare_all
 from playground.generations.usage import usage_for
 from playground.keys import audit, webhook_secrets
-from playground.keys.credentials import (
-    check_upstream_key,
-    store_upstream_key,
-    stored_upstream_key,
-    upstream_key_for,
-)
 from playground.keys.credentials import delete_upstream_key as remove_upstream_key
-from playground.keys.models import ApiKey, AuditEntry, BudgetPeriod, DemoPass, UpstreamCredential
+from playground.keys.credentials import store_if_accepted, stored_upstream_key, test_stored_upstream_key
+from playground.keys.models import ApiKey, AuditEntry, BudgetPeriod, DemoPass
 from playground.keys.services import delete_key, expiry_through, issue_key, roll_key, set_key_disabled
 from playground.teams.models import Membership
 
@@ -370,37 +365,40 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_POST
 def save_upstream_key(request: HttpRequest) -> HttpResponse:
-    """Add or replace the MindVideo key. The new key is tested first; only an accepted key
-    replaces the old one, so a typo never takes working tasks down."""
-    form = UpstreamKeyForm(request.POST)
-    result = None
-    if form.is_valid():
-        accepted, message = check_upstream_key(form.cleaned_data["secret"])
-        result = {"ok": accepted, "message": message}
-        if accepted:
-            store_upstream_key(
-                request.user, form.cleaned_data["secret"], form.cleaned_data["label"], by=by_person(request)
-            )
-            form = UpstreamKeyForm()
-        else:
-            form = UpstreamKeyForm(initial={"label": form.cleaned_data["label"]})
+    """Add or replace the MindVideo key: only a key the platform accepts replaces the old one."""
+    form, result = upstream_key_posted(request)
     return _section(request, "upstream-key", upstream_form=form, upstream_result=result)
+
+
+def upstream_key_posted(request: HttpRequest, team_id=None) -> tuple[UpstreamKeyForm, dict | None]:
+    """The MindVideo key form's POST, for one's own key or (`team_id`) a team's: the form to show
+    again and what came of it (None: the form has errors)."""
+    form = UpstreamKeyForm(request.POST)
+    if not form.is_valid():
+        return form, None
+    data = form.cleaned_data
+    accepted, message = store_if_accepted(
+        request.user, data["secret"], data["label"], by=by_person(request), team_id=team_id
+    )
+    again = UpstreamKeyForm() if accepted else UpstreamKeyForm(initial={"label": data["label"]})
+    return again, {"ok": accepted, "message": message}
+
+
+def upstream_key_tested(user_id, team_id=None) -> dict:
+    """Test connection: the stored key tested and its state recorded (404 when none is stored)."""
+    tested = test_stored_upstream_key(user_id, team_id)
+    if tested is None:
+        raise Http404("No stored key.")
+    accepted, message = tested
+    return {"ok": accepted, "message": message}
 
 
 @person_required
 @never_cache
 @require_POST
 def test_upstream_key(request: HttpRequest) -> HttpResponse:
-    credential = stored_upstream_key(request.user.pk)  # one's own, not a team's one stored
-    if credential is None:
-        raise Http404("No stored key.")
-    secret = upstream_key_for(request.user.pk)
-    accepted, message = check_upstream_key(secret) if secret else (False, "The stored key could not be read.")
-    UpstreamCredential.objects.filter(pk=credential.pk).update(
-        last_error="" if accepted else message,
-        failing_since=None if accepted else (credential.failing_since or timezone.now()),
-    )
-    return _section(request, "upstream-key", upstream_result={"ok": accepted, "message": message})
+    # One's own key only, never a team's one stored (that one is tested on the team page).
+    return _section(request, "upstream-key", upstream_result=upstream_key_tested(request.user.pk))
 
 
 @person_required

@@ -27,13 +27,10 @@ from playground.generations.models import Task
 from playground.generations.services import committed_spend, in_period
 from playground.keys import audit
 from playground.keys.credentials import (
-    check_upstream_key,
     delete_upstream_key,
-    store_upstream_key,
     stored_upstream_key,
-    upstream_key_for,
 )
-from playground.keys.models import AuditEntry, BudgetPeriod, UpstreamCredential
+from playground.keys.models import AuditEntry, BudgetPeriod
 from playground.teams.models import SLUG_PATTERN, Invite, Membership, Role
 from playground.teams.services import (
     ONLY_MANAGERS,
@@ -51,7 +48,14 @@ from playground.teams.services import (
     teams_of,
 )
 
-from .account_views import AUDIT_SHOWN, MoneyField, UpstreamKeyForm, by_person
+from .account_views import (
+    AUDIT_SHOWN,
+    MoneyField,
+    UpstreamKeyForm,
+    by_person,
+    upstream_key_posted,
+    upstream_key_tested,
+)
 from .csv_export import csv_response
 from .forms import SignUpForm
 from .views import access_ended, landing_page, person_required
@@ -408,42 +412,16 @@ def team_audit_csv(request: HttpRequest) -> HttpResponse:
 @require_POST
 def upstream_save(request: HttpRequest) -> HttpResponse:
     """As for one's own key: tested first, and only an accepted key replaces the old one."""
-    form = UpstreamKeyForm(request.POST)
-    result = None
-    if form.is_valid():
-        accepted, message = check_upstream_key(form.cleaned_data["secret"])
-        result = {"ok": accepted, "message": message}
-        if accepted:
-            data = form.cleaned_data
-            store_upstream_key(
-                request.user,
-                data["secret"],
-                data["label"],
-                by=by_person(request),
-                team_id=request.caller.team_id,
-            )
-            form = UpstreamKeyForm()
-        else:
-            form = UpstreamKeyForm(initial={"label": form.cleaned_data["label"]})
-    return _team_page(
-        request, status=200 if result and result["ok"] else 422, upstream_form=form, upstream_result=result
-    )
+    form, result = upstream_key_posted(request, team_id=request.caller.team_id)
+    status = 200 if result and result["ok"] else 422
+    return _team_page(request, status=status, upstream_form=form, upstream_result=result)
 
 
 @manager_required
 @require_POST
 def upstream_test(request: HttpRequest) -> HttpResponse:
-    team_id = request.caller.team_id
-    credential = stored_upstream_key(None, team_id)
-    if credential is None:
-        raise Http404("No stored key.")
-    secret = upstream_key_for(None, team_id)
-    accepted, message = check_upstream_key(secret) if secret else (False, "The stored key could not be read.")
-    UpstreamCredential.objects.filter(pk=credential.pk).update(
-        last_error="" if accepted else message,
-        failing_since=None if accepted else (credential.failing_since or timezone.now()),
-    )
-    return _team_page(request, upstream_result={"ok": accepted, "message": message})
+    result = upstream_key_tested(None, request.caller.team_id)
+    return _team_page(request, upstream_result=result)
 
 
 @manager_required
