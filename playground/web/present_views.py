@@ -249,7 +249,9 @@ def _join_panel(request: HttpRequest) -> dict:
         "others": [p for p in passes if p.pk != demo_pass.pk],
         "notice": notice,
         "owner": True,
-        "audience": request.GET.get("audience") == "1",
+        # Only for the pass asked for: when that one has ended (or is not theirs), the newest shows
+        # instead, but its room's results wait for the switch.
+        "audience": request.GET.get("audience") == "1" and not notice,
     }
 
 
