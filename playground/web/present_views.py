@@ -30,13 +30,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from playground.access.passes import still_active
 from playground.catalog.models import CatalogEntry
 from playground.catalog.schema_forms import SchemaForm
-from playground.generations.models import InputText, Task
+from playground.generations.models import TERMINAL, InputText, Task
 from playground.generations.outputs import public_base, token_window
 from playground.generations.presenters import conditional_response
 from playground.keys.models import DemoPass
 
 from .join import pass_link
 from .views import (
+    HTMX_STOP_POLLING,
     VISIT_SESSION_KEY,
     VISIT_STRIP_SIZE,
     _default_entry,
@@ -283,14 +284,23 @@ def _audience_context(request: HttpRequest, demo_pass: DemoPass) -> dict:
 @require_GET
 def audience(request: HttpRequest, pass_id: int) -> HttpResponse:
     """The audience's results in the presenter's strip: the tasks of one of the caller's own demo
-    passes (`Caller.audience_passes`), newest first. Polled; 304 while nothing changed. A guest,
-    even of that pass, or anyone else gets 404."""
-    demo_pass = request.caller.audience_passes().filter(pk=pass_id).first()
+    passes (`Caller.audience_passes`), newest first. Polled; 304 while nothing changed. Once the
+    pass has ended and so have all its tasks, nothing can change: the last answer stops the poll
+    (286, with a strip that polls no more). A guest, even of that pass, or anyone else gets 404."""
+    caller = request.caller
+    demo_pass = caller.audience_passes().filter(pk=pass_id).first()
     if demo_pass is None:
         raise Http404("No such pass.")
     context = _audience_context(request, demo_pass)
-    response = conditional_response(
-        request, context["audience_etag"], lambda: render(request, f"{PAGE}#audience-strip", context)
+    ended = demo_pass.status != "active" and (
+        not Task.objects.filter(caller.audience_scope(demo_pass)).exclude(status__in=TERMINAL).exists()
     )
+    if ended:
+        context["audience_poll"] = ""
+        response = render(request, f"{PAGE}#audience-strip", context, status=HTMX_STOP_POLLING)
+    else:
+        response = conditional_response(
+            request, context["audience_etag"], lambda: render(request, f"{PAGE}#audience-strip", context)
+        )
     patch_vary_headers(response, ("HX-Request",))
     return response
