@@ -38,6 +38,7 @@ from playground.keys.models import DemoPass
 from .join import pass_link
 from .views import (
     HTMX_STOP_POLLING,
+    PRESENT_KEPT,
     VISIT_SESSION_KEY,
     VISIT_STRIP_SIZE,
     _default_entry,
@@ -46,11 +47,12 @@ from .views import (
     _strip_item,
     _submit,
     owned_task_with_events,
+    present_flags,
     visitor_required,
 )
 
 PAGE = "web/present.html"
-KEPT = ("models", "pass", "audience")
+KEPT = PRESENT_KEPT
 AUDIENCE_POLL_SECONDS = 3
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 SHOWN_SLUG_CHARS = 60  # of a slug someone typed, when a refusal names it
@@ -192,7 +194,7 @@ def _present_context(
     prompt, drawer, advanced = _form_parts(entry, form)
     kept = _kept_query(request)
     context.update(
-        present=True,
+        **present_flags(request),
         prompt_item=prompt,
         drawer=drawer,
         advanced=advanced,
