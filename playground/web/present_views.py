@@ -30,13 +30,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 from playground.access.passes import still_active
 from playground.catalog.models import CatalogEntry
 from playground.catalog.schema_forms import SchemaForm
-from playground.generations.models import InputText, Task
+from playground.generations.models import TERMINAL, InputText, Task
 from playground.generations.outputs import public_base, token_window
 from playground.generations.presenters import conditional_response
 from playground.keys.models import DemoPass
 
 from .join import pass_link
 from .views import (
+    HTMX_STOP_POLLING,
+    PRESENT_KEPT,
     VISIT_SESSION_KEY,
     VISIT_STRIP_SIZE,
     _default_entry,
@@ -45,11 +47,12 @@ from .views import (
     _strip_item,
     _submit,
     owned_task_with_events,
+    present_flags,
     visitor_required,
 )
 
 PAGE = "web/present.html"
-KEPT = ("models", "pass", "audience")
+KEPT = PRESENT_KEPT
 AUDIENCE_POLL_SECONDS = 3
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 SHOWN_SLUG_CHARS = 60  # of a slug someone typed, when a refusal names it
@@ -191,7 +194,7 @@ def _present_context(
     prompt, drawer, advanced = _form_parts(entry, form)
     kept = _kept_query(request)
     context.update(
-        present=True,
+        **present_flags(request),
         prompt_item=prompt,
         drawer=drawer,
         advanced=advanced,
@@ -249,7 +252,9 @@ def _join_panel(request: HttpRequest) -> dict:
         "others": [p for p in passes if p.pk != demo_pass.pk],
         "notice": notice,
         "owner": True,
-        "audience": request.GET.get("audience") == "1",
+        # Only for the pass asked for: when that one has ended (or is not theirs), the newest shows
+        # instead, but its room's results wait for the switch.
+        "audience": request.GET.get("audience") == "1" and not notice,
     }
 
 
@@ -281,14 +286,23 @@ def _audience_context(request: HttpRequest, demo_pass: DemoPass) -> dict:
 @require_GET
 def audience(request: HttpRequest, pass_id: int) -> HttpResponse:
     """The audience's results in the presenter's strip: the tasks of one of the caller's own demo
-    passes (`Caller.audience_passes`), newest first. Polled; 304 while nothing changed. A guest,
-    even of that pass, or anyone else gets 404."""
-    demo_pass = request.caller.audience_passes().filter(pk=pass_id).first()
+    passes (`Caller.audience_passes`), newest first. Polled; 304 while nothing changed. Once the
+    pass has ended and so have all its tasks, nothing can change: the last answer stops the poll
+    (286, with a strip that polls no more). A guest, even of that pass, or anyone else gets 404."""
+    caller = request.caller
+    demo_pass = caller.audience_passes().filter(pk=pass_id).first()
     if demo_pass is None:
         raise Http404("No such pass.")
     context = _audience_context(request, demo_pass)
-    response = conditional_response(
-        request, context["audience_etag"], lambda: render(request, f"{PAGE}#audience-strip", context)
+    ended = demo_pass.status != "active" and (
+        not Task.objects.filter(caller.audience_scope(demo_pass)).exclude(status__in=TERMINAL).exists()
     )
+    if ended:
+        context["audience_poll"] = ""
+        response = render(request, f"{PAGE}#audience-strip", context, status=HTMX_STOP_POLLING)
+    else:
+        response = conditional_response(
+            request, context["audience_etag"], lambda: render(request, f"{PAGE}#audience-strip", context)
+        )
     patch_vary_headers(response, ("HX-Request",))
     return response

@@ -10,7 +10,7 @@ import secrets
 from contextlib import suppress
 from datetime import timedelta
 from functools import partial, wraps
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -73,6 +73,10 @@ from playground.teams.services import team_members
 from .forms import FirstAccountForm, SignUpForm
 from .join import pass_link
 from .snippets import api_snippets
+
+# What presentation mode keeps through its links (`present_views`): the chosen models, the pass whose
+# QR code shows, whether its audience's results show.
+PRESENT_KEPT = ("models", "pass", "audience")
 
 VISIT_SESSION_KEY = "visit_tasks"
 VISIT_STRIP_SIZE = 24
@@ -258,6 +262,16 @@ def _outputs(request: HttpRequest, task: Task) -> list[dict]:
     ]
 
 
+def present_flags(request: HttpRequest) -> dict:
+    """For presentation mode's pages and the partials they poll (`?present`): `present`, which
+    leaves money and the page's chrome out, and `present_query` (`&models=…`), which its links keep."""
+    page = request.resolver_match.url_name if request.resolver_match else ""
+    if "present" not in request.GET and page not in ("present", "present-model"):
+        return {"present": False, "present_query": ""}
+    kept = {name: request.GET[name] for name in PRESENT_KEPT if request.GET.get(name)}
+    return {"present": True, "present_query": ("&" + urlencode(kept)) if kept else ""}
+
+
 def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -> dict:
     elapsed = _elapsed(task)
     # A queued task's place in line moves while its row stays the same: it is part of the ETag.
@@ -266,6 +280,7 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
     silent = worker_is_silent(task.status, task.lease_expires_at)
     progress = shown_progress(task.status, task.progress)
     return {
+        **present_flags(request),
         "caller": request.caller,
         "task": task,
         "events": events,
@@ -643,7 +658,7 @@ def task_thumb(request: HttpRequest, task_id: str) -> HttpResponse:
         raise Http404("No such task.")
     status = HTMX_STOP_POLLING if task.is_terminal else 200
     # `present`: the item is in presentation mode's strip, whose links stay in presentation mode.
-    context = {"item": _strip_item(request, task), "present": "present" in request.GET}
+    context = {"item": _strip_item(request, task), **present_flags(request)}
     return render(request, "web/playground.html#strip-item", context, status=status)
 
 
