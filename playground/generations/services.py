@@ -131,6 +131,19 @@ def find_model(slug: Any) -> CatalogEntry:
     return entry
 
 
+def check_idempotency_key(idempotency_key: str | None) -> None:
+    """400 `invalid_idempotency_key` for a key that is empty, too long or holds a control character."""
+    if idempotency_key is not None and (
+        not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or text_problem(idempotency_key)
+    ):
+        raise SubmitError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, none of them a control "
+            "character.",
+        )
+
+
 def _replay(owner, idempotency_key: str, digest: str, team_id=None) -> Submission | None:
     # With its model, which the answer names (`task_body`): no second read for it.
     tasks = Task.objects.select_related("model", "owner")
@@ -182,15 +195,7 @@ def submit_task(
     in `data` are stored as the owner's input files, and the task's input references them by URL
     under `base_url` (the origin the request came to; see `inputs.py`).
     """
-    if idempotency_key is not None and (
-        not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or text_problem(idempotency_key)
-    ):
-        raise SubmitError(
-            400,
-            "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, none of them a control "
-            "character.",
-        )
+    check_idempotency_key(idempotency_key)
     slug = model.slug if isinstance(model, CatalogEntry) else model
     digest = request_hash(slug if isinstance(slug, str) else repr(slug), data, webhook_url)
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
@@ -404,23 +409,29 @@ def _team_limits(team_id, member) -> list[SpendLimit]:
 
 
 def check_spend_limits(
-    cost_estimate: Decimal, *, api_key=None, demo_pass=None, limits: list[SpendLimit] | None = None
+    cost_estimate: Decimal,
+    *,
+    api_key=None,
+    demo_pass=None,
+    limits: list[SpendLimit] | None = None,
+    what: str = "task",
 ) -> None:
-    """Refuse (402 budget_exceeded) a task that would take a key or a demo pass over its limit.
+    """Refuse (402 budget_exceeded) a task (or, as `what` says, a batch of them: `cost_estimate`
+    is then their total) that would take a key, a team, a member or a demo pass over its limit.
 
     Runs inside the submit transaction with the key / pass row locked (`lock_spend_limits`, or the
     `limits` it returned), so concurrent submits cannot all slip under the limit together.
     """
     if limits is None:
         limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
-    for what, limit, tasks in limits:
+    for budget, limit, tasks in limits:
         spent = committed_spend(tasks)
         if spent + cost_estimate > limit:
             left = max(limit - spent, Decimal(0))
             raise SubmitError(
                 402,
                 "budget_exceeded",
-                f"This task (about {dollars(cost_estimate)}) would go over {what}: "
+                f"This {what} (about {dollars(cost_estimate)}) would go over {budget}: "
                 f"{dollars(left)} of {dollars(limit)} is left.",
             )
 
