@@ -356,3 +356,18 @@ def test_identical_batches_at_once_at_a_budgets_edge_all_get_the_one_batch(catal
     at_once(send, 4)
     assert sorted(statuses) == [200, 200, 200, 201]
     assert Task.objects.count() == 3
+
+
+def test_a_data_uri_every_cell_shares_is_stored_once_and_referenced_by_each_task(api, queue_only):
+    from playground.generations.models import InputFile
+
+    from .helpers import data_uri, solid_png
+
+    image = data_uri(solid_png(size=(300, 300)))
+    body = {"model": SEED, "input": shared(image_urls=[image]), "vary": {"size": ["1:1", "16:9"]}}
+    answer = api.post(BATCHES, body, headers={"Idempotency-Key": "with-image"})
+    assert answer.status_code == 201, answer.content
+    [stored] = InputFile.objects.all()
+    urls = {task.input["image_urls"][0] for task in tasks_of(answer)}
+    assert len(urls) == 1 and stored.pk in urls.pop()
+    assert api.post(BATCHES, body, headers={"Idempotency-Key": "with-image"}).status_code == 200  # same bytes
