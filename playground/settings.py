@@ -170,6 +170,8 @@ PLAYGROUND_MAX_TASK_PIXELS = env.int("PLAYGROUND_MAX_TASK_PIXELS", default=150_0
 # The most characters of any text in a task's input (a prompt, ...) whose schema sets no maxLength;
 # longer text is refused at submit (422) in the API and the form (see catalog/text.py).
 PLAYGROUND_MAX_TEXT_CHARS = env.int("PLAYGROUND_MAX_TEXT_CHARS", default=10_000)
+# The most tasks one batch (POST /api/v1/batches) may make: its models times its varied values.
+PLAYGROUND_MAX_BATCH_TASKS = env.int("PLAYGROUND_MAX_BATCH_TASKS", default=16)
 
 # --- Fetching URLs (hosted inputs) and webhooks ------------------------------------------------------
 # Hosted inputs and webhook targets must be public addresses on ports 80/443 (see engines/fetch.py);

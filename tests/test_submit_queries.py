@@ -201,3 +201,24 @@ def test_a_double_click_sent_at_once_from_two_connections_makes_one_task(user, c
     [task] = Task.objects.all()
     assert [answer.status_code for answer in answers] == [302, 302]
     assert {answer["Location"] for answer in answers} == {reverse("task", args=[task.pk])}
+
+
+def test_a_batch_of_three_is_11_statements_one_insert_per_table_and_a_job_per_task(client, secret):
+    """One model read, one lock of the budgets and one insert each of the batch, its tasks and
+    their events, whatever the number of cells; then a job per task once they have committed."""
+    body = json.dumps({"model": SEED, "input": seed_input(), "vary": {"size": ["1:1", "16:9", "9:16"]}})
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "b-1"}
+    with CaptureQueriesContext(connection) as captured:
+        answer = client.post("/api/v1/batches", body, content_type="application/json", headers=headers)
+    assert answer.status_code == 201
+    assert statements(captured) == [
+        "SELECT generations_batch",  # a batch made with this key already? (answered as a replay)
+        "SELECT catalog_catalogentry",  # the model, once for all its cells
+        "BEGIN",
+        "SELECT keys_apikey",  # its budget as it is now (none: nothing locked)
+        "INSERT generations_batch",  # first: a twin sent at once stops here (the unique constraint)
+        "INSERT generations_task",  # the three tasks in one statement
+        "INSERT generations_taskevent",  # and their `queued` events
+        "COMMIT",
+        *["INSERT django_tasks_database_dbtaskresult"] * 3,  # a job per task, once they committed
+    ]

@@ -18,13 +18,16 @@ from django.views.decorators.http import require_GET
 from playground.access.callers import file_caller
 from playground.catalog.models import CatalogEntry
 from playground.catalog.validation import FieldError, text_errors
+from playground.generations.batches import submit_batch
 from playground.generations.fairness import queue_position, queue_positions
 from playground.generations.inputs import input_token_is_valid
-from playground.generations.models import InputFile, Status, Task
+from playground.generations.models import Batch, InputFile, Status, Task
 from playground.generations.openapi import openapi_document
 from playground.generations.outputs import public_base, token_is_valid
 from playground.generations.presenters import (
     BODY_FIELDS,
+    batch_body,
+    batch_detail_body,
     conditional_response,
     not_modified,
     rendered_bodies,
@@ -117,14 +120,52 @@ def create_task(request: HttpRequest) -> JsonResponse:
             base_url=public_base(request),
         )
     except SubmitError as exc:
-        field = exc.field or ("Idempotency-Key" if exc.code == "invalid_idempotency_key" else None)
-        raise ApiError(exc.status, exc.code, exc.message, field, exc.errors) from exc
+        raise _api_error(exc) from exc
     task = submission.task
     position = queue_position(task.pk, task.status, task.created_at)
     body = task_body(request, task, queue_position=position)
     response = JsonResponse(body, status=201 if submission.created else 200)
     response["Location"] = reverse("api-task", args=[task.pk])
     return response
+
+
+def _api_error(exc: SubmitError) -> ApiError:
+    field = exc.field or ("Idempotency-Key" if exc.code == "invalid_idempotency_key" else None)
+    return ApiError(exc.status, exc.code, exc.message, field, exc.errors)
+
+
+@api_endpoint("POST")
+def batches(request: HttpRequest) -> JsonResponse:
+    """A task per cell of a grid (models x varied values), all or none (`generations.batches`)."""
+    data = read_json(request)
+    try:
+        submission = submit_batch(
+            request.caller.owner,
+            data,
+            request_id=request.request_id,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            api_key=request.caller.api_key,
+            team_id=request.caller.team_id,
+            base_url=public_base(request),
+        )
+    except SubmitError as exc:
+        raise _api_error(exc) from exc
+    response = JsonResponse(batch_body(submission.batch), status=201 if submission.created else 200)
+    response["Location"] = reverse("api-batch", args=[submission.batch.pk])
+    return response
+
+
+@api_endpoint("GET")
+def batch_detail(request: HttpRequest, batch_id: str) -> JsonResponse:
+    """The batch with each cell's task; another workspace's batch is as missing as none."""
+    scope = request.caller.task_scope()
+    batch = Batch.objects.filter(scope, pk=batch_id).first()
+    if batch is None:
+        raise ApiError(404, "batch_not_found", "No such batch.")
+    tasks = list(
+        Task.objects.filter(scope, batch_id=batch.pk).select_related("model", "owner").only(*BODY_FIELDS)
+    )
+    return JsonResponse(batch_detail_body(request, batch, tasks, queue_positions(tasks)))
 
 
 def _cursor(task: Task) -> str:

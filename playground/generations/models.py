@@ -14,6 +14,10 @@ def new_task_id() -> str:
     return "task_" + secrets.token_hex(12)
 
 
+def new_batch_id() -> str:
+    return "batch_" + secrets.token_hex(12)
+
+
 class RepairingJSONDecoder(json.JSONDecoder):
     """Stored JSON as it is read: text an older version let in (a lone surrogate, a NUL) comes
     back repaired (`catalog.text.repair_text`), so no page, file or re-run fails on a stored row.
@@ -64,6 +68,58 @@ class Status(models.TextChoices):
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
 
+class Batch(models.Model):
+    """Tasks submitted together, one per cell of a grid: the models chosen times the values of up
+    to two varied input fields (`batches.submit_batch`). Its tasks are ordinary tasks that know
+    their batch (`Task.batch`); it is seen by whoever sees them (the same scope columns)."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_batch_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=cascade_unless_team, related_name="batches")
+    team = models.ForeignKey(
+        "teams.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="batches"
+    )
+    api_key = models.ForeignKey(
+        "keys.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    demo_pass = models.ForeignKey(
+        "keys.DemoPass", null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    guest = models.CharField(max_length=32, blank=True, default="")
+    # The grid: [{"field": "model", "values": [slugs]}, {"field": "size", "values": [...]}, ...];
+    # `task_ids` lists its cells' tasks row by row (the last axis varies fastest).
+    axes = models.JSONField(decoder=RepairingJSONDecoder)
+    task_ids = models.JSONField()
+    # Per model, the input fields its tasks went without (that model has no such field).
+    left_out = models.JSONField(default=dict, blank=True)
+    cost_estimate = models.DecimalField(max_digits=12, decimal_places=4)
+    request_id = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 (as Task's)
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="batch_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def cell_values(self, index: int) -> dict:
+        """The value of each axis at cell `index` of the grid (that of `task_ids[index]`)."""
+        values = {}
+        for axis in reversed(self.axes):
+            size = len(axis["values"])
+            values[axis["field"]] = axis["values"][index % size]
+            index //= size
+        return {axis["field"]: values[axis["field"]] for axis in self.axes}
+
+
 class Task(models.Model):
     """One generation request and its result. Status moves only through `lifecycle.transition`."""
 
@@ -105,6 +161,8 @@ class Task(models.Model):
     # the task has not started). Written by the worker as outputs render (`TaskRunContext.progress`).
     progress = models.FloatField(null=True, blank=True)
     webhook_url = models.URLField(max_length=2000, blank=True)
+    # The batch it was submitted in, if any (an ordinary task otherwise in every way).
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -112,6 +112,11 @@ SCHEMAS = {
                     "worker and a slot of its account are free); null once it is not queued."
                 ),
             },
+            "batch_id": {
+                "type": ["string", "null"],
+                "description": "Not in MindVideo's API (its clients ignore it): the batch the task was "
+                "submitted in (POST /api/v1/batches), or null for a task submitted on its own.",
+            },
         },
     },
     "TaskList": {
@@ -212,6 +217,106 @@ SCHEMAS = {
     },
 }
 
+AXES = {
+    "type": "array",
+    "description": "The grid, in order: first `model` (the models chosen), then each varied field with its "
+    "values. `task_ids` and `cells` go row by row, the last axis fastest.",
+    "items": {
+        "type": "object",
+        "required": ["field", "values"],
+        "properties": {"field": {"type": "string"}, "values": {"type": "array", "minItems": 1}},
+    },
+}
+LEFT_OUT = {
+    "type": "object",
+    "description": "Per model, the input fields its tasks went without because that model has no such "
+    "field (another chosen model has): empty for a batch of one model.",
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+BATCH_SCHEMAS = {
+    "CreateBatch": {
+        "type": "object",
+        "description": "One task per cell: the models times the values of each varied field (up to two "
+        "fields, at most PLAYGROUND_MAX_BATCH_TASKS cells, 16 by default). Every cell is checked against "
+        "its model's schema and the whole batch's estimate against every budget before any task is "
+        "created: all are created, or none.",
+        "examples": [
+            {
+                "model": "gemini-3-pro-image-preview-official",
+                "input": {"prompt": "月光下的竹林小径", "resolution": "1K", "n": 1},
+                "vary": {"size": ["1:1", "16:9", "9:16"]},
+            },
+            {
+                "models": ["gemini-3-pro-image-preview-official", "gpt-image-2"],
+                "input": {"prompt": "a lighthouse at dusk", "n": 1},
+                "vary": {"size": ["1:1", "16:9"]},
+            },
+        ],
+        "properties": {
+            "model": {"type": "string", "description": "A slug from GET /api/v1/models (or give `models`)."},
+            "models": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string"},
+                "description": "Several models: each gets the input fields it has; the others are left out "
+                "of its tasks (see `left_out` in the answer).",
+            },
+            "input": {"type": "object", "description": "The input every cell shares."},
+            "vary": {
+                "type": "object",
+                "maxProperties": 2,
+                "description": "Input fields to vary, each with its values (a varied value replaces the "
+                "field's value in `input`). Each must be a field every chosen model has.",
+                "additionalProperties": {"type": "array", "minItems": 1},
+            },
+        },
+    },
+    "Batch": {
+        "type": "object",
+        "required": ["batch_id", "task_ids", "cost_estimate", "axes", "left_out", "created_at"],
+        "properties": {
+            "batch_id": {"type": "string"},
+            "task_ids": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Ordinary tasks (GET /api/v1/tasks/{task_id}), in cell order.",
+            },
+            "cost_estimate": {"type": "number", "description": "The estimates of all its tasks together."},
+            "axes": AXES,
+            "left_out": LEFT_OUT,
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "BatchDetail": {
+        "allOf": [{"$ref": "#/components/schemas/Batch"}],
+        "type": "object",
+        "required": ["counts", "cells"],
+        "properties": {
+            "counts": {
+                "type": "object",
+                "description": "How many of its tasks are in each status.",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+            },
+            "cells": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["model", "values", "task"],
+                    "properties": {
+                        "model": {"type": "string"},
+                        "values": {
+                            "type": "object",
+                            "description": "The varied fields' values in this cell.",
+                        },
+                        "task": {"$ref": "#/components/schemas/Task"},
+                    },
+                },
+            },
+        },
+    },
+}
+SCHEMAS.update(BATCH_SCHEMAS)
+
 
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -229,7 +334,7 @@ def _errors(*statuses: int) -> dict:
         "the key's monthly budget, and what is left of it",
         403: "This key may not use that model (code model_not_allowed, field model), or its owner has "
         "just left the key's team (not_a_member)",
-        404: "No such task or model (including another owner's)",
+        404: "No such task, batch or model (including another owner's)",
         409: "Conflict",
         413: "Body too large",
         422: "Input does not match the model's schema, or a refused URL (e.g. `webhook_url`)",
@@ -240,6 +345,7 @@ def _errors(*statuses: int) -> dict:
 
 
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
+BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
 IF_NONE_MATCH = {
     "name": "If-None-Match",
     "in": "header",
@@ -375,6 +481,43 @@ def openapi_document(request: HttpRequest | None = None) -> dict:
                     "parameters": [TASK_ID],
                     "responses": {"204": {"description": "Not shared (any more)"}, **_errors(401, 404)},
                 },
+            },
+            "/api/v1/batches": {
+                "post": {
+                    "operationId": "createBatch",
+                    "summary": "Create a batch: a task per cell of models x varied values, all or none",
+                    "description": "A refusal creates no task and names the cell that stopped it, e.g. "
+                    "`vary.size[2]` (that value of the varied field), `models[1]`, or a field of `input`; "
+                    "402 names the budget the whole batch's estimate does not fit; 422 `batch_too_large` "
+                    "says how many tasks it would make and the most allowed.",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "description": "Same key + same body returns the original batch (200); "
+                            "same key + another body is 409.",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("CreateBatch")}},
+                    },
+                    "responses": {
+                        "201": _json("Batch", "Created: every task of the batch"),
+                        "200": _json("Batch", "Idempotent replay: the original batch"),
+                        **_errors(400, 401, 402, 403, 409, 413, 422),
+                    },
+                }
+            },
+            "/api/v1/batches/{batch_id}": {
+                "get": {
+                    "operationId": "getBatch",
+                    "summary": "A batch, with each cell's task (status, output)",
+                    "parameters": [BATCH_ID],
+                    "responses": {"200": _json("BatchDetail", "The batch"), **_errors(401, 404)},
+                }
             },
             "/api/v1/models": {
                 "get": {

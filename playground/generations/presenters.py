@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from playground.catalog.models import CatalogEntry
 
 from .fairness import PlaceInLine
-from .models import TERMINAL, Status, Task, TaskEvent
+from .models import TERMINAL, Batch, Status, Task, TaskEvent
 from .outputs import present_output, public_base, token_window
 
 
@@ -31,7 +31,17 @@ def _number(value) -> float | None:
 # The columns task_body and task_etag read: a view that only presents a task loads just these
 # (`Task.objects.only(*BODY_FIELDS)`), which makes a poll's query cheaper to build and to read.
 BODY_FIELDS = (
-    *("request_id", "status", "model", "cost_estimate", "cost_actual", "output", "error", "progress"),
+    *(
+        "request_id",
+        "status",
+        "model",
+        "cost_estimate",
+        "cost_actual",
+        "output",
+        "error",
+        "progress",
+        "batch",
+    ),
     *("created_at", "started_at", "finished_at", "updated_at", "model__slug", "owner__username"),
 )
 
@@ -66,6 +76,7 @@ def task_body(request: HttpRequest | None, task: Task, *, queue_position: int | 
         # Not MindVideo's either (its clients ignore them): live progress.
         "progress": shown_progress(task.status, task.progress),
         "queue_position": queue_position if task.status == Status.QUEUED else None,
+        "batch_id": task.batch_id,  # not MindVideo's: the batch it was submitted in, else null
     }
 
 
@@ -301,3 +312,39 @@ def not_modified(request: HttpRequest, etag: str) -> HttpResponse | None:
     response["ETag"] = etag
     patch_cache_control(response, private=True, no_cache=True)
     return response
+
+
+def batch_body(batch: Batch) -> dict:
+    """A batch as `POST /api/v1/batches` answers it (new, or replayed): its tasks' ids in cell
+    order (row by row over `axes`, the last axis fastest) and their total estimate."""
+    return {
+        "batch_id": batch.pk,
+        "task_ids": list(batch.task_ids),
+        "cost_estimate": _number(batch.cost_estimate),
+        "axes": batch.axes,
+        "left_out": batch.left_out,
+        "created_at": batch.created_at.isoformat(),
+    }
+
+
+def batch_detail_body(request: HttpRequest | None, batch: Batch, tasks: list[Task], positions: dict) -> dict:
+    """A batch as `GET /api/v1/batches/{id}` shows it: each cell's place in the grid and its task
+    as `task_body` shows it (`tasks`: the batch's, in any order; `positions`: the queued ones'
+    places in line)."""
+    by_id = {task.pk: task for task in tasks}
+    cells, counts = [], dict.fromkeys(Status.values, 0)
+    for index, task_id in enumerate(batch.task_ids):
+        task = by_id.get(task_id)
+        if task is None:  # deleted since (e.g. by an admin): the cell stays, empty
+            continue
+        values = batch.cell_values(index)
+        model = values.pop("model")
+        counts[task.status] += 1
+        cells.append(
+            {
+                "model": model,
+                "values": values,
+                "task": task_body(request, task, queue_position=positions.get(task_id)),
+            }
+        )
+    return {**batch_body(batch), "counts": counts, "cells": cells}

@@ -30,7 +30,14 @@ from playground.keys.models import ApiKey, DemoPass
 from playground.keys.periods import budget_name, period_start
 from playground.teams.models import Membership, Team
 
-from .inputs import as_payloads, canonical_json_chunks, prepare_inputs, release, store_inputs
+from .inputs import (
+    PreparedInput,
+    as_payloads,
+    canonical_json_chunks,
+    prepare_inputs,
+    release,
+    store_inputs,
+)
 from .jobs import enqueue_task
 from .lifecycle import transition
 from .models import TERMINAL, Status, Task, TaskEvent
@@ -124,6 +131,19 @@ def find_model(slug: Any) -> CatalogEntry:
     return entry
 
 
+def check_idempotency_key(idempotency_key: str | None) -> None:
+    """400 `invalid_idempotency_key` for a key that is empty, too long or holds a control character."""
+    if idempotency_key is not None and (
+        not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or text_problem(idempotency_key)
+    ):
+        raise SubmitError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, none of them a control "
+            "character.",
+        )
+
+
 def _replay(owner, idempotency_key: str, digest: str, team_id=None) -> Submission | None:
     # With its model, which the answer names (`task_body`): no second read for it.
     tasks = Task.objects.select_related("model", "owner")
@@ -175,20 +195,73 @@ def submit_task(
     in `data` are stored as the owner's input files, and the task's input references them by URL
     under `base_url` (the origin the request came to; see `inputs.py`).
     """
-    if idempotency_key is not None and (
-        not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or text_problem(idempotency_key)
-    ):
-        raise SubmitError(
-            400,
-            "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, none of them a control "
-            "character.",
-        )
+    check_idempotency_key(idempotency_key)
     slug = model.slug if isinstance(model, CatalogEntry) else model
     digest = request_hash(slug if isinstance(slug, str) else repr(slug), data, webhook_url)
     if idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
         return replayed
     entry = model if isinstance(model, CatalogEntry) else find_model(model)
+    priced = price_task(
+        owner, entry, data, api_key=api_key, webhook_url=webhook_url, demo_pass=demo_pass, guest=guest
+    )
+    data = store_inputs(owner, priced.data, priced.prepared, base_url)  # files written before the transaction
+    try:
+        with transaction.atomic():
+            limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass, team_id=team_id, member=owner)
+            # Under the same lock as the budget check: a repeat of a request that was created while
+            # this one waited replays it (200), never counts it against itself (402). With no limit
+            # to count against, the unique constraint decides (IntegrityError below) and no read is
+            # needed.
+            if limits and idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
+                return replayed
+            check_spend_limits(priced.cost_estimate, limits=limits)
+            task = new_task(
+                owner,
+                priced.entry,
+                data,
+                priced.cost_estimate,
+                team_id=team_id,
+                api_key=api_key,
+                demo_pass=demo_pass,
+                guest=guest,
+                request_id=request_id,
+                idempotency_key=idempotency_key or None,
+                request_hash=digest,
+                source=source,
+                webhook_url=webhook_url or "",
+            )
+            queue_tasks([task])
+    except IntegrityError:
+        if idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
+            return replayed
+        raise
+    return Submission(task, created=True)
+
+
+@dataclass
+class PricedTask:
+    """A task's input that passed every check, with its price: `data` holds its media as payloads
+    and `prepared` the checked files waiting to be stored (`store_inputs`, which releases them)."""
+
+    entry: CatalogEntry
+    data: Any
+    prepared: list[PreparedInput]
+    cost_estimate: Decimal
+
+
+def price_task(
+    owner,
+    entry: CatalogEntry,
+    data: Any,
+    *,
+    api_key=None,
+    webhook_url: Any = "",
+    demo_pass=None,
+    guest: str = "",
+) -> PricedTask:
+    """Everything submitting checks of one task before it is stored (SubmitError for the first
+    refusal): the key may use the model, the input (schema, rules, media) and the webhook URL, the
+    demo pass includes the model, and the input has a price. Nothing is written."""
     if api_key is not None and not api_key.allows_model(entry.slug):
         # Before the input is read: a key that may not use the model hears so, not that model's
         # input errors (nor are its files fetched or stored).
@@ -205,12 +278,14 @@ def submit_task(
         input_errors, prepared = prepare_inputs(entry, data, owner, guest)
         errors = input_errors + webhook_errors(webhook_url)
     if errors:
+        release(prepared)
         if any(error.code == "too_large" for error in errors):  # a data URI over the size limit
             too_large = [error for error in errors if error.code == "too_large"]
             raise SubmitError(413, "payload_too_large", too_large[0].message, too_large)
         code = "invalid_input" if input_errors else "invalid_webhook_url"
         raise SubmitError(422, code, errors[0].message, errors)
     if demo_pass is not None and entry.slug not in demo_pass.model_slugs:
+        release(prepared)
         raise SubmitError(
             422,
             "unknown_model",
@@ -223,40 +298,45 @@ def submit_task(
         release(prepared)
         refusal = FieldError("input", str(exc), "no_price")
         raise SubmitError(422, "invalid_input", refusal.message, [refusal]) from exc
-    data = store_inputs(owner, data, prepared, base_url)  # files written before the transaction
-    try:
-        with transaction.atomic():
-            limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass, team_id=team_id, member=owner)
-            # Under the same lock as the budget check: a repeat of a request that was created while
-            # this one waited replays it (200), never counts it against itself (402). With no limit
-            # to count against, the unique constraint decides (IntegrityError below) and no read is
-            # needed.
-            if limits and idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
-                return replayed
-            check_spend_limits(cost_estimate, limits=limits)
-            task = Task.objects.create(
-                owner=owner,
-                team_id=team_id,
-                api_key=api_key,
-                demo_pass=demo_pass,
-                guest=guest if demo_pass is not None else "",
-                model=entry,
-                input=data,
-                engine=engine_for(entry),
-                cost_estimate=cost_estimate,
-                request_id=request_id,
-                idempotency_key=idempotency_key or None,
-                request_hash=digest,
-                source=source,
-                webhook_url=webhook_url or "",
-            )
-            TaskEvent.objects.create(task=task, kind="status", status=Status.QUEUED, message="Queued.")
-            transaction.on_commit(lambda: enqueue_task(task.pk))
-    except IntegrityError:
-        if idempotency_key and (replayed := _replay(owner, idempotency_key, digest, team_id)):
-            return replayed
-        raise
-    return Submission(task, created=True)
+    return PricedTask(entry, data, prepared, cost_estimate)
+
+
+def new_task(
+    owner,
+    entry: CatalogEntry,
+    data: Any,
+    cost_estimate: Decimal,
+    *,
+    demo_pass=None,
+    guest: str = "",
+    **fields,
+) -> Task:
+    """A task row not saved yet (`queue_tasks` saves it), with its input stored (`store_inputs`).
+    `fields`: the rest of its columns (team_id, api_key, request_id, idempotency_key, …)."""
+    return Task(
+        owner=owner,
+        demo_pass=demo_pass,
+        guest=guest if demo_pass is not None else "",
+        model=entry,
+        input=data,
+        engine=engine_for(entry),
+        cost_estimate=cost_estimate,
+        **fields,
+    )
+
+
+def queue_tasks(tasks: list[Task]) -> None:
+    """Insert `tasks` (from `new_task`) with their `queued` events, and queue each for a worker once
+    the transaction commits. Inside the transaction that checked their spend."""
+    if len(tasks) == 1:
+        tasks[0].save(force_insert=True)
+    else:
+        Task.objects.bulk_create(tasks)
+    TaskEvent.objects.bulk_create(
+        TaskEvent(task=task, kind="status", status=Status.QUEUED, message="Queued.") for task in tasks
+    )
+    for task in tasks:
+        transaction.on_commit(lambda pk=task.pk: enqueue_task(pk))
 
 
 def committed_spend(tasks) -> Decimal:
@@ -329,23 +409,29 @@ def _team_limits(team_id, member) -> list[SpendLimit]:
 
 
 def check_spend_limits(
-    cost_estimate: Decimal, *, api_key=None, demo_pass=None, limits: list[SpendLimit] | None = None
+    cost_estimate: Decimal,
+    *,
+    api_key=None,
+    demo_pass=None,
+    limits: list[SpendLimit] | None = None,
+    what: str = "task",
 ) -> None:
-    """Refuse (402 budget_exceeded) a task that would take a key or a demo pass over its limit.
+    """Refuse (402 budget_exceeded) a task (or, as `what` says, a batch of them: `cost_estimate`
+    is then their total) that would take a key, a team, a member or a demo pass over its limit.
 
     Runs inside the submit transaction with the key / pass row locked (`lock_spend_limits`, or the
     `limits` it returned), so concurrent submits cannot all slip under the limit together.
     """
     if limits is None:
         limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass)
-    for what, limit, tasks in limits:
+    for budget, limit, tasks in limits:
         spent = committed_spend(tasks)
         if spent + cost_estimate > limit:
             left = max(limit - spent, Decimal(0))
             raise SubmitError(
                 402,
                 "budget_exceeded",
-                f"This task (about {dollars(cost_estimate)}) would go over {what}: "
+                f"This {what} (about {dollars(cost_estimate)}) would go over {budget}: "
                 f"{dollars(left)} of {dollars(limit)} is left.",
             )
 
