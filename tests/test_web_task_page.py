@@ -307,3 +307,25 @@ def test_the_elapsed_time_counts_from_submission_across_a_retry(
     transition(task.pk, "processing", attempts=2)
     waited = float(re.search(r'data-elapsed="([\d.]+)"', poll(signed_in, task.pk).content.decode())[1])
     assert 95 <= waited < 120
+
+
+def test_a_team_members_unchanged_poll_is_304_in_three_queries(
+    make_task, client, user, other_user, catalog, queue_only, django_assert_num_queries
+):
+    """In a team's workspace the poll also reads the membership (with the account, which it checks
+    the session against, in one statement): session, membership, task stamp."""
+    from playground.generations.lifecycle import transition
+    from playground.teams.services import add_member, create_team
+
+    team = create_team("studio", other_user)
+    add_member(team, user)
+    task = make_task(other_user, catalog)  # a teammate's
+    Task.objects.filter(pk=task.pk).update(team=team)
+    transition(task.pk, "processing", attempts=1)
+    client.force_login(user)
+    client.post(reverse("workspace"), {"team": "studio"})
+    first = poll(client, task.pk)
+    assert first.status_code == 200 and "by " + other_user.username in first.content.decode()
+    with django_assert_num_queries(3):
+        again = poll(client, task.pk, first["ETag"])
+    assert again.status_code == 304
