@@ -85,10 +85,29 @@ def _model_slugs(body: dict) -> tuple[list[Any], bool]:
     slugs = body["models"]
     if not isinstance(slugs, list) or not slugs:
         raise invalid("models", "Must be a list of at least one model's slug.", "wrong_type")
-    for index, slug in enumerate(slugs):
-        if slug in slugs[:index]:
-            raise invalid(f"models[{index}]", f"{slug} is in the list already.", "duplicate")
     return slugs, True
+
+
+def _first_repeat(values: list) -> tuple[int, int] | None:
+    """Where a value of `values` first repeats an earlier one: (its index, the earlier one's), or
+    None. In one pass (a dict of what was seen): the lists are not capped yet when this runs."""
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        first = seen.setdefault(json.dumps(value, sort_keys=True, default=str), index)
+        if first != index:
+            return index, first
+    return None
+
+
+def _check_repeats(slugs: list, vary: dict[str, list]) -> None:
+    """A model named twice, or a varied field's value given twice, is refused naming the second."""
+    if (repeat := _first_repeat(slugs)) is not None:
+        index = repeat[0]
+        raise invalid(f"models[{index}]", f"{slugs[index]} is in the list already.", "duplicate")
+    for field, values in vary.items():
+        if (repeat := _first_repeat(values)) is not None:
+            index, first = repeat
+            raise invalid(f"vary.{field}[{index}]", f"The same value as vary.{field}[{first}].", "duplicate")
 
 
 def _varied(body: dict) -> dict[str, list]:
@@ -102,11 +121,6 @@ def _varied(body: dict) -> dict[str, list]:
     for field, values in vary.items():
         if not isinstance(values, list) or not values:
             raise invalid(f"vary.{field}", "Must be a list of at least one value.", "wrong_type")
-        seen = [json.dumps(value, sort_keys=True, default=str) for value in values]
-        for index, value in enumerate(seen):
-            if value in seen[:index]:
-                message = f"The same value as vary.{field}[{seen.index(value)}]."
-                raise invalid(f"vary.{field}[{index}]", message, "duplicate")
     return vary
 
 
@@ -192,6 +206,7 @@ def submit_batch(
             "may be made at once: vary fewer values or models."
         )
         raise SubmitError(422, "batch_too_large", message, [FieldError("vary", message, "too_many")])
+    _check_repeats(slugs, vary)  # after the cap: never over more values than a batch may have
     entries = []
     for index, slug in enumerate(slugs):
         try:
