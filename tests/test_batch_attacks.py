@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from playground.generations.models import Task
+from playground.generations.models import Batch, Task
 
 from .helpers import SEED, seed_input
 
@@ -39,3 +39,20 @@ def test_a_huge_list_of_values_or_models_is_refused_in_linear_time(api, queue_on
     assert "60000 tasks" in answer.json()["error"]["message"]
     assert elapsed < 3, elapsed
     assert not Task.objects.exists()
+
+
+# --- Money -----------------------------------------------------------------------------------------------
+
+
+def test_a_batch_whose_total_is_past_what_the_ledger_holds_is_422_not_500(api, queue_only, catalog):
+    """Each cell's estimate is held to MAX_PRICE (12 digits, 4 places), but their sum was not: two
+    cells of 60 million dollars each (an entry whose count has no maximum) overflowed
+    Batch.cost_estimate and answered 500."""
+    entry = catalog[SEED]
+    del entry.input_schema["properties"]["n"]["maximum"]
+    entry.save()
+    body = {"model": SEED, "input": shared(), "vary": {"n": [500_000_000, 600_000_000]}}
+    answer = api.post(BATCHES, body)
+    assert answer.status_code == 422, answer.content[:300]
+    assert answer.json()["error"]["errors"][0]["code"] == "no_price"
+    assert not Task.objects.exists() and not Batch.objects.exists()

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from playground.catalog.models import CatalogEntry
+from playground.catalog.pricing import MAX_PRICE
 from playground.catalog.validation import FieldError
 
 from .inputs import canonical_json_chunks, release, store_inputs
@@ -254,6 +255,11 @@ def submit_batch(
             release(item.prepared)
         raise
     total = sum((item.cost_estimate for item in priced), Decimal(0))
+    if total > MAX_PRICE:  # each cell's fits the ledger (`price_task`); their sum must too
+        for item in priced:
+            release(item.prepared)
+        message = f"This batch comes to {total}, which is no price: check the counts and durations."
+        raise SubmitError(422, "invalid_batch", message, [FieldError("vary", message, "no_price")])
     inputs = []
     for index, item in enumerate(priced):  # files written before the transaction
         try:
