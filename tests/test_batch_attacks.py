@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from playground.generations.models import Batch, Task
+from playground.generations.models import Batch, InputFile, Task
 
-from .helpers import SEED, seed_input
+from .helpers import SEED, data_uri, seed_input, solid_png
 
 BATCHES = "/api/v1/batches"
 
@@ -56,3 +56,23 @@ def test_a_batch_whose_total_is_past_what_the_ledger_holds_is_422_not_500(api, q
     assert answer.status_code == 422, answer.content[:300]
     assert answer.json()["error"]["errors"][0]["code"] == "no_price"
     assert not Task.objects.exists() and not Batch.objects.exists()
+
+
+# --- Inputs ------------------------------------------------------------------------------------------------
+
+
+def test_a_varied_data_uri_is_kept_as_its_input_file_not_its_bytes_in_the_batch(api, queue_only):
+    """A varied media field (image_urls) holding data URIs: each task references its stored input
+    file, but the batch's axes kept every data URI's bytes (megabytes in the batch row, answered in
+    full by every POST replay and GET of the batch, and out of reach of the input files' rules)."""
+    images = [data_uri(solid_png(color, size=(64, 64))) for color in ((255, 0, 0), (0, 0, 255))]
+    body = {"model": SEED, "input": shared(size="1:1"), "vary": {"image_urls": [[images[0]], [images[1]]]}}
+    answer = api.post(BATCHES, body)
+    assert answer.status_code == 201, answer.content[:300]
+    assert InputFile.objects.count() == 2
+    assert b"data:image" not in answer.content
+    detail = api.get(f"{BATCHES}/{answer.json()['batch_id']}")
+    assert b"data:image" not in detail.content
+    tasks = Task.objects.in_bulk(answer.json()["task_ids"])
+    for cell in detail.json()["cells"]:
+        assert cell["values"]["image_urls"] == tasks[cell["task"]["task_id"]].input["image_urls"]

@@ -172,6 +172,16 @@ def _replay(owner, idempotency_key: str, digest: str, team_id) -> BatchSubmissio
     return BatchSubmission(existing, created=False)
 
 
+def _as_stored(name: str, position: int, values: list, cells: list[Cell], inputs: list) -> list:
+    """The values of varied field `name` (the `position`-th of `vary`) as its cells' tasks hold
+    them: a data URI as the reference to its stored input file, never its bytes (the batch's axes
+    are answered with every POST and GET of the batch)."""
+    stored = list(values)
+    for cell, data in zip(cells, inputs, strict=True):
+        stored[cell.indexes[position]] = data[name]
+    return stored
+
+
 def submit_batch(
     owner,
     body: dict,
@@ -269,7 +279,10 @@ def submit_batch(
                 release(rest.prepared)
             raise
     axes = [{"field": "model", "values": [entry.slug for entry in entries]}]
-    axes += [{"field": name, "values": values} for name, values in vary.items()]
+    axes += [
+        {"field": name, "values": _as_stored(name, position, values, cells, inputs)}
+        for position, (name, values) in enumerate(vary.items())
+    ]
     try:
         with transaction.atomic():
             limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass, team_id=team_id, member=owner)
