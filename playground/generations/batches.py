@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from playground.catalog.models import CatalogEntry
+from playground.catalog.pricing import MAX_PRICE
 from playground.catalog.validation import FieldError
 
 from .inputs import canonical_json_chunks, release, store_inputs
@@ -85,10 +86,29 @@ def _model_slugs(body: dict) -> tuple[list[Any], bool]:
     slugs = body["models"]
     if not isinstance(slugs, list) or not slugs:
         raise invalid("models", "Must be a list of at least one model's slug.", "wrong_type")
-    for index, slug in enumerate(slugs):
-        if slug in slugs[:index]:
-            raise invalid(f"models[{index}]", f"{slug} is in the list already.", "duplicate")
     return slugs, True
+
+
+def _first_repeat(values: list) -> tuple[int, int] | None:
+    """Where a value of `values` first repeats an earlier one: (its index, the earlier one's), or
+    None. In one pass (a dict of what was seen): the lists are not capped yet when this runs."""
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        first = seen.setdefault(json.dumps(value, sort_keys=True, default=str), index)
+        if first != index:
+            return index, first
+    return None
+
+
+def _check_repeats(slugs: list, vary: dict[str, list]) -> None:
+    """A model named twice, or a varied field's value given twice, is refused naming the second."""
+    if (repeat := _first_repeat(slugs)) is not None:
+        index = repeat[0]
+        raise invalid(f"models[{index}]", f"{slugs[index]} is in the list already.", "duplicate")
+    for field, values in vary.items():
+        if (repeat := _first_repeat(values)) is not None:
+            index, first = repeat
+            raise invalid(f"vary.{field}[{index}]", f"The same value as vary.{field}[{first}].", "duplicate")
 
 
 def _varied(body: dict) -> dict[str, list]:
@@ -102,11 +122,6 @@ def _varied(body: dict) -> dict[str, list]:
     for field, values in vary.items():
         if not isinstance(values, list) or not values:
             raise invalid(f"vary.{field}", "Must be a list of at least one value.", "wrong_type")
-        seen = [json.dumps(value, sort_keys=True, default=str) for value in values]
-        for index, value in enumerate(seen):
-            if value in seen[:index]:
-                message = f"The same value as vary.{field}[{seen.index(value)}]."
-                raise invalid(f"vary.{field}[{index}]", message, "duplicate")
     return vary
 
 
@@ -157,6 +172,16 @@ def _replay(owner, idempotency_key: str, digest: str, team_id) -> BatchSubmissio
     return BatchSubmission(existing, created=False)
 
 
+def _as_stored(name: str, position: int, values: list, cells: list[Cell], inputs: list) -> list:
+    """The values of varied field `name` (the `position`-th of `vary`) as its cells' tasks hold
+    them: a data URI as the reference to its stored input file, never its bytes (the batch's axes
+    are answered with every POST and GET of the batch)."""
+    stored = list(values)
+    for cell, data in zip(cells, inputs, strict=True):
+        stored[cell.indexes[position]] = data[name]
+    return stored
+
+
 def submit_batch(
     owner,
     body: dict,
@@ -192,6 +217,7 @@ def submit_batch(
             "may be made at once: vary fewer values or models."
         )
         raise SubmitError(422, "batch_too_large", message, [FieldError("vary", message, "too_many")])
+    _check_repeats(slugs, vary)  # after the cap: never over more values than a batch may have
     entries = []
     for index, slug in enumerate(slugs):
         try:
@@ -239,6 +265,11 @@ def submit_batch(
             release(item.prepared)
         raise
     total = sum((item.cost_estimate for item in priced), Decimal(0))
+    if total > MAX_PRICE:  # each cell's fits the ledger (`price_task`); their sum must too
+        for item in priced:
+            release(item.prepared)
+        message = f"This batch comes to {total}, which is no price: check the counts and durations."
+        raise SubmitError(422, "invalid_batch", message, [FieldError("vary", message, "no_price")])
     inputs = []
     for index, item in enumerate(priced):  # files written before the transaction
         try:
@@ -248,7 +279,10 @@ def submit_batch(
                 release(rest.prepared)
             raise
     axes = [{"field": "model", "values": [entry.slug for entry in entries]}]
-    axes += [{"field": name, "values": values} for name, values in vary.items()]
+    axes += [
+        {"field": name, "values": _as_stored(name, position, values, cells, inputs)}
+        for position, (name, values) in enumerate(vary.items())
+    ]
     try:
         with transaction.atomic():
             limits = lock_spend_limits(api_key=api_key, demo_pass=demo_pass, team_id=team_id, member=owner)
