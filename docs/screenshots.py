@@ -7,6 +7,8 @@ It generates three tasks on one page and saves docs/{playground,task,history,usa
 then shares the last task and saves its public page as docs/share-page.png. Then presentation mode at
 1920x1080: docs/present.png after two takes, and docs/present-qr.png with its QR panel open (it makes
 a demo pass on the Keys page if the account has none active). `... PASSWORD present` takes only those.
+docs/grid.png: a batch's grid after varying the aspect ratio over three values (`... PASSWORD grid`
+takes only that one).
 """
 
 import sys
@@ -76,11 +78,27 @@ def present(browser, base: str, username: str, password: str) -> None:
     page.screenshot(path=HERE / "present-qr.png")
 
 
+def grid(browser, base: str, username: str, password: str) -> None:
+    """A batch: the aspect ratio varied over three values, its grid in the result panel."""
+    page = sign_in(browser, base, username, password, SIZES["desktop"])
+    page.goto("/play/gemini-3-pro-image-preview-official")
+    page.fill("textarea[name=prompt]", "A red fox crossing fresh snow at dawn")
+    page.click("#field-size details.vary > summary")
+    for size in ("1:1", "4:5", "16:9"):
+        page.check(f"#field-size input[name=vary__size][value='{size}']")
+    page.wait_for_selector("#cost [data-runs='3']")
+    page.click("button.generate")
+    page.wait_for_selector("#task-status.grid-panel")
+    page.wait_for_selector(".grid-panel:not(:has(.grid-cell[hx-get]))", timeout=60_000)
+    all_loaded(page, ".grid-cell img")
+    page.screenshot(path=HERE / "grid.png", caret="initial")
+
+
 def main(base: str, username: str, password: str, only: str = "") -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        if only == "present":
-            present(browser, base, username, password)
+        if only in ("present", "grid"):
+            (present if only == "present" else grid)(browser, base, username, password)
             return
         page = sign_in(browser, base, username, password, SIZES["desktop"])
         # Three takes on one page, as a person iterates: they stay in the visit strip.
@@ -123,6 +141,7 @@ def main(base: str, username: str, password: str, only: str = "") -> None:
         all_loaded(stranger, ".share-outputs img")
         stranger.screenshot(path=HERE / "share-page.png", full_page=True)
         present(browser, base, username, password)
+        grid(browser, base, username, password)
         browser.close()
 
 

@@ -309,7 +309,12 @@ def test_it_submits_the_switches_a_person_flips(client, user, catalog, queue_onl
     expected = meant(entry, entry.example_input)
     form = the_page_form(client, slug)
     fill_in(form, entry.example_input)
-    switches = [c for c in form.controls if c.type == "checkbox"]
+    # The schema's switches, not the batch controls' checkboxes (Vary's values, Also run on)
+    switches = [
+        c
+        for c in form.controls
+        if c.type == "checkbox" and not c.name.startswith("vary__") and c.name != "also_run_on"
+    ]
     assert {c.name for c in switches} == {n for n, v in expected.items() if isinstance(v, bool)}
     for switch in switches:
         form.tick(switch.name, not expected[switch.name])

@@ -219,6 +219,8 @@ class SchemaForm(forms.Form):
         self.draft: dict[str, Any] = {}
         # Problems of a re-run input under the current schema, shown beside the fields.
         self.rerun_errors: dict[str, list[str]] = {}
+        # Controls the page shows beside a field (the playground's Vary: `web.batch_form`).
+        self.beside: dict[str, dict] = {}
         priced = priced_fields(entry)
         for spec in self.specs:
             if spec.kind == "object_list":
@@ -265,7 +267,12 @@ class SchemaForm(forms.Form):
             items = []
             for spec in specs:
                 errors = self.spec_errors(spec)
-                item: dict[str, Any] = {"spec": spec, "errors": errors, "id": f"field-{spec.name}"}
+                item: dict[str, Any] = {
+                    "spec": spec,
+                    "errors": errors,
+                    "id": f"field-{spec.name}",
+                    "beside": self.beside.get(spec.name),
+                }
                 if spec.kind == "object_list":
                     item["rows"] = [
                         [{"sub": sub, "field": self[row_field(spec, row, sub.name)]} for sub in spec.items]

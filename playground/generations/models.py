@@ -110,6 +110,20 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return self.id
 
+    @property
+    def column_axis(self) -> int:
+        """The axis shown as columns: the last one with more than one value (those after it have
+        one, so the cells' order, `task_ids`, is still row by row)."""
+        varied = [index for index, axis in enumerate(self.axes) if len(axis["values"]) > 1]
+        return varied[-1] if varied else len(self.axes) - 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Rows by columns as the grid is shown: a column per value of the column axis, a row per
+        combination of the others' values."""
+        columns = len(self.axes[self.column_axis]["values"])
+        return len(self.task_ids) // columns, columns
+
     def cell_values(self, index: int) -> dict:
         """The value of each axis at cell `index` of the grid (that of `task_ids[index]`)."""
         values = {}

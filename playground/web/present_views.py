@@ -190,7 +190,7 @@ def _present_context(
     """The playground's context for `entry` (`views._playground_context`) and what presentation
     mode adds: the prompt apart from the drawer's fields, the kept query, where Esc leaves to and
     the join panel."""
-    context = _playground_context(request, entry, form, entries=entries, **extra)
+    context = _playground_context(request, entry, form, entries=entries, batches=False, **extra)
     prompt, drawer, advanced = _form_parts(entry, form)
     kept = _kept_query(request)
     context.update(

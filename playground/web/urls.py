@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from . import account_views, api_reference, present_views, share_views, team_views, views
+from . import account_views, api_reference, batch_views, present_views, share_views, team_views, views
 from .converters import RowId
 
 register_converter(RowId, "id")
@@ -16,6 +16,10 @@ urlpatterns = [
     path("tasks/<str:task_id>/share", views.task_share, name="task-share"),
     path("tasks/<str:task_id>/unshare", views.task_unshare, name="task-unshare"),
     path("tasks/<str:task_id>/download.zip", views.task_zip, name="task-zip"),
+    path("batches/<str:batch_id>", batch_views.batch_page, name="batch"),
+    path("batches/<str:batch_id>/cells/<str:task_id>", batch_views.batch_cell, name="batch-cell"),
+    path("batches/<str:batch_id>/grid.png", batch_views.batch_png, name="batch-png"),
+    path("batches/<str:batch_id>/download.zip", batch_views.batch_zip, name="batch-zip"),
     path("pick", views.pick_model, name="pick-model"),
     path("present", present_views.present, name="present"),
     path("present/audience/<id:pass_id>", present_views.audience, name="present-audience"),

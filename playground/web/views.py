@@ -44,6 +44,7 @@ from playground.access.signin import SignInForm
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import estimate_cost
 from playground.catalog.schema_forms import SchemaForm, field_specs, form_for_input
+from playground.generations.batches import batch_request_hash, submit_batch
 from playground.generations.fairness import place_in_line
 from playground.generations.inputs import shared_input
 from playground.generations.jobs import worker_is_silent
@@ -70,6 +71,9 @@ from playground.keys.credentials import has_working_upstream_key
 from playground.keys.models import DemoPass
 from playground.teams.services import team_members
 
+from .batch_form import ALSO_RUN_ON, BatchChoice, batch_choice, batch_estimate, offered_models, vary_controls
+from .batch_form import limits as batch_limits
+from .batch_grid import batch_grid_context
 from .forms import FirstAccountForm, SignUpForm
 from .join import pass_link
 from .snippets import api_snippets
@@ -416,11 +420,20 @@ def _visit_strip(request: HttpRequest) -> list[dict]:
 
 
 def _playground_context(
-    request: HttpRequest, entry: CatalogEntry, form: SchemaForm, *, entries: list | None = None, **extra
+    request: HttpRequest,
+    entry: CatalogEntry,
+    form: SchemaForm,
+    *,
+    entries: list | None = None,
+    batches: bool = True,
+    **extra,
 ) -> dict:
     """What the playground's page shows; `entries`: the model picker's models (default: every model
-    the caller may run)."""
+    the caller may run); `batches`: with the Vary and Also run on controls (`batch_form`)."""
     engine = engine_for(entry)
+    estimate = {"estimate": _safe_estimate(entry, form.pricing_input())}
+    if batches:
+        estimate = _batch_controls(request, entry, form)
     return {
         "entries": _entries(request) if entries is None else entries,
         "entry": entry,
@@ -428,12 +441,36 @@ def _playground_context(
         "engine": engine,
         "upstream_warning": engine == "mindvideo"
         and not has_working_upstream_key(request.caller.owner_id, request.caller.team_id),
-        "estimate": _safe_estimate(entry, form.pricing_input()),
+        **estimate,
         "form_token": secrets.token_urlsafe(16),
         "visit": _visit_strip(request),
         "nav": "play",
         **extra,
     }
+
+
+def _batch_controls(request: HttpRequest, entry: CatalogEntry, form: SchemaForm) -> dict:
+    """The form's Vary controls (set beside their fields), Also run on's models, and the Generate
+    button's estimate: the batch's when the controls ask for more than one run."""
+    data = form.data if form.is_bound else None
+    form.beside = vary_controls(form, data, [])
+    ticked = data.getlist(ALSO_RUN_ON) if data is not None else []
+    models = offered_models(entry, request.caller.entries())
+    context = {
+        "also_run_on": [{"entry": m, "checked": m.slug in ticked} for m in models],
+        "also_open": bool(ticked),
+        **batch_limits(),
+    }
+    return {**context, **_estimate_context(request, entry, form, data)}
+
+
+def _estimate_context(request: HttpRequest, entry: CatalogEntry, form: SchemaForm, data) -> dict:
+    """`estimate` (one task's, or the whole batch's) and `runs` (how many tasks Generate makes)."""
+    choice = batch_choice(form, data, request.caller.entries()) if data is not None else None
+    if choice is None or not choice.wanted:
+        return {"estimate": _safe_estimate(entry, form.pricing_input()), "runs": 1, **batch_limits()}
+    estimate = None if choice.errors else batch_estimate(form, choice)
+    return {"estimate": estimate, "runs": choice.runs, **batch_limits()}
 
 
 def _safe_estimate(entry: CatalogEntry, data: dict | None):
@@ -466,7 +503,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def play(request: HttpRequest, slug: str) -> HttpResponse:
     entry = _visible_entry(request, slug)
     if request.method == "POST":
-        return _submit(request, entry)
+        return _submit(request, entry, batches=True)
     source = None
     if request.GET.get("from"):
         source = Task.objects.filter(request.caller.task_scope(), pk=request.GET["from"]).first()
@@ -498,6 +535,7 @@ def _submit(
     page: str = "web/playground.html",
     context=_playground_context,
     task_url=None,
+    batches: bool = False,
 ) -> HttpResponse:
     """The run form's submit, for every page that has one (the playground, presentation mode).
     `page` is the template holding the page's `run-form` and `submitted` partials, `context` builds
@@ -515,6 +553,9 @@ def _submit(
         form.add_error(None, WORKSPACE_SWITCHED.format(workspace=workspace))
         return _form_again(request, entry, form, page=page, context=context, status=409)
     form = SchemaForm(entry, request.POST, request.FILES, check=check_input)
+    choice = batch_choice(form, request.POST, request.caller.entries()) if batches else None
+    if choice is not None and choice.wanted:
+        return _submit_batch(request, entry, form, choice, page=page, context=context)
     if form.is_valid():
         try:
             submission = _submit_form(request, entry, form)
@@ -549,12 +590,8 @@ def _form_again(
 
 
 def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
-    """Submit the form's input as a task. Each rendered form carries a one-time token used as the
-    Idempotency-Key, so a double click or a resent POST replays the task instead of paying twice.
-    A token already spent on a different input means the person changed the form and pressed
-    again: that is a new task, never an error about keys they cannot see."""
+    """Submit the form's input as a task (`_once_per_form`)."""
     caller = request.caller
-    token = request.POST.get("form_token", "")
     submit = partial(
         submit_task,
         caller.owner,
@@ -567,6 +604,16 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
         base_url=public_base(request),
         team_id=caller.team_id,
     )
+    return _once_per_form(request, submit, lambda: request_hash(entry.slug, form.input_data))
+
+
+def _once_per_form(request: HttpRequest, submit, fingerprint):
+    """`submit()` with the form's one-time token as its Idempotency-Key, so a double click or a
+    resent POST replays what it made instead of paying twice. A token already spent on a
+    different input (`fingerprint()`, the request's hash) means the person changed the form and
+    pressed again: that is a new submission, never an error about keys they cannot see."""
+    caller = request.caller
+    token = request.POST.get("form_token", "")
     if not 8 <= len(token) <= 64:
         return submit()
     # Guests on one pass share its owner, whose keys these are: each guest's tokens are their own.
@@ -577,7 +624,76 @@ def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
         if exc.code != "idempotency_key_reused":
             raise
     # The token was spent on another input: this is a new press, and the same one resent replays.
-    return submit(idempotency_key=f"{key}:{request_hash(entry.slug, form.input_data)[:16]}")
+    return submit(idempotency_key=f"{key}:{fingerprint()[:16]}")
+
+
+def _submit_batch(
+    request: HttpRequest, entry: CatalogEntry, form: SchemaForm, choice: BatchChoice, *, page: str, context
+) -> HttpResponse:
+    """The run form with Vary values or other models chosen: a batch (`batches.submit_batch`, as
+    the API's), all or none. Its grid takes the result panel's place (htmx) or is the next page."""
+    valid = form.is_valid()
+    for name, message in choice.errors.items():
+        form.add_error(name, message)
+    if valid and not choice.errors:
+        caller = request.caller
+        body = choice.body(entry, form.input_data)
+        submit = partial(
+            submit_batch,
+            caller.owner,
+            body,
+            request_id=request.request_id,
+            source="demo" if caller.is_guest else "web",
+            demo_pass=caller.demo_pass,
+            guest=caller.guest,
+            base_url=public_base(request),
+            team_id=caller.team_id,
+        )
+        try:
+            submission = _once_per_form(request, submit, lambda: batch_request_hash(body))
+        except SubmitError as exc:
+            for error in exc.errors or []:
+                form.add_error(*_batch_error(form, error, choice))
+            if not exc.errors:
+                form.add_error(None, exc.message)
+        else:
+            batch = submission.batch
+            url = reverse("batch", args=[batch.pk])
+            if not request.htmx:
+                return redirect(url)
+            response = render(
+                request,
+                "web/batch.html#batch-submitted",
+                {
+                    **batch_grid_context(request, batch),
+                    "entry": entry,
+                    "form_token": secrets.token_urlsafe(16),
+                    "estimate": batch.cost_estimate,
+                    "runs": len(batch.task_ids),
+                },
+            )
+            response["HX-Push-Url"] = url
+            response["HX-Trigger-After-Settle"] = json.dumps({"playground:submitted": {"batch": batch.pk}})
+            return response
+    return _form_again(request, entry, form, page=page, context=context, status=422)
+
+
+def _batch_error(form: SchemaForm, error, choice: BatchChoice) -> tuple[str | None, str]:
+    """Where a refusal of a batch goes on the form, and what it says there: a varied value's
+    (`vary.size[2]`) beside its field, naming the value; another model's (`models[1]`) above."""
+    field = error.field
+    if field.startswith("vary."):
+        name, _, rest = field.removeprefix("vary.").partition("[")
+        spec = next((s for s in form.specs if s.name == name), None)
+        if spec is None:
+            return None, error.message
+        index = rest.split("]")[0]
+        value = choice.vary.get(name, [])[int(index)] if index.isdigit() else None
+        shown = "" if value is None else f" “{value}”"
+        return name, f"Vary {spec.label}{shown}: {error.message}"
+    if field.startswith("models") or field == "vary":
+        return None, error.message
+    return form.field_for_error(error), error.message
 
 
 def _submitted(
@@ -610,8 +726,10 @@ def estimate(request: HttpRequest, slug: str) -> HttpResponse:
     """The Generate button's estimate for the form as it is on screen, priced by the same form
     cleaning as a submit (so what the button says is what the task is charged)."""
     entry = _visible_entry(request, slug)
-    priced = SchemaForm(entry, request.GET).pricing_input()
-    context = {"estimate": _safe_estimate(entry, priced), "entry": entry}
+    context = {
+        **_estimate_context(request, entry, SchemaForm(entry, request.GET), request.GET),
+        "entry": entry,
+    }
     return render(request, "web/playground.html#cost", context)
 
 
@@ -748,7 +866,9 @@ def _stored_chunks(path: str):
 def history(request: HttpRequest) -> HttpResponse:
     """The workspace's tasks, newest first: in a team's, every member's, with who ran each."""
     caller = request.caller
-    tasks = Task.objects.filter(caller.task_scope()).select_related("model", "demo_pass", "share", "owner")
+    tasks = Task.objects.filter(caller.task_scope()).select_related(
+        "model", "demo_pass", "share", "owner", "batch"
+    )
     tasks = tasks.order_by("-created_at", "-pk")
     filters = {k: request.GET.get(k, "").strip() for k in ("model", "status", "q", "shared", "member")}
     members = team_members(caller.team_id, with_tasks=tasks) if caller.team_id is not None else []
