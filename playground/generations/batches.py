@@ -7,9 +7,12 @@ every task is created in one transaction (`services.new_task`, `services.queue_t
 batch (SubmitError) creates no task and names the cell that stopped it (`vary.size[2]`,
 `models[1]`, or the input field every cell shares).
 
-With several models, each model's tasks get the input fields that model has: a field only some of
-them have is left out of the others' tasks, and the batch says so (`left_out`, per model). A varied
-field must be one every chosen model has.
+With several models, `input` is written for the first; each other model takes it as switching
+models in the playground does (`catalog.schema_forms.translate_input`): a value left at the first
+model's default stays behind (the model starts from its own), a field playing a role under another
+name moves there, and a choice takes the model's spelling ("1K" for "1k"). Each model's tasks get
+the input fields that model has: a field only some of them have is left out of the others' tasks,
+and the batch says so (`left_out`, per model). A varied field must be one every chosen model has.
 """
 
 import hashlib
@@ -25,6 +28,7 @@ from django.db import IntegrityError, transaction
 
 from playground.catalog.models import CatalogEntry
 from playground.catalog.pricing import MAX_PRICE
+from playground.catalog.schema_forms import translate_input
 from playground.catalog.validation import FieldError
 
 from .inputs import canonical_json_chunks, release, store_inputs
@@ -236,11 +240,13 @@ def submit_batch(
     left_out: dict[str, list[str]] = {}
     cells = []
     for model_index, entry in enumerate(entries):
-        kept = dict(data)
+        # The input is the first model's; another takes it in its own terms (see the docstring).
+        written = translate_input(entries[0], entry, data) if model_index else dict(data)
+        kept = written
         if several:  # a field another chosen model has; one no model has is refused as for a task
             anyone_has = set().union(*map(_fields, entries))
-            dropped = sorted(name for name in data if name not in _fields(entry) and name in anyone_has)
-            kept = {name: value for name, value in data.items() if name not in dropped}
+            dropped = sorted(name for name in written if name not in _fields(entry) and name in anyone_has)
+            kept = {name: value for name, value in written.items() if name not in dropped}
             if dropped:
                 left_out[entry.slug] = dropped
         for pairs in product(*(list(enumerate(values)) for values in vary.values())):
