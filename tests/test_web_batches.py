@@ -114,13 +114,17 @@ def test_the_grid_page_refreshes_itself_while_a_cell_runs(signed_in, queue_only)
         assert f'hx-get="/batches/{batch.pk}/cells/{task_id}"' in page
 
 
-def test_a_cell_polls_until_its_task_ends_then_stops(signed_in, queue_only):
+def test_a_cell_polls_until_its_task_ends_then_stops(signed_in, queue_only, django_assert_num_queries):
     batch = made(signed_in.post(PLAY, form(size=SIZES)))
     url = reverse("batch-cell", args=[batch.pk, batch.task_ids[1]])
     running = signed_in.get(url, headers={"HX-Request": "true"})
     assert running.status_code == 200 and f'hx-get="{url}"' in running.content.decode()
-    unchanged = signed_in.get(url, headers={"HX-Request": "true", "If-None-Match": running["ETag"]})
+    with django_assert_num_queries(2):  # the session, the task's stamp: as an unchanged status panel
+        unchanged = signed_in.get(url, headers={"HX-Request": "true", "If-None-Match": running["ETag"]})
     assert unchanged.status_code == 304
+    Task.objects.filter(pk=batch.task_ids[1]).update(progress=0.5)  # the cell shows it: not unchanged
+    moved = signed_in.get(url, headers={"HX-Request": "true", "If-None-Match": running["ETag"]})
+    assert moved.status_code == 200
     Task.objects.filter(pk=batch.task_ids[1]).update(status=Status.CANCELLED, cost_actual=0)
     ended = signed_in.get(url, headers={"HX-Request": "true"})
     assert ended.status_code == 286

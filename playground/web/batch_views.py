@@ -12,8 +12,9 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 from zipstream import ZipStream
 
-from playground.generations.models import Batch, Task
-from playground.generations.presenters import conditional_response, stamp_etag
+from playground.access.callers import AccessEnded, confirm_session, session_caller
+from playground.generations.models import TERMINAL, Batch, Task
+from playground.generations.presenters import conditional_response, not_modified, stamp_etag, task_stamp
 
 from .batch_grid import batch_grid_context, batch_tasks, grid_cell, grid_labels, grid_png, zip_entries
 from .views import HTMX_STOP_POLLING, TASK_GONE, _stored_chunks, access_ended, visitor_required
@@ -37,11 +38,41 @@ def batch_page(request: HttpRequest, batch_id: str) -> HttpResponse:
     return render(request, PAGE, {**batch_grid_context(request, batch), "nav": "play"})
 
 
-@visitor_required
+def _cell_etag(request: HttpRequest, batch_id: str, task_id: str, status: str, updated_at, progress) -> str:
+    return stamp_etag(request, task_id, status, updated_at, progress, batch_id)
+
+
+def _unchanged_cell(request: HttpRequest, batch_id: str, task_id: str) -> HttpResponse | None:
+    """A poll whose If-None-Match names the cell as it still is: 304 from the one raw statement
+    of the status panel's poll (`task_stamp`, which also brings the account the session is checked
+    against), nothing else loaded; None for the whole cell (an ended task's is never unchanged)."""
+    if not request.headers.get("If-None-Match"):
+        return None
+    stamp = task_stamp(task_id, request.caller.scope_fields())
+    if stamp is None or stamp.status in TERMINAL:
+        return None
+    if not request.caller.confirmed:
+        confirm_session(request, request.caller, stamp.owner)
+    etag = _cell_etag(request, batch_id, task_id, stamp.status, stamp.updated_at, stamp.progress)
+    response = not_modified(request, etag)
+    if response is not None:
+        patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@visitor_required(lean=True)
 @require_GET
 def batch_cell(request: HttpRequest, batch_id: str, task_id: str) -> HttpResponse:
     """One cell, polled until its task ends: 286 (htmx stops) with the last state, an ETag while
-    it runs (an unchanged cell is a 304)."""
+    it runs. An unchanged cell is a 304 in two statements (the session, `_unchanged_cell`), as an
+    unchanged status panel is: a grid polls a cell a second for each of its running tasks."""
+    try:
+        if request.htmx and (unchanged := _unchanged_cell(request, batch_id, task_id)):
+            return unchanged
+        if not request.caller.confirmed:  # the whole cell: the session checked as any page's
+            request.caller = session_caller(request)
+    except AccessEnded as exc:
+        return access_ended(request, exc.message, sign_in=exc.sign_in, retry=exc.retry)
     task = (
         Task.objects.filter(request.caller.task_scope(), pk=task_id, batch_id=batch_id)
         .select_related("model", "batch")
@@ -57,7 +88,7 @@ def batch_cell(request: HttpRequest, batch_id: str, task_id: str) -> HttpRespons
     if task.is_terminal:
         response = render(request, f"{PAGE}#grid-cell", context, status=HTMX_STOP_POLLING)
     else:
-        etag = stamp_etag(request, task.pk, task.status, task.updated_at, task.progress)
+        etag = _cell_etag(request, batch_id, task.pk, task.status, task.updated_at, task.progress)
         response = conditional_response(request, etag, lambda: render(request, f"{PAGE}#grid-cell", context))
     patch_vary_headers(response, ("HX-Request",))
     return response
