@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SEED_PATH = "/play/gemini-3-pro-image-preview-official"
 CELL_POLL = re.compile(r"/batches/batch_\w+/cells/task_\w+$")
+CELL_WIDTHS = "[...document.querySelectorAll('.grid-cell')].map(c => c.getBoundingClientRect().width)"
 
 
 def test_a_three_value_vary_fills_a_grid_without_reload_stops_polling_and_downloads_as_a_png(page):
@@ -59,3 +60,21 @@ def test_a_three_value_vary_fills_a_grid_without_reload_stops_polling_and_downlo
     page.click("tbody td:nth-of-type(3) .grid-cell-link")  # the 16:9 cell opens as its task
     page.wait_for_url(f"**/tasks/{batch.task_ids[2]}")
     assert page.locator("#task-status .badge[data-status=succeeded]").count() == 1
+
+
+def test_a_grid_cells_are_as_wide_as_each_other_whatever_their_outputs_size(page):
+    """A 2K output beside a 1K one (or a finished cell beside a queued one) does not widen its
+    column: the image is fitted into its cell, not the cell stretched to the image."""
+    page.goto(SEED_PATH)
+    page.fill("textarea[name=prompt]", "A lighthouse at dusk")
+    page.click("#field-resolution details.vary > summary")
+    for resolution in ("1K", "2K"):
+        page.check(f"#field-resolution input[name=vary__resolution][value='{resolution}']")
+    page.wait_for_selector("#cost [data-runs='2']")
+    page.click("button.generate")
+    page.wait_for_selector("#task-status.grid-panel")
+    wait_until(page, "document.querySelectorAll('.grid-cell[data-status=succeeded] img').length === 2", 30)
+    for url in (page.url, page.url):  # the playground's panel, then the grid's own page
+        widths = page.evaluate(CELL_WIDTHS)
+        assert len(widths) == 2 and abs(widths[0] - widths[1]) < 2, widths
+        page.goto(url)
