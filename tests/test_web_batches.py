@@ -104,6 +104,8 @@ def test_a_plain_post_with_vary_values_makes_a_batch_and_leads_to_its_grid(signe
     assert page.count('class="grid-cell status-succeeded"') == 3
     assert "hx-get" not in page.split('<section id="task-status"')[1]  # all ended: nothing polls
     assert 'http-equiv="refresh"' not in page
+    # Back to the form from the grid's own page (a cell opened, then Back, lands here).
+    assert f'href="/play/{SEED}?from={tasks[0].pk}"' in page
 
 
 def test_the_grid_page_refreshes_itself_while_a_cell_runs(signed_in, queue_only):
@@ -122,9 +124,11 @@ def test_a_cell_polls_until_its_task_ends_then_stops(signed_in, queue_only, djan
     with django_assert_num_queries(2):  # the session, the task's stamp: as an unchanged status panel
         unchanged = signed_in.get(url, headers={"HX-Request": "true", "If-None-Match": running["ETag"]})
     assert unchanged.status_code == 304
-    Task.objects.filter(pk=batch.task_ids[1]).update(progress=0.5)  # the cell shows it: not unchanged
+    # Running and half done: the cell shows how far, as the status panel does.
+    Task.objects.filter(pk=batch.task_ids[1]).update(status=Status.PROCESSING, progress=0.5)
     moved = signed_in.get(url, headers={"HX-Request": "true", "If-None-Match": running["ETag"]})
     assert moved.status_code == 200
+    assert '<progress class="cell-progress" max="100" value="50"' in moved.content.decode()
     Task.objects.filter(pk=batch.task_ids[1]).update(status=Status.CANCELLED, cost_actual=0)
     ended = signed_in.get(url, headers={"HX-Request": "true"})
     assert ended.status_code == 286

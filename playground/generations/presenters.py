@@ -46,6 +46,11 @@ BODY_FIELDS = (
 )
 
 
+def percent(progress: float | None) -> int | None:
+    """Whole percents, rounded down (never 100 before it has ended; 0.29 * 100 is 28.999…)."""
+    return None if progress is None else int(round(progress * 100, 6))
+
+
 def shown_progress(status: str, progress: float | None) -> float | None:
     """How far a task is, as clients see it: while it runs, what its engine said (None: it cannot
     tell); 1 once it succeeded; None otherwise (queued, failed, cancelled)."""

@@ -19,6 +19,7 @@ from playground.catalog.fields import fields_of
 from playground.catalog.models import CatalogEntry
 from playground.generations.models import Batch, InputText, Status, Task
 from playground.generations.outputs import output_url
+from playground.generations.presenters import percent, shown_progress
 
 # The PNG: each cell's first image scaled to fit CELL x CELL, a band of column labels above and of
 # row labels on the left. At most PLAYGROUND_MAX_BATCH_TASKS cells, so at most a few MB in memory.
@@ -90,7 +91,16 @@ def first_output(request: HttpRequest | None, task: Task) -> dict | None:
 
 
 def grid_cell(request: HttpRequest, batch: Batch, task: Task, index: int) -> dict:
-    return {"batch": batch, "task": task, "index": index, "thumb": first_output(request, task)}
+    """One cell: its task, where it is in the grid, its first output, and while it runs how far
+    it is (whole percents, as the status panel says; None when its engine cannot tell)."""
+    progress = percent(shown_progress(task.status, task.progress)) if not task.is_terminal else None
+    return {
+        "batch": batch,
+        "task": task,
+        "index": index,
+        "thumb": first_output(request, task),
+        "percent": progress,
+    }
 
 
 def batch_grid_context(request: HttpRequest, batch: Batch) -> dict:

@@ -54,6 +54,7 @@ from playground.generations.presenters import (
     conditional_response,
     not_modified,
     panel_etag,
+    percent,
     shown_progress,
     task_stamp,
 )
@@ -294,8 +295,7 @@ def _status_context(request: HttpRequest, task: Task, events: list[TaskEvent]) -
         **_share_context(request, task, _loaded_share(task)),
         "in_line": in_line,
         "progress": progress,
-        # Whole percents, rounded down (never 100 before it has ended); 0.29 * 100 is 28.999…
-        "progress_percent": None if progress is None else int(round(progress * 100, 6)),
+        "progress_percent": percent(progress),
         "worker_silent": silent,
         # A running task's panel carries its ETag, so app.js can tell an unchanged poll (see
         # _status_panel); a settled task's panel is never polled again.
