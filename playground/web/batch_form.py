@@ -113,7 +113,8 @@ def batch_choice(form: SchemaForm, data, entries) -> BatchChoice:
             f"At most {MAX_VARIED_FIELDS} fields may vary at once; you chose {len(choice.vary)} ({labels})."
         )
     slugs = list(dict.fromkeys(data.getlist(ALSO_RUN_ON)))
-    offered = {m.slug: m for m in offered_models(form.entry, entries)}
+    # Read only when some are ticked: a plain Generate reads no other model.
+    offered = {m.slug: m for m in offered_models(form.entry, entries)} if slugs else {}
     for slug in slugs:
         if slug == form.entry.slug:
             continue
