@@ -37,6 +37,7 @@ from .services import (
     PricedTask,
     SubmitError,
     check_idempotency_key,
+    check_replay,
     check_spend_limits,
     find_model,
     lock_spend_limits,
@@ -159,20 +160,7 @@ def _replay(owner, idempotency_key: str, digest: str, team_id) -> BatchSubmissio
     existing = Batch.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
     if existing is None:
         return None
-    if existing.team_id != team_id:  # as for tasks (`services._replay`): never across workspaces
-        raise SubmitError(
-            409,
-            "idempotency_key_reused",
-            "This idempotency key was already used in another workspace of your account (personal or "
-            "a team's): use a new key for a new request.",
-        )
-    if existing.request_hash != digest:
-        raise SubmitError(
-            409,
-            "idempotency_key_reused",
-            "This idempotency key was already used for a batch with different inputs: "
-            "use a new key for a new request.",
-        )
+    check_replay(existing, digest, team_id, what="a batch")
     return BatchSubmission(existing, created=False)
 
 

@@ -144,14 +144,11 @@ def check_idempotency_key(idempotency_key: str | None) -> None:
         )
 
 
-def _replay(owner, idempotency_key: str, digest: str, team_id=None) -> Submission | None:
-    # With its model, which the answer names (`task_body`): no second read for it.
-    tasks = Task.objects.select_related("model", "owner")
-    existing = tasks.filter(owner=owner, idempotency_key=idempotency_key).first()
-    if existing is None:
-        return None
-    # Keys are unique per account, across its workspaces: a key spent in another workspace (personal,
-    # or a team's) never replays that task here, which would hand one workspace's task to another.
+def check_replay(existing, digest: str, team_id, what: str = "a request") -> None:
+    """Whether `existing` (the task or batch an Idempotency-Key made) may be replayed for a request
+    with hash `digest` in workspace `team_id`, else 409 saying why. Keys are unique per account,
+    across its workspaces: a key spent in another workspace (personal, or a team's) never replays
+    there, which would hand one workspace's work to another."""
     if existing.team_id != team_id:
         raise SubmitError(
             409,
@@ -163,9 +160,18 @@ def _replay(owner, idempotency_key: str, digest: str, team_id=None) -> Submissio
         raise SubmitError(
             409,
             "idempotency_key_reused",
-            "This idempotency key was already used for a request with different inputs: "
+            f"This idempotency key was already used for {what} with different inputs: "
             "use a new key for a new request.",
         )
+
+
+def _replay(owner, idempotency_key: str, digest: str, team_id=None) -> Submission | None:
+    # With its model, which the answer names (`task_body`): no second read for it.
+    tasks = Task.objects.select_related("model", "owner")
+    existing = tasks.filter(owner=owner, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    check_replay(existing, digest, team_id)
     return Submission(existing, created=False)
 
 

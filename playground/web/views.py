@@ -591,20 +591,28 @@ def _form_again(
 
 def _submit_form(request: HttpRequest, entry: CatalogEntry, form: SchemaForm):
     """Submit the form's input as a task (`_once_per_form`)."""
-    caller = request.caller
     submit = partial(
         submit_task,
-        caller.owner,
+        request.caller.owner,
         entry,  # found and checked by the view already: no second read of its row
         form.input_data,
-        request_id=request.request_id,
-        source="demo" if caller.is_guest else "web",
-        demo_pass=caller.demo_pass,
-        guest=caller.guest,
-        base_url=public_base(request),
-        team_id=caller.team_id,
+        **_submitted_by(request),
     )
     return _once_per_form(request, submit, lambda: request_hash(entry.slug, form.input_data))
+
+
+def _submitted_by(request: HttpRequest) -> dict:
+    """Who a browser submit (a task or a batch) is made by, as the services take it: the caller's
+    pass and guest id, workspace, source, and the origin its input files are referenced under."""
+    caller = request.caller
+    return {
+        "request_id": request.request_id,
+        "source": "demo" if caller.is_guest else "web",
+        "demo_pass": caller.demo_pass,
+        "guest": caller.guest,
+        "base_url": public_base(request),
+        "team_id": caller.team_id,
+    }
 
 
 def _once_per_form(request: HttpRequest, submit, fingerprint):
@@ -636,19 +644,8 @@ def _submit_batch(
     for name, message in choice.errors.items():
         form.add_error(name, message)
     if valid and not choice.errors:
-        caller = request.caller
         body = choice.body(entry, form.input_data)
-        submit = partial(
-            submit_batch,
-            caller.owner,
-            body,
-            request_id=request.request_id,
-            source="demo" if caller.is_guest else "web",
-            demo_pass=caller.demo_pass,
-            guest=caller.guest,
-            base_url=public_base(request),
-            team_id=caller.team_id,
-        )
+        submit = partial(submit_batch, request.caller.owner, body, **_submitted_by(request))
         try:
             submission = _once_per_form(request, submit, lambda: batch_request_hash(body))
         except SubmitError as exc:
