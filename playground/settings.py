@@ -11,6 +11,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from playground.storage import storages_setting
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -38,10 +40,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "django_tasks_db",
     "playground.access",
     "playground.catalog",
-    "playground.generations",
+    "playground.generations",  # before django_tasks_db: its `db_worker` command is ours
+    "django_tasks_db",
     "playground.keys",
     "playground.teams",
     "playground.api",
@@ -150,10 +152,22 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 MEDIA_ROOT = Path(env.str("PLAYGROUND_MEDIA_ROOT", default=str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: files go through the owner-checking view
+# Inputs and outputs: the local folder (MEDIA_ROOT) unless PLAYGROUND_STORAGE_URL names an
+# S3-compatible bucket, which every host of a multi-host installation must share (playground/storage.py).
+PLAYGROUND_STORAGE_URL = env.str("PLAYGROUND_STORAGE_URL", default="")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storages_setting(PLAYGROUND_STORAGE_URL),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Files are sent by the bucket itself: our file URLs answer with a redirect to a presigned URL valid
+# for PLAYGROUND_S3_PRESIGNED_TTL seconds, instead of streaming the bytes through this server.
+PLAYGROUND_S3_PRESIGNED = env.bool("PLAYGROUND_S3_PRESIGNED", default=False)
+PLAYGROUND_S3_PRESIGNED_TTL = env.int("PLAYGROUND_S3_PRESIGNED_TTL", default=3600)
+if PLAYGROUND_S3_PRESIGNED and not PLAYGROUND_STORAGE_URL:
+    raise ImproperlyConfigured("PLAYGROUND_S3_PRESIGNED needs a bucket: set PLAYGROUND_STORAGE_URL=s3://….")
+# A worker tries this many times more, backing off (1, 2, 4 … s), to save an output the store
+# refused, then fails the task saying so (never succeeded without its files).
+PLAYGROUND_STORAGE_SAVE_RETRIES = env.int("PLAYGROUND_STORAGE_SAVE_RETRIES", default=3)
 
 # --- Request limits --------------------------------------------------------------------------------
 # Data URIs travel inside JSON bodies, so Django's 2.5 MB default is too small: 14 reference images

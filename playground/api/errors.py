@@ -4,14 +4,17 @@
            "errors": [{"field", "message", "code"}, ...]}}
 """
 
+import sys
 from collections.abc import Iterable
 
-from django.http import HttpRequest, HttpResponseServerError, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views import defaults
 
 from playground.catalog.validation import FieldError
+from playground.storage import BUCKET_ERRORS
 
 API_PREFIX = "/api/"
 
@@ -71,13 +74,47 @@ def handler404(request, exception=None):
 
 def handler500(request):
     """Rendered without a RequestContext (no user, no session, no query): whatever failed may fail
-    again. The request id is all the page shows of the request, for a bug report."""
+    again. The request id is all the page shows of the request, for a bug report. A shared part
+    that is down (the database restarting, a bucket that does not answer) is a 503 saying which,
+    to try again shortly: nothing is wrong with the request."""
+    if (down := unavailable_part(sys.exception())) is not None:
+        return unavailable_response(request, down)
     if request.path.startswith(API_PREFIX):
         return error_response(
             request, ApiError(500, "server_error", "Something went wrong on our side; it has been logged.")
         )
     page = loader.get_template("500.html").render({"request_id": getattr(request, "request_id", "")})
     return HttpResponseServerError(page)
+
+
+UNAVAILABLE = {
+    "database": "The database is not answering (it may be restarting). Try again in a few seconds.",
+    "file_store": "The file store is not answering. Try again in a few seconds.",
+}
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_part(exc: BaseException | None) -> str | None:
+    """Which shared part `exc` says is down: "database", "file_store", or None (a bug)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "database"
+    if isinstance(exc, BUCKET_ERRORS):
+        return "file_store"
+    return None
+
+
+def unavailable_response(request: HttpRequest, part: str) -> HttpResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.path.startswith(API_PREFIX):
+        return error_response(
+            request, ApiError(503, f"{part}_unavailable", UNAVAILABLE[part], headers=headers)
+        )
+    # An htmx submit gets the message alone, shown above the form it came from (static/js/app.js).
+    name = "503.html#refusal" if request.headers.get("HX-Request") else "503.html"
+    page = loader.get_template(name).render(
+        {"message": UNAVAILABLE[part], "request_id": getattr(request, "request_id", "")}
+    )
+    return HttpResponse(page, status=503, headers=headers)
 
 
 def csrf_failure(request, reason=""):

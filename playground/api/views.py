@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.storage import default_storage
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -37,6 +37,7 @@ from playground.generations.presenters import (
 )
 from playground.generations.services import SubmitError, TaskConflict, cancel_task, submit_task
 from playground.generations.sharing import NotShareable, share_task, share_url, unshare_task
+from playground.storage import serve_stored
 
 from .auth import api_endpoint
 from .errors import ApiError
@@ -337,8 +338,12 @@ def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(openapi_document(request))
 
 
+# Output and input files may be kept by the browser that was allowed to see them, for a day.
+PRIVATE_DAY = "private, max-age=86400"
+
+
 @require_GET
-def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
+def task_file(request: HttpRequest, task_id: str, name: str) -> HttpResponse:
     """An output file: with a valid signed token for anyone holding the URL, otherwise only for its
     caller (`access.callers.file_caller`: session or Bearer key). Everyone else gets 404, as for a
     file that does not exist."""
@@ -352,10 +357,7 @@ def task_file(request: HttpRequest, task_id: str, name: str) -> FileResponse:
     )
     if not allowed or item is None or not default_storage.exists(item["file"]):
         raise Http404("No such file.")
-    response = FileResponse(default_storage.open(item["file"], "rb"), content_type=item["content_type"])
-    response["Cache-Control"] = "private, max-age=86400"
-    response["Content-Disposition"] = f'inline; filename="{task_id}-{name}"'
-    return response
+    return serve_stored(item["file"], item["content_type"], f"{task_id}-{name}", cache=PRIVATE_DAY)
 
 
 def _caller_sees(request: HttpRequest, task: Task) -> bool:
@@ -364,7 +366,7 @@ def _caller_sees(request: HttpRequest, task: Task) -> bool:
 
 
 @require_GET
-def input_file(request: HttpRequest, input_id: str, name: str) -> FileResponse:
+def input_file(request: HttpRequest, input_id: str, name: str) -> HttpResponse:
     """An input file (an upload or data URI stored at submit): with a valid signed token for
     anyone holding the URL (copy-as-code, the upstream platform), otherwise only for its owner
     (`Caller.owns_files_of`). Everyone else gets 404, as for a file that does not exist. Served as
@@ -376,8 +378,6 @@ def input_file(request: HttpRequest, input_id: str, name: str) -> FileResponse:
     )
     if not allowed or not default_storage.exists(row.file):
         raise Http404("No such file.")
-    response = FileResponse(default_storage.open(row.file, "rb"), content_type=row.content_type)
-    response["Cache-Control"] = "private, max-age=86400"
-    response["Content-Disposition"] = f'inline; filename="{row.name}"'
+    response = serve_stored(row.file, row.content_type, row.name, cache=PRIVATE_DAY)
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -36,7 +36,14 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connections, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+    transaction,
+)
 from django.db.models import F, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.dispatch import receiver
@@ -51,6 +58,7 @@ from playground.catalog.pricing import estimate_cost
 from playground.engines import get_engine
 from playground.engines.base import EngineError, EngineJob, EngineStopped
 from playground.keys.credentials import mark_upstream_failure, mark_upstream_used, upstream_key_for
+from playground.storage import BUCKET_ERRORS, STORE_ERRORS
 
 from .fairness import claim_next_task, lock_claims, startable_tasks
 from .inputs import stored_inputs_for
@@ -58,6 +66,11 @@ from .lifecycle import charge_sentence, record_charge, record_message, transitio
 from .models import Status, Task
 
 logger = logging.getLogger(__name__)
+
+
+# What a database that went away raises (a restart, a dropped connection), as opposed to a query
+# that is wrong: the work waits for it or is left to the task's lease, and is not failed for it.
+DATABASE_GONE = (OperationalError, InterfaceError)
 
 
 def lease_deadline() -> datetime:
@@ -111,8 +124,10 @@ class LeaseHeartbeat:
                         lease_expires_at=lease_deadline()
                     )
                 except DatabaseError:
-                    # A busy database: the lease outlasts a few missed beats, so try again later.
+                    # A busy or restarting database: the lease outlasts a few missed beats, so try
+                    # again later, on a new connection if this one broke.
                     logger.warning("could not renew the lease of %s", self.task_id, exc_info=True)
+                    close_old_connections()
                     continue
                 if not held:
                     return
@@ -124,7 +139,7 @@ def discard_files(paths: list[str]) -> None:
     for path in paths:
         try:
             default_storage.delete(path)
-        except OSError:
+        except STORE_ERRORS:
             logger.warning("could not delete %s", path, exc_info=True)
 
 
@@ -135,6 +150,10 @@ def discard_task_outputs(task_id: str) -> None:
     try:
         _, names = default_storage.listdir(folder)
     except FileNotFoundError:
+        return
+    except STORE_ERRORS:
+        # Left for now: the new attempt's files get other names, and the task refers only to those.
+        logger.warning("could not list %s to clear it", folder, exc_info=True)
         return
     discard_files([f"{folder}/{name}" for name in names])
 
@@ -154,7 +173,12 @@ class TaskRunContext:
         self.progress_written, self.progress_written_at = -1.0, -math.inf
 
     def report(self, message: str) -> None:
-        record_message(self.task.pk, Status.PROCESSING, message)
+        """Best effort, as progress: a note lost to a database restart does not stop the work."""
+        try:
+            record_message(self.task.pk, Status.PROCESSING, message)
+        except DATABASE_GONE:
+            logger.warning("could not note %r on %s", message, self.task.pk, exc_info=True)
+            close_old_connections()
 
     def progress(self, fraction: float, *, step_done: bool = False) -> None:
         """Keep how far the work is (`engines.base`): a write at most every PROGRESS_WRITE_INTERVAL
@@ -174,11 +198,19 @@ class TaskRunContext:
             Task.objects.filter(self.current, behind, pk=self.task.pk).update(progress=fraction)
         except DatabaseError:
             logger.warning("could not write the progress of %s", self.task.pk, exc_info=True)
+            close_old_connections()
             return
         self.progress_written, self.progress_written_at = fraction, now
 
     def should_stop(self) -> bool:
-        return not Task.objects.filter(self.current, pk=self.task.pk).exists()
+        """Whether the task was cancelled or taken over. A database that does not answer (a
+        restart) says neither: the work goes on, and its end is fenced by the attempt anyway."""
+        try:
+            return not Task.objects.filter(self.current, pk=self.task.pk).exists()
+        except DATABASE_GONE:
+            logger.warning("could not check whether %s should stop", self.task.pk, exc_info=True)
+            close_old_connections()
+            return False
 
     def was_cancelled(self) -> bool:
         """Why `should_stop()` is true: the user cancelled the task (or a revoked demo pass did), as
@@ -196,7 +228,24 @@ class TaskRunContext:
         self.task.upstream_id = upstream_id
 
     def save_output(self, name: str, content: bytes, content_type: str, **meta: Any) -> None:
-        path = default_storage.save(f"outputs/{self.task.pk}/{name}", ContentFile(content))
+        """Keep one output under `outputs/<task id>/`. A store that refuses it (a bucket that does
+        not answer, a full disk) is tried PLAYGROUND_STORAGE_SAVE_RETRIES times more, backing off
+        1, 2, 4 … s; then the task fails saying the file could not be kept (EngineError
+        `storage_unavailable`), rather than succeed without it."""
+        retries = settings.PLAYGROUND_STORAGE_SAVE_RETRIES
+        for attempt in range(retries + 1):
+            try:
+                path = default_storage.save(f"outputs/{self.task.pk}/{name}", ContentFile(content))
+                break
+            except STORE_ERRORS as exc:
+                logger.warning("could not save %s of %s (try %d): %s", name, self.task.pk, attempt + 1, exc)
+                if attempt == retries:
+                    raise EngineError(
+                        "storage_unavailable",
+                        f"The output {name} could not be saved: the file store did not answer after "
+                        f"{retries + 1} tries ({type(exc).__name__}).",
+                    ) from None
+                time.sleep(min(2**attempt, 30))
         self.outputs.append({"file": path, "content_type": content_type, "bytes": len(content), **meta})
 
 
@@ -273,6 +322,23 @@ def run_attempt(task_id: str) -> str:
             mark_upstream_failure(task.owner_id, exc.message, task.team_id)
         fail_attempt(task, context, exc.code, exc.message, exc.cost_actual, engine_title)
         return Status.FAILED
+    except DATABASE_GONE:
+        # Not the engine's fault nor the task's: the database went away (a restart) at a write the
+        # run could not do without. The task is left processing; its lease lapses and the reaper
+        # starts it again (or fails it past its last attempt), once the database is back.
+        logger.warning(
+            "the database went away while %s ran; its lease will recover it", task_id, exc_info=True
+        )
+        context.discard_outputs()
+        return "interrupted"
+    except BUCKET_ERRORS as exc:
+        # Reading an input file (saving is retried in `save_output`): the bucket did not answer.
+        logger.warning("the file store failed %s: %s", task_id, exc)
+        context.discard_outputs()
+        billed = None if context.task.upstream_id else Decimal(0)
+        message = f"The file store did not answer ({type(exc).__name__}): the task's files could not be read."
+        fail_attempt(task, context, "storage_unavailable", message, billed, engine_title)
+        return Status.FAILED
     except Exception:
         logger.exception("engine %s crashed on %s", task.engine, task_id)
         context.discard_outputs()
@@ -286,10 +352,9 @@ def run_attempt(task_id: str) -> str:
     cost = result.cost_actual
     if cost is None:
         cost = estimate_cost(task.model, task.input, seconds=result.billed_seconds)
-    finished = transition(
-        task_id,
+    finished = record_end(
+        task,
         Status.SUCCEEDED,
-        where=context.current,
         message="Finished.",
         output={task.model.output_key: context.outputs},
         cost_actual=cost,
@@ -310,17 +375,35 @@ def fail_attempt(
 ) -> None:
     """End this attempt's task as failed, charged `cost` (None: not known yet), saying why when
     something was (or may have been) charged."""
-    failed = transition(
-        task.pk,
-        Status.FAILED,
-        where=context.current,
-        message=message,
-        error={"code": code, "message": message},
-        cost_actual=cost,
+    failed = record_end(
+        task, Status.FAILED, message=message, error={"code": code, "message": message}, cost_actual=cost
     )
     if failed and cost != 0:
         reason = f"{engine} had billed the task before it failed here" if cost else f"{engine} had the task"
         record_message(task.pk, Status.FAILED, charge_sentence(reason, cost, task.cost_estimate))
+
+
+def record_end(task: Task, target: str, **fields: Any) -> bool:
+    """End the task at `target` if this attempt still runs it (`lifecycle.transition`), riding out
+    a database that does not answer for up to half a lease: the work is done, and a restart of the
+    database must not make another attempt do it again. True when this attempt ended the task,
+    also when a try whose answer was lost had done it."""
+    deadline = time.monotonic() + settings.PLAYGROUND_TASK_LEASE / 2
+    delay, tried = 0.5, False
+    while True:
+        try:
+            if transition(task.pk, target, where=still_running(task.attempts), **fields):
+                return True
+            # A try that broke off may have committed: then the task is at `target` on this attempt.
+            ended = Task.objects.filter(pk=task.pk, status=target, attempts=task.attempts)
+            return tried and ended.exists()
+        except DATABASE_GONE:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("could not record the end of %s; trying again in %g s", task.pk, delay)
+            close_old_connections()
+            time.sleep(delay)
+            delay, tried = min(delay * 2, 5.0), True
 
 
 def enqueue_task(task_id: str) -> None:

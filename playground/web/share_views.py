@@ -9,7 +9,7 @@ page shows the outputs, the model's title and, if the owner chose so, the prompt
 import json
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -17,6 +17,7 @@ from playground.catalog.models import CatalogEntry
 from playground.catalog.schema_forms import field_specs
 from playground.generations.models import Share, Task
 from playground.generations.sharing import share_file_url, share_url, shared_task
+from playground.storage import serve_stored
 
 # What a public page may be asked to show of one value, at most (a prompt is shown whole).
 PARAMETER_VALUE_LIMIT = 200
@@ -95,12 +96,10 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
-def share_file(request: HttpRequest, token: str, name: str) -> FileResponse:
+def share_file(request: HttpRequest, token: str, name: str) -> HttpResponse:
     """An output file of a shared task, for anyone with the page, while it is shared."""
     share = _share_or_404(token)
     item = next((i for i in _output_items(share.task) if _file_name(i) == name), None)
     if item is None or not default_storage.exists(item["file"]):
         raise Http404("No such file.")
-    response = FileResponse(default_storage.open(item["file"], "rb"), content_type=item["content_type"])
-    response["Content-Disposition"] = f'inline; filename="{name}"'
-    return _public(response)
+    return _public(serve_stored(item["file"], item["content_type"], name, cache=None, presign=False))

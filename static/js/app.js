@@ -112,11 +112,13 @@
     return true;
   }
 
-  // A submit refused by the server for its size (413) says so at the top of the form, which stays
-  // as it was (htmx swaps nothing on an error answer).
+  // A submit refused by the server for its size (413), or while the database or file store is
+  // down (503), says so at the top of the form, which stays as it was (htmx swaps nothing on an
+  // error answer).
   document.addEventListener("htmx:responseError", function (event) {
     var form = event.detail.elt;
-    if (!form || form.id !== "run-form" || event.detail.xhr.status !== 413) return;
+    var status = event.detail.xhr.status;
+    if (!form || form.id !== "run-form" || (status !== 413 && status !== 503)) return;
     form.querySelectorAll("[data-body-error]").forEach(function (node) { node.remove(); });
     var holder = document.createElement("div");
     holder.innerHTML = event.detail.xhr.responseText;
@@ -342,17 +344,24 @@
   }
 
   // A poll that keeps failing (the server or a proxy answering 5xx, or no answer) stops after a
-  // few tries: the status panel then says so and offers to try again.
-  var MAX_POLL_FAILURES = 3;
+  // few tries: the status panel then says so and offers to try again. A 503 is the server saying
+  // the database or file store is briefly down (a restart): polls go on through a minute of those.
+  var MAX_POLL_FAILURES = 3, MAX_UNAVAILABLE_POLLS = 60;
   document.addEventListener("htmx:afterRequest", function (event) {
     var elt = event.detail.elt;
     if (!elt.matches || !elt.matches("[hx-trigger^='every']")) return;
     if (event.detail.successful) {
-      elt.pollFailures = 0;
+      elt.pollFailures = elt.unavailablePolls = 0;
+      return;
+    }
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (status === 503) {
+      elt.unavailablePolls = (elt.unavailablePolls || 0) + 1;
+      if (elt.unavailablePolls >= MAX_UNAVAILABLE_POLLS) stopPolling(elt, status);
       return;
     }
     elt.pollFailures = (elt.pollFailures || 0) + 1;
-    if (elt.pollFailures >= MAX_POLL_FAILURES) stopPolling(elt, event.detail.xhr ? event.detail.xhr.status : 0);
+    if (elt.pollFailures >= MAX_POLL_FAILURES) stopPolling(elt, status);
   });
 
   function stopPolling(elt, status) {
