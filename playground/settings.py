@@ -11,7 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from playground.storage import storages_setting
+from playground.storage import bucket_origins, storages_setting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -297,12 +297,17 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "playground.api.errors.csrf_failure"
 # No inline script or style anywhere (htmx runs with includeIndicatorStyles off and allowEval off);
 # blob: is for the upload previews, data: for pasted data-URI images.
+# Outputs load from PLAYGROUND_PUBLIC_URL, and with presigned URLs from the bucket they redirect to.
+FILE_ORIGINS = [
+    *([PLAYGROUND_PUBLIC_URL] if PLAYGROUND_PUBLIC_URL else []),
+    *(bucket_origins(PLAYGROUND_STORAGE_URL) if PLAYGROUND_S3_PRESIGNED else []),
+]
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:", "blob:", *([PLAYGROUND_PUBLIC_URL] if PLAYGROUND_PUBLIC_URL else [])],
-    "media-src": [CSP.SELF, "blob:", *([PLAYGROUND_PUBLIC_URL] if PLAYGROUND_PUBLIC_URL else [])],
+    "img-src": [CSP.SELF, "data:", "blob:", *FILE_ORIGINS],
+    "media-src": [CSP.SELF, "blob:", *FILE_ORIGINS],
     "connect-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.NONE],

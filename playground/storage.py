@@ -57,22 +57,39 @@ def storages_setting(url: str) -> dict:
         "location": parts.path.strip("/"),
         "endpoint_url": query.get("endpoint"),
         "region_name": query.get("region"),
-        "addressing_style": query.get("addressing"),
-        "signature_version": "s3v4",
         "file_overwrite": False,
         "default_acl": None,  # the bucket's own policy: private unless its owner made it public
         "querystring_auth": True,
         "max_memory_size": SPOOL_BYTES,
-        # A bucket that does not answer must not hold a request (or a worker) for minutes: a few
-        # quick tries here, then the caller's own (the worker retries a save, `jobs.save_output`).
+        # The client's whole configuration (django-storages then ignores its own addressing and
+        # signature options). A bucket that does not answer must not hold a request (or a worker)
+        # for minutes: a few quick tries here, then the caller's own (`jobs.save_output`).
         "client_config": Config(
-            connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}
+            s3={"addressing_style": query.get("addressing")},
+            signature_version="s3v4",
+            connect_timeout=3,
+            read_timeout=30,
+            retries={"max_attempts": 2, "mode": "standard"},
         ),
     }
     if parts.username:
         options["access_key"] = unquote(parts.username)
         options["secret_key"] = unquote(parts.password or "")
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+def bucket_origins(url: str) -> list[str]:
+    """Where the bucket of PLAYGROUND_STORAGE_URL serves presigned URLs from: the pages' Content
+    Security Policy lets images and videos load from there (a browser checks where a redirect
+    leads). The endpoint's origin (with the bucket as a subdomain too, for virtual addressing);
+    without an endpoint, AWS's S3 hosts."""
+    parts = urlsplit(url)
+    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    endpoint = query.get("endpoint")
+    if not endpoint:
+        return ["https://*.amazonaws.com"]
+    origin = urlsplit(endpoint)
+    return [f"{origin.scheme}://{origin.netloc}", f"{origin.scheme}://{parts.hostname}.{origin.netloc}"]
 
 
 def serve_stored(

@@ -24,6 +24,9 @@ from .helpers import ROOT, Api, database_url
 
 WORKER = ("db_worker", "--interval", "0.1", "--no-reload", "--no-startup-delay")
 
+# tests/scale restarts the machine's PostgreSQL and runs a cluster of processes: `make test-scale`.
+collect_ignore_glob = [] if os.environ.get("PLAYGROUND_SCALE_TESTS") else ["scale/*"]
+
 
 @receiver(setting_changed)
 def _reset_task_backends(*, setting, **kwargs):
