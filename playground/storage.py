@@ -57,16 +57,20 @@ def storages_setting(url: str) -> dict:
         "location": parts.path.strip("/"),
         "endpoint_url": query.get("endpoint"),
         "region_name": query.get("region"),
-        "addressing_style": query.get("addressing"),
-        "signature_version": "s3v4",
         "file_overwrite": False,
         "default_acl": None,  # the bucket's own policy: private unless its owner made it public
         "querystring_auth": True,
         "max_memory_size": SPOOL_BYTES,
         # A bucket that does not answer must not hold a request (or a worker) for minutes: a few
         # quick tries here, then the caller's own (the worker retries a save, `jobs.save_output`).
+        # The addressing style and signature version belong here: given a client_config,
+        # django-storages ignores its own options for them.
         "client_config": Config(
-            connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}
+            s3={"addressing_style": query.get("addressing")},
+            signature_version="s3v4",
+            connect_timeout=3,
+            read_timeout=30,
+            retries={"max_attempts": 2, "mode": "standard"},
         ),
     }
     if parts.username:
