@@ -1,5 +1,6 @@
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from django.utils.connection import Local
 
 from playground.catalog.loading import load_builtin_catalog
 from playground.keys.services import issue_key
+from playground.storage import storages_setting
 
 from .fixtures_http import (  # noqa: F401 (fixtures: fake DNS and local HTTP servers)
     fake_dns,
@@ -83,6 +85,18 @@ def fresh_cache(request):
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def bucket_down(settings):
+    """Files go to an S3-compatible bucket that does not answer: its endpoint is a 127.0.0.1 port
+    held open by nothing listening, so every connection is refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{held.getsockname()[1]}"
+        default = storages_setting(f"s3://KEY:SECRET@media?endpoint={endpoint}&region=eu-central-1")
+        settings.STORAGES = {**settings.STORAGES, "default": default}
+        yield
 
 
 @pytest.fixture

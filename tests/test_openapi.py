@@ -12,7 +12,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from playground.keys.services import issue_key
 
-from .helpers import DOCUMENT, Api, assert_matches_openapi
+from .helpers import DOCUMENT, Api, assert_matches_openapi, data_uri, solid_png
 
 
 def references(node):
@@ -99,7 +99,7 @@ def test_the_api_checker_catches_an_undocumented_status(api, queue_only):
 
 
 def test_every_documented_answer_to_creating_a_task_is_one_it_gives(
-    api, client, user, settings, queue_only, django_capture_on_commit_callbacks
+    api, client, user, settings, queue_only, bucket_down, django_capture_on_commit_callbacks
 ):
     # Each answer goes through Api, which checks it against the document.
     answers = [
@@ -118,8 +118,10 @@ def test_every_documented_answer_to_creating_a_task_is_one_it_gives(
     ]
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     answers.append(api.submit(prompt="x" * 20_000))  # 413
+    client.raise_request_exception = False
+    answers.append(api.submit(image_urls=[data_uri(solid_png())]))  # 503: the bucket does not answer
     settings.PLAYGROUND_API_RATE_LIMIT = "1/60"
     answers.append(api.submit(prompt="one too many"))  # 429
     given = [str(answer.status_code) for answer in answers]
-    assert given == ["201", "200", "409", "400", "422", "401", "402", "403", "413", "429"]
+    assert given == ["201", "200", "409", "400", "422", "401", "402", "403", "413", "503", "429"]
     assert set(DOCUMENT["paths"]["/api/v1/tasks"]["post"]["responses"]) == set(given)

@@ -339,9 +339,12 @@ def _errors(*statuses: int) -> dict:
         413: "Body too large",
         422: "Input does not match the model's schema, or a refused URL (e.g. `webhook_url`)",
         429: "Too many requests with this key; wait Retry-After seconds",
+        503: "The database or the file store is not answering (code database_unavailable or "
+        "file_store_unavailable); try again after Retry-After seconds",
     }
-    # Any request may be refused 400 (a control character in its URL) or 429.
-    return {str(s): _json("Error", words[s]) for s in sorted({*statuses, 400, 429})}
+    # Any request may be refused 400 (a control character in its URL) or 429, and answered 503
+    # while a shared part is down (api.errors.handler500).
+    return {str(s): _json("Error", words[s]) for s in sorted({*statuses, 400, 429, 503})}
 
 
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}}
