@@ -12,7 +12,7 @@ FIND_PYTHON = for p in $(PYTHON_CANDIDATES); do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then echo $$p; exit 0; fi; \
 	done; exit 1
 
-.PHONY: run test test-pg schemathesis setup setup-test lint format check-deploy clean
+.PHONY: run test test-pg test-scale schemathesis setup setup-test lint format check-deploy clean
 
 $(BIN)/python:
 	@py=$$($(FIND_PYTHON)) || { echo "error: Python >= 3.12 not found. Install one, or point PYTHON=/path/to/python3.12 at it." >&2; exit 1; }; \
@@ -51,6 +51,13 @@ test: setup-test
 PG_TEST_URL ?= postgres://playground:playground@127.0.0.1:5432/playground
 test-pg: setup-test
 	DATABASE_URL='$(PG_TEST_URL)' $(BIN)/python -m pytest -m "not e2e and not sqlite" $(PYTEST_ARGS)
+
+# Several hosts on this machine (tests/scale): PostgreSQL (set up by .ci/postgres, as root, unless
+# PLAYGROUND_SCALE_DATABASE_URL names a cluster), moto's S3 server on 127.0.0.1 as the shared bucket,
+# two web and two worker processes with their own empty data folders, and faults of both shared
+# parts. It stops and starts that PostgreSQL cluster (pg_ctlcluster): not on a database in use.
+test-scale: setup-test
+	PLAYGROUND_SCALE_TESTS=1 $(BIN)/python -m pytest tests/scale $(PYTEST_ARGS)
 
 # Fuzz /api/v1 against its OpenAPI document with a live server on 127.0.0.1 (tests/fuzz/schemathesis.sh).
 schemathesis: setup-test

@@ -28,6 +28,13 @@ from tests.scale.cluster import ROOT, Cluster, Postgres, wait_until
 ROLES = ("web", "worker", "s3", "reaper")
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent busy since boot (/proc/stat): PostgreSQL and this client too."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(database_url: str, webs: int, workers: int, tasks: int) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"scale-{webs}x{workers}-"))
     cluster = Cluster(root, Postgres(database_url), webs=webs, workers=workers)
@@ -43,6 +50,7 @@ def measure(database_url: str, webs: int, workers: int, tasks: int) -> dict:
                     task_ids.append(task_id)
 
         cpu_before = {p.name: p.cpu_seconds() for p in [*cluster.processes, cluster.moto]}
+        busy_before = machine_busy_seconds()
         started = time.monotonic()
         shares = [tasks // webs + (1 if n < tasks % webs else 0) for n in range(webs)]
         senders = [
@@ -56,7 +64,8 @@ def measure(database_url: str, webs: int, workers: int, tasks: int) -> dict:
         assert wait_until(
             lambda: (
                 not cluster.database.query(
-                    "SELECT 1 FROM generations_task WHERE id = ANY(%s) AND status IN ('queued', 'processing')",
+                    "SELECT 1 FROM generations_task WHERE id = ANY(%s)"
+                    " AND status IN ('queued', 'processing')",
                     task_ids,
                 )
             ),
@@ -74,6 +83,7 @@ def measure(database_url: str, webs: int, workers: int, tasks: int) -> dict:
         assert succeeded == tasks, f"{succeeded} of {tasks} succeeded"
         assert len(cluster.bucket_keys("outputs/")) == tasks and cluster.local_files() == []
         share = {role: sum(v for k, v in cpu.items() if k.startswith(role)) / wall for role in ROLES}
+        share["machine"] = (machine_busy_seconds() - busy_before) / wall
         return {
             "tasks_per_s": tasks / float(last - first),
             "submits_per_s": tasks / max(float(submitted - first), 1e-6),
@@ -109,12 +119,14 @@ def main() -> None:
     for (webs, workers), results in runs.items():
         rate = statistics.median(run["tasks_per_s"] for run in results)
         submits = statistics.median(run["submits_per_s"] for run in results)
-        cores = {role: statistics.median(run["cores"][role] for run in results) for role in ROLES}
-        used = ", ".join(f"{role} {value:.2f}" for role, value in cores.items())
+        cores = {
+            role: statistics.median(run["cores"][role] for run in results) for role in (*ROLES, "machine")
+        }
+        used = ", ".join(f"{role} {cores[role]:.2f}" for role in ROLES)
         print(
             f"  {webs} web + {workers} worker{'s' if workers > 1 else ''}: {rate:6.1f} tasks/s "
-            f"({rate / base:.2f}x of 1 + 1), API submits {submits:6.1f}/s; cores: {used} "
-            f"(total {sum(cores.values()):.2f})"
+            f"({rate / base:.2f}x of 1 + 1), API submits {submits:6.1f}/s; cores busy: {used}; "
+            f"the whole machine {cores['machine']:.2f} of {os.cpu_count()}"
         )
 
 
