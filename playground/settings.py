@@ -154,16 +154,18 @@ MEDIA_ROOT = Path(env.str("PLAYGROUND_MEDIA_ROOT", default=str(DATA_DIR / "media
 MEDIA_URL = "/media/"  # never served directly: files go through the owner-checking view
 # Inputs and outputs: the local folder (MEDIA_ROOT) unless PLAYGROUND_STORAGE_URL names an
 # S3-compatible bucket, which every host of a multi-host installation must share (playground/storage.py).
-PLAYGROUND_STORAGE_URL = env.str("PLAYGROUND_STORAGE_URL", default="")
+# Not a setting of its own: it may hold the bucket's secret, and the debug page and error reports
+# show every setting not named like a secret (STORAGES' secret_key they mask).
+storage_url = env.str("PLAYGROUND_STORAGE_URL", default="")
 STORAGES = {
-    "default": storages_setting(PLAYGROUND_STORAGE_URL),
+    "default": storages_setting(storage_url),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Files are sent by the bucket itself: our file URLs answer with a redirect to a presigned URL valid
 # for PLAYGROUND_S3_PRESIGNED_TTL seconds, instead of streaming the bytes through this server.
 PLAYGROUND_S3_PRESIGNED = env.bool("PLAYGROUND_S3_PRESIGNED", default=False)
 PLAYGROUND_S3_PRESIGNED_TTL = env.int("PLAYGROUND_S3_PRESIGNED_TTL", default=3600)
-if PLAYGROUND_S3_PRESIGNED and not PLAYGROUND_STORAGE_URL:
+if PLAYGROUND_S3_PRESIGNED and not storage_url:
     raise ImproperlyConfigured("PLAYGROUND_S3_PRESIGNED needs a bucket: set PLAYGROUND_STORAGE_URL=s3://….")
 # A worker tries this many times more, backing off (1, 2, 4 … s), to save an output the store
 # refused, then fails the task saying so (never succeeded without its files).
@@ -300,7 +302,7 @@ CSRF_FAILURE_VIEW = "playground.api.errors.csrf_failure"
 # Outputs load from PLAYGROUND_PUBLIC_URL, and with presigned URLs from the bucket they redirect to.
 FILE_ORIGINS = [
     *([PLAYGROUND_PUBLIC_URL] if PLAYGROUND_PUBLIC_URL else []),
-    *(bucket_origins(PLAYGROUND_STORAGE_URL) if PLAYGROUND_S3_PRESIGNED else []),
+    *(bucket_origins(storage_url) if PLAYGROUND_S3_PRESIGNED else []),
 ]
 SECURE_CSP = {
     "default-src": [CSP.SELF],

@@ -46,10 +46,23 @@ def storages_setting(url: str) -> dict:
             "PLAYGROUND_STORAGE_URL: give s3://bucket[/prefix]?endpoint=https://…&region=…, or leave "
             "it unset for the local folder."
         )
+    if ":" in parts.netloc.rpartition("@")[2]:
+        # A bucket has no port: a secret with a bare / ? or # in it ended the address there, and
+        # the rest of it would be read as the bucket's prefix (in every file's URL). Never echoed.
+        raise ImproperlyConfigured(
+            "PLAYGROUND_STORAGE_URL: percent-encode / ? # in the key and secret (%2F %3F %23)."
+        )
     query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
     unknown = set(query) - {"endpoint", "region", "addressing"}
     if unknown:
         raise ImproperlyConfigured(f"PLAYGROUND_STORAGE_URL: unknown option {sorted(unknown)[0]!r}.")
+    if "endpoint" in query:
+        endpoint = urlsplit(query["endpoint"])
+        if endpoint.scheme not in ("http", "https") or not endpoint.hostname or "@" in endpoint.netloc:
+            # Its origin goes into every page's Content-Security-Policy (`bucket_origins`).
+            raise ImproperlyConfigured(
+                "PLAYGROUND_STORAGE_URL: give the endpoint as http(s)://host[:port], without credentials."
+            )
     from botocore.config import Config
 
     options = {

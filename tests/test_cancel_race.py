@@ -59,8 +59,8 @@ def cancel_after(seconds, task):
 
 
 def files_of(media_root, task):
-    folder = media_root / "outputs" / task.pk
-    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+    folder = media_root / "outputs" / task.pk  # a folder per attempt in it
+    return sorted(path.name for path in folder.rglob("*") if path.is_file())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -162,7 +162,7 @@ def test_it_runs_a_task_on_a_second_playground_and_keeps_the_images(api, user, o
     assert len(upstream["output"]["images"]) == 2
 
     files = task.output["images"]
-    assert [f["file"] for f in files] == [f"outputs/{task.pk}/0.png", f"outputs/{task.pk}/1.png"]
+    assert [f["file"] for f in files] == [f"outputs/{task.pk}/1/0.png", f"outputs/{task.pk}/1/1.png"]
     for stored, presented in zip(files, body["output"]["images"], strict=True):
         assert default_storage.exists(stored["file"])
         content = default_storage.open(stored["file"]).read()

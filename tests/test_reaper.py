@@ -60,20 +60,21 @@ def test_it_requeues_a_task_whose_lease_expired_once(api, queue):
 def test_the_retry_renders_from_scratch(api, queue):
     task_id = submitted(api)
     started_by_dead_worker(task_id)
-    default_storage.save(f"outputs/{task_id}/0.png", ContentFile(b"half an image"))
+    default_storage.save(f"outputs/{task_id}/1/0.png", ContentFile(b"half an image"))
     reap_expired_tasks()
     assert run_task.call(task_id) == "succeeded"
     task = Task.objects.get(pk=task_id)
     assert (task.status, task.attempts) == ("succeeded", 2)
-    assert task.output["images"][0]["file"] == f"outputs/{task_id}/0.png"
-    assert default_storage.listdir(f"outputs/{task_id}")[1] == ["0.png"]
-    assert default_storage.open(f"outputs/{task_id}/0.png").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert task.output["images"][0]["file"] == f"outputs/{task_id}/2/0.png"
+    assert default_storage.listdir(f"outputs/{task_id}/1")[1] == []  # the dead attempt's, gone
+    assert default_storage.listdir(f"outputs/{task_id}/2")[1] == ["0.png"]
+    assert default_storage.open(f"outputs/{task_id}/2/0.png").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_it_fails_a_task_whose_last_attempt_lost_its_worker(api, queue):
     task_id = submitted(api)
     started_by_dead_worker(task_id, attempts=2)
-    default_storage.save(f"outputs/{task_id}/0.png", ContentFile(b"half an image"))
+    default_storage.save(f"outputs/{task_id}/2/0.png", ContentFile(b"half an image"))
     report = reap_expired_tasks()
     assert report.failed == [task_id] and not report.requeued
     task = Task.objects.get(pk=task_id)
@@ -84,7 +85,7 @@ def test_it_fails_a_task_whose_last_attempt_lost_its_worker(api, queue):
     assert task.finished_at is not None
     assert task.events.filter(kind="status").last().message == message
     assert job_statuses(task_id) == [FAILED]  # closed, and no new job
-    assert default_storage.listdir(f"outputs/{task_id}")[1] == []
+    assert default_storage.listdir(f"outputs/{task_id}/2")[1] == []
 
 
 def test_max_attempts_is_a_setting(api, queue, settings):

@@ -277,14 +277,14 @@ def test_a_file_url_redirects_to_a_presigned_bucket_url_naming_type_and_file(cli
     assert response.status_code == 302
     location = urlsplit(response["Location"])
     assert f"{location.scheme}://{location.netloc}" == bucket.endpoint
-    assert location.path == f"/media/outputs/{task.pk}/0.png"
+    assert location.path == f"/media/outputs/{task.pk}/1/0.png"
     query = parse_qs(location.query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["600"]
     assert query["response-content-type"] == ["image/png"]
     assert query["response-content-disposition"] == [f'inline; filename="{task.pk}-0.png"']
     assert response["Cache-Control"] == "private, max-age=300"  # half the URL's life
-    assert ("GET", f"outputs/{task.pk}/0.png") not in bucket.requests  # the bytes come from the bucket
+    assert ("GET", f"outputs/{task.pk}/1/0.png") not in bucket.requests  # the bytes come from the bucket
 
 
 def test_a_shared_file_is_streamed_from_the_bucket_never_redirected(client, moved_to_a_bucket):
@@ -293,7 +293,7 @@ def test_a_shared_file_is_streamed_from_the_bucket_never_redirected(client, move
     share = share_task(task).share
     response = client.get(f"/s/{share.token}/files/0.png")
     assert response.status_code == 200
-    assert b"".join(response.streaming_content) == bucket.objects[f"outputs/{task.pk}/0.png"]
+    assert b"".join(response.streaming_content) == bucket.objects[f"outputs/{task.pk}/1/0.png"]
     assert response["Content-Type"] == "image/png"
 
 

@@ -73,7 +73,7 @@ def test_a_lease_lost_mid_task_ends_with_one_upstream_task_succeeded_and_ours_to
     task = Task.objects.get(pk=task_id)
     assert (task.status, task.attempts, task.upstream_id) == ("succeeded", 2, "task_up1"), task.error
     assert task.cost_actual == money(fake.cost_actual)
-    assert [item["file"] for item in task.output["images"]] == [f"outputs/{task_id}/0.png"]
+    assert [item["file"] for item in task.output["images"]] == [f"outputs/{task_id}/2/0.png"]
     statuses = list(task.events.filter(kind="status").values_list("status", flat=True))
     assert statuses == ["queued", "processing", "queued", "processing", "succeeded"]
     assert list(fake.tasks) == ["task_up1"] and len(fake.seen("submit")) == 1

@@ -32,9 +32,12 @@ def terminal(task_id: str) -> bool:
 
 
 def stored_files(task_id: str) -> list[str]:
-    if not default_storage.exists(f"outputs/{task_id}"):
+    """The names of the task's stored outputs, in whichever attempt's folder they are."""
+    folder = f"outputs/{task_id}"
+    if not default_storage.exists(folder):
         return []
-    return sorted(default_storage.listdir(f"outputs/{task_id}")[1])
+    attempts, _ = default_storage.listdir(folder)
+    return sorted(name for attempt in attempts for name in default_storage.listdir(f"{folder}/{attempt}")[1])
 
 
 def statuses(task: Task) -> list[str]:

@@ -7,7 +7,7 @@
 import sys
 from collections.abc import Iterable
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
@@ -96,11 +96,18 @@ RETRY_AFTER_SECONDS = 5
 
 def unavailable_part(exc: BaseException | None) -> str | None:
     """Which shared part `exc` says is down: "database", "file_store", or None (a bug)."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError | InterfaceError) and not database_answers():
         return "database"
     if isinstance(exc, BUCKET_ERRORS):
         return "file_store"
     return None
+
+
+def database_answers() -> bool:
+    """Whether this request's database connection opened and still answers. A query the database
+    refused leaves it so: a bug, not an outage, even where the driver calls it an OperationalError
+    (SQLite does for a table that is not there)."""
+    return connection.connection is not None and connection.is_usable()
 
 
 def unavailable_response(request: HttpRequest, part: str) -> HttpResponse:

@@ -1,7 +1,7 @@
 """The background job: run one task on its engine and record the outcome.
 
 Runs in the worker (`manage.py db_worker`). The engine gets plain data and a context; files it
-produces go to the default storage under `outputs/<task id>/`.
+produces go to the default storage under `outputs/<task id>/<attempt>/`.
 
 Each start of a task is an attempt (`Task.attempts`) holding a lease (`Task.lease_expires_at`) that a
 heartbeat thread renews while the engine runs. A worker killed outright stops renewing, and the reaper
@@ -144,18 +144,22 @@ def discard_files(paths: list[str]) -> None:
 
 
 def discard_task_outputs(task_id: str) -> None:
-    """Delete every file under the task's outputs folder: what an attempt whose worker died left
-    behind. A retry then writes `0.png` again, not `0_aB3x9.png`."""
-    folder = f"outputs/{task_id}"
-    try:
-        _, names = default_storage.listdir(folder)
-    except FileNotFoundError:
-        return
-    except STORE_ERRORS:
-        # Left for now: the new attempt's files get other names, and the task refers only to those.
-        logger.warning("could not list %s to clear it", folder, exc_info=True)
-        return
-    discard_files([f"{folder}/{name}" for name in names])
+    """Delete every file under the task's outputs folder: what attempts whose worker died (or that
+    were taken over) left behind, each in a folder of its own."""
+    folders, paths = [f"outputs/{task_id}"], []
+    while folders:
+        folder = folders.pop()
+        try:
+            subfolders, names = default_storage.listdir(folder)
+        except FileNotFoundError:
+            continue
+        except STORE_ERRORS:
+            # Left for now: the task refers only to the files of the attempt that ends it.
+            logger.warning("could not list %s to clear it", folder, exc_info=True)
+            continue
+        folders += [f"{folder}/{name}" for name in subfolders]
+        paths += [f"{folder}/{name}" for name in names]
+    discard_files(paths)
 
 
 # Seconds between two writes of a task's progress at the least, but for the end of a step: an engine
@@ -228,14 +232,17 @@ class TaskRunContext:
         self.task.upstream_id = upstream_id
 
     def save_output(self, name: str, content: bytes, content_type: str, **meta: Any) -> None:
-        """Keep one output under `outputs/<task id>/`. A store that refuses it (a bucket that does
-        not answer, a full disk) is tried PLAYGROUND_STORAGE_SAVE_RETRIES times more, backing off
-        1, 2, 4 … s; then the task fails saying the file could not be kept (EngineError
-        `storage_unavailable`), rather than succeed without it."""
+        """Keep one output under `outputs/<task id>/<attempt>/`: an attempt presumed dead that ends
+        late deletes its own files, never those of the attempt that took over, which it would if
+        both wrote `0.png` in one folder. A store that refuses it (a bucket that does not answer, a
+        full disk) is tried PLAYGROUND_STORAGE_SAVE_RETRIES times more, backing off 1, 2, 4 … s;
+        then the task fails saying the file could not be kept (EngineError `storage_unavailable`),
+        rather than succeed without it."""
+        folder = f"outputs/{self.task.pk}/{self.task.attempts}"
         retries = settings.PLAYGROUND_STORAGE_SAVE_RETRIES
         for attempt in range(retries + 1):
             try:
-                path = default_storage.save(f"outputs/{self.task.pk}/{name}", ContentFile(content))
+                path = default_storage.save(f"{folder}/{name}", ContentFile(content))
                 break
             except STORE_ERRORS as exc:
                 logger.warning("could not save %s of %s (try %d): %s", name, self.task.pk, attempt + 1, exc)
