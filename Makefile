@@ -55,7 +55,8 @@ test-pg: setup-test
 # Several hosts on this machine (tests/scale): PostgreSQL (set up by .ci/postgres, as root, unless
 # PLAYGROUND_SCALE_DATABASE_URL names a cluster), moto's S3 server on 127.0.0.1 as the shared bucket,
 # two web and two worker processes with their own empty data folders, and faults of both shared
-# parts. It stops and starts that PostgreSQL cluster (pg_ctlcluster): not on a database in use.
+# parts, also as a person in Chromium sees them. It stops and starts that PostgreSQL cluster
+# (pg_ctlcluster): not on a database in use.
 test-scale: setup-test
 	PLAYGROUND_SCALE_TESTS=1 $(BIN)/python -m pytest tests/scale $(PYTEST_ARGS)
 

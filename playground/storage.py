@@ -106,14 +106,21 @@ def bucket_origins(url: str) -> list[str]:
 
 
 def serve_stored(
-    path: str, content_type: str, filename: str, *, cache: str | None, presign: bool = True
+    path: str,
+    content_type: str,
+    filename: str,
+    *,
+    cache: str | None,
+    presign: bool = True,
+    attachment: bool = False,
 ) -> HttpResponse:
     """A stored file as a response: streamed through this server, or with PLAYGROUND_S3_PRESIGNED a
     redirect to the bucket's own presigned URL (short-lived, naming the type and file name), so the
     bytes go straight from the bucket. `cache`: the Cache-Control of the streamed file. `presign`
     False: always streamed, for a file whose access may end at any moment (a share page's: a
-    presigned URL would outlive an unshare by its lifetime)."""
-    disposition = f'inline; filename="{filename}"'
+    presigned URL would outlive an unshare by its lifetime). `attachment`: to be saved, not shown
+    (a browser ignores a link's `download` attribute once a redirect leads to another origin)."""
+    disposition = f'{"attachment" if attachment else "inline"}; filename="{filename}"'
     if presign and settings.PLAYGROUND_S3_PRESIGNED:
         ttl = settings.PLAYGROUND_S3_PRESIGNED_TTL
         parameters = {"ResponseContentType": content_type, "ResponseContentDisposition": disposition}

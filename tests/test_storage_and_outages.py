@@ -28,7 +28,7 @@ from playground.generations.sharing import share_task
 from playground.storage import storages_setting
 
 from .conftest import WORKER
-from .helpers import data_uri, solid_png, wait_for
+from .helpers import SEED, data_uri, solid_png, wait_for
 
 # --- PLAYGROUND_STORAGE_URL ----------------------------------------------------------------------
 
@@ -187,26 +187,46 @@ def test_the_api_answers_503_with_retry_after_while_the_database_is_down(api, si
 @OUTAGE
 def test_a_page_answers_503_back_in_a_moment_while_the_database_is_down(signed_in):
     with database_unreachable():
-        response = signed_in.get("/", headers={"X-Request-Id": "req_outage_page1"})
+        response = signed_in.get("/history?page=2", headers={"X-Request-Id": "req_outage_page1"})
     html = response.content.decode()
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert "<html" in html and "<h1>Back in a moment</h1>" in html
     assert "The database is not answering (it may be restarting)." in html
     assert "req_outage_page1" in html
+    # Only read: nothing was lost, and the page tries again by itself (and on Try again).
+    assert "not saved" not in html
+    assert '<meta http-equiv="refresh" content="5">' in html
+    assert '<a class="button primary" href="/history?page=2">Try again</a>' in html
+    # Who is signed in is not known without the database: no Sign in that reads as a sign-out.
+    assert "Sign in" not in html and "Sign out" not in html
     assert signed_in.get("/").status_code == 200  # back once it is
+
+
+@OUTAGE
+def test_a_form_sent_without_javascript_while_the_database_is_down_is_said_to_be_lost(signed_in):
+    with database_unreachable():
+        response = signed_in.post(f"/play/{SEED}", {"prompt": "a fox"})
+    html = response.content.decode()
+    assert response.status_code == 503 and "<h1>Back in a moment</h1>" in html
+    assert "What you sent was not saved: send it again then." in html
+    assert 'http-equiv="refresh"' not in html and ">Try again</a>" not in html  # it would resend
 
 
 @OUTAGE
 def test_an_htmx_request_while_the_database_is_down_gets_only_the_message(signed_in):
     with database_unreachable():
-        response = signed_in.get("/", headers={"HX-Request": "true"})
-    html = response.content.decode()
-    assert response.status_code == 503
-    assert response["Retry-After"] == "5"
-    assert html.startswith('<div class="alert" role="alert" data-form-error>')
-    assert "The database is not answering" in html and "send it again" in html
-    assert "<html" not in html and "Back in a moment" not in html
+        submit = signed_in.post(f"/play/{SEED}", {"prompt": "a fox"}, headers={"HX-Request": "true"})
+        poll = signed_in.get("/", headers={"HX-Request": "true"})
+    for response in (submit, poll):
+        html = response.content.decode()
+        assert response.status_code == 503
+        assert response["Retry-After"] == "5"
+        assert html.startswith('<div class="alert" role="alert" data-form-error>')
+        assert "The database is not answering" in html
+        assert "<html" not in html and "Back in a moment" not in html
+    assert "send it again then (the form keeps what you typed)." in submit.content.decode()
+    assert "send it again" not in poll.content.decode()  # a poll sent nothing
 
 
 # --- Files from a bucket ---------------------------------------------------------------------------
@@ -285,6 +305,15 @@ def test_a_file_url_redirects_to_a_presigned_bucket_url_naming_type_and_file(cli
     assert query["response-content-disposition"] == [f'inline; filename="{task.pk}-0.png"']
     assert response["Cache-Control"] == "private, max-age=300"  # half the URL's life
     assert ("GET", f"outputs/{task.pk}/1/0.png") not in bucket.requests  # the bytes come from the bucket
+
+
+def test_download_asks_the_bucket_for_an_attachment(client, moved_to_a_bucket):
+    # The page's Download link: once a redirect leads to the bucket's origin, a browser ignores the
+    # link's `download` attribute, so only the bucket's answer can make it a download.
+    task, url, _ = moved_to_a_bucket
+    location = urlsplit(client.get(f"{url}&download")["Location"])
+    disposition = parse_qs(location.query)["response-content-disposition"]
+    assert disposition == [f'attachment; filename="{task.pk}-0.png"']
 
 
 def test_a_shared_file_is_streamed_from_the_bucket_never_redirected(client, moved_to_a_bucket):

@@ -17,6 +17,13 @@ def test_a_signed_url_works_without_credentials(client, image_url):
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
 
 
+def test_download_serves_the_file_as_an_attachment(client, image_url):
+    shown, saved = client.get(image_url), client.get(f"{image_url}&download")
+    assert shown["Content-Disposition"].startswith("inline; ")
+    assert saved["Content-Disposition"].startswith("attachment; ")
+    assert b"".join(saved.streaming_content) == b"".join(shown.streaming_content)
+
+
 def test_without_a_token_only_the_owner_reads_the_file(client, image_url, key, other_api, user):
     bare = urlsplit(image_url).path
     assert client.get(bare).status_code == 404

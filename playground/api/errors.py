@@ -117,10 +117,17 @@ def unavailable_response(request: HttpRequest, part: str) -> HttpResponse:
             request, ApiError(503, f"{part}_unavailable", UNAVAILABLE[part], headers=headers)
         )
     # An htmx submit gets the message alone, shown above the form it came from (static/js/app.js).
-    name = "503.html#refusal" if request.headers.get("HX-Request") else "503.html"
-    page = loader.get_template(name).render(
-        {"message": UNAVAILABLE[part], "request_id": getattr(request, "request_id", "")}
-    )
+    htmx = bool(request.headers.get("HX-Request"))
+    sent = request.method not in ("GET", "HEAD")
+    context = {
+        "message": UNAVAILABLE[part],
+        "request_id": getattr(request, "request_id", ""),
+        "htmx": htmx,
+        "sent": sent,  # only then was something not saved
+        "retry_url": "" if sent else request.get_full_path(),
+        "retry_after": RETRY_AFTER_SECONDS,
+    }
+    page = loader.get_template("503.html#refusal" if htmx else "503.html").render(context)
     return HttpResponse(page, status=503, headers=headers)
 
 

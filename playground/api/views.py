@@ -346,7 +346,7 @@ PRIVATE_DAY = "private, max-age=86400"
 def task_file(request: HttpRequest, task_id: str, name: str) -> HttpResponse:
     """An output file: with a valid signed token for anyone holding the URL, otherwise only for its
     caller (`access.callers.file_caller`: session or Bearer key). Everyone else gets 404, as for a
-    file that does not exist."""
+    file that does not exist. `?download`: served to be saved rather than shown."""
     task = get_object_or_404(
         Task.objects.only("id", "owner_id", "demo_pass_id", "guest", "output"), pk=task_id
     )
@@ -357,7 +357,13 @@ def task_file(request: HttpRequest, task_id: str, name: str) -> HttpResponse:
     )
     if not allowed or item is None or not default_storage.exists(item["file"]):
         raise Http404("No such file.")
-    return serve_stored(item["file"], item["content_type"], f"{task_id}-{name}", cache=PRIVATE_DAY)
+    return serve_stored(
+        item["file"],
+        item["content_type"],
+        f"{task_id}-{name}",
+        cache=PRIVATE_DAY,
+        attachment="download" in request.GET,
+    )
 
 
 def _caller_sees(request: HttpRequest, task: Task) -> bool:

@@ -261,10 +261,14 @@ def _outputs(request: HttpRequest, task: Task) -> list[dict]:
     if task.status != Status.SUCCEEDED or not task.output:
         return []
     items = task.output.get(task.model.output_key, [])
-    return [
-        {**item, "url": output_url(request, task.pk, item["file"]), "name": item["file"].rsplit("/", 1)[-1]}
-        for item in items
-    ]
+    # "Download" asks for an attachment: with presigned URLs the file comes from the bucket's
+    # origin, where the link's `download` attribute no longer applies.
+    outputs = []
+    for item in items:
+        url = output_url(request, task.pk, item["file"])
+        name = item["file"].rsplit("/", 1)[-1]
+        outputs.append({**item, "url": url, "download_url": f"{url}&download", "name": name})
+    return outputs
 
 
 def present_flags(request: HttpRequest) -> dict:

@@ -303,6 +303,21 @@
   document.addEventListener("input", markEstimateStale);
   document.addEventListener("change", markEstimateStale);
 
+  // An estimate refused while the database was down (503) is asked for again after the server's
+  // Retry-After, for a minute: the Generate button must not go on showing the price of the fields
+  // as they were before the last change.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var cost = event.detail.elt;
+    if (cost.id !== "cost" || event.detail.successful || !event.detail.xhr || event.detail.xhr.status !== 503) return;
+    cost.retries = (cost.retries || 0) + 1;
+    if (cost.retries > 12) return;
+    var wait = parseInt(event.detail.xhr.getResponseHeader("Retry-After") || "5", 10);
+    setTimeout(function () {
+      var field = document.querySelector("#run-form .priced");
+      if (field && document.getElementById("cost") === cost) field.dispatchEvent(new Event("change"));
+    }, wait * 1000);
+  });
+
   // When the panel shows a task's end, its strip item catches up at once rather than at its next poll
   // (also one whose polling stopped after failing: see stopPolling).
   document.addEventListener("htmx:afterSettle", function () {
@@ -345,28 +360,45 @@
 
   // A poll that keeps failing (the server or a proxy answering 5xx, or no answer) stops after a
   // few tries: the status panel then says so and offers to try again. A 503 is the server saying
-  // the database or file store is briefly down (a restart): polls go on through a minute of those.
+  // the database or file store is briefly down (a restart): polls go on through a minute of those,
+  // the panel saying so meanwhile (a panel left as it was would look like a task stuck at 0%).
   var MAX_POLL_FAILURES = 3, MAX_UNAVAILABLE_POLLS = 60;
   document.addEventListener("htmx:afterRequest", function (event) {
     var elt = event.detail.elt;
     if (!elt.matches || !elt.matches("[hx-trigger^='every']")) return;
     if (event.detail.successful) {
       elt.pollFailures = elt.unavailablePolls = 0;
+      elt.querySelectorAll("[data-poll-unavailable]").forEach(function (node) { node.remove(); });
       return;
     }
     var status = event.detail.xhr ? event.detail.xhr.status : 0;
     if (status === 503) {
       elt.unavailablePolls = (elt.unavailablePolls || 0) + 1;
       if (elt.unavailablePolls >= MAX_UNAVAILABLE_POLLS) stopPolling(elt, status);
+      else if (elt.id === "task-status") sayUnavailable(elt);
       return;
     }
     elt.pollFailures = (elt.pollFailures || 0) + 1;
     if (elt.pollFailures >= MAX_POLL_FAILURES) stopPolling(elt, status);
   });
 
+  function sayUnavailable(panel) {
+    if (panel.querySelector("[data-poll-unavailable]")) return;
+    var notice = document.createElement("p");
+    notice.className = "notice";
+    notice.setAttribute("role", "status");
+    notice.setAttribute("data-poll-unavailable", "");
+    notice.textContent = "The server is not answering just now (it may be restarting). " +
+      "This page keeps checking and shows the task as soon as it is back.";
+    var head = panel.querySelector(".panel-head");
+    if (head) head.after(notice);
+    else panel.prepend(notice);
+  }
+
   function stopPolling(elt, status) {
     var url = elt.getAttribute("hx-get");
     var stopped = elt.cloneNode(true);
+    stopped.querySelectorAll("[data-poll-unavailable]").forEach(function (node) { node.remove(); });
     ["hx-get", "hx-trigger", "data-etag"].forEach(function (name) { stopped.removeAttribute(name); });
     if (elt.id !== "task-status") stopped.dataset.stoppedUrl = url;  // Try again resumes it too
     if (elt.id === "task-status") {
@@ -392,6 +424,20 @@
     elt.replaceWith(stopped);  // a polling element that leaves the page stops polling
     htmx.process(stopped);
   }
+
+  // An output that did not load (the file store or the database briefly down answers 503) is
+  // asked for again every few seconds for a minute, rather than left broken until a reload: the
+  // panel that shows a task's end polls no more.
+  var MAX_IMAGE_RETRIES = 12;
+  document.addEventListener("error", function (event) {
+    var img = event.target;
+    if (!img.matches || !img.matches("img[src*='/files/']")) return;
+    img.retries = (img.retries || 0) + 1;
+    if (img.retries > MAX_IMAGE_RETRIES) return;
+    setTimeout(function () {
+      if (img.isConnected) img.src = img.getAttribute("src");
+    }, 5000);
+  }, true);  // an image's error does not bubble
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
