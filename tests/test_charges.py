@@ -40,10 +40,11 @@ TRIES = 20
 @pytest.fixture
 def platform(settings, fake, user, spawn):
     """Tasks run on `mindvideo` against the fake, with the user's key, by a real worker; every
-    output download takes half a second."""
+    output download takes a second: the window the test's cancel must land in, on a busy machine
+    too (half a second was once not enough while other suites ran)."""
     settings.PLAYGROUND_ENGINE = "mindvideo"
     store_upstream_key(user, fake.key)
-    fake.always["file"] = Reply(200, png_bytes(), "image/png", delay=0.5)
+    fake.always["file"] = Reply(200, png_bytes(), "image/png", delay=1.0)
     spawn(*WORKER, **worker_env(fake))
     return fake
 
