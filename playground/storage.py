@@ -9,7 +9,7 @@ outputs on one host, and whichever web host a request lands on serves them. So s
 a bucket; the local folder is for one host (or a folder every host mounts).
 """
 
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -27,6 +27,11 @@ STORE_ERRORS = (OSError, *BUCKET_ERRORS)
 # A file read from the bucket is spooled to a temporary file past this size, not held in memory
 # (django-storages' default keeps the whole of it in memory: a 500 MB video).
 SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def url_options(parts: SplitResult) -> dict[str, str]:
+    """The options of PLAYGROUND_STORAGE_URL's query string, the last one given of each."""
+    return {name: values[-1] for name, values in parse_qs(parts.query).items()}
 
 
 def storages_setting(url: str) -> dict:
@@ -52,7 +57,7 @@ def storages_setting(url: str) -> dict:
         raise ImproperlyConfigured(
             "PLAYGROUND_STORAGE_URL: percent-encode / ? # in the key and secret (%2F %3F %23)."
         )
-    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+    query = url_options(parts)
     unknown = set(query) - {"endpoint", "region", "addressing"}
     if unknown:
         raise ImproperlyConfigured(f"PLAYGROUND_STORAGE_URL: unknown option {sorted(unknown)[0]!r}.")
@@ -97,8 +102,7 @@ def bucket_origins(url: str) -> list[str]:
     leads). The endpoint's origin (with the bucket as a subdomain too, for virtual addressing);
     without an endpoint, AWS's S3 hosts."""
     parts = urlsplit(url)
-    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-    endpoint = query.get("endpoint")
+    endpoint = url_options(parts).get("endpoint")
     if not endpoint:
         return ["https://*.amazonaws.com"]
     origin = urlsplit(endpoint)

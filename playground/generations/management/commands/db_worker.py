@@ -12,8 +12,10 @@ starts it again. Ctrl-C or SIGTERM stops it at any point, as before.
 import logging
 import time
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import connections
 from django_tasks_db.management.commands import db_worker
+
+from playground.generations.jobs import DATABASE_GONE
 
 logger = logging.getLogger("playground.worker")
 
@@ -29,7 +31,7 @@ class Command(db_worker.Command):
             started = time.monotonic()
             try:
                 return super().handle(*args, **options)
-            except (OperationalError, InterfaceError) as exc:
+            except DATABASE_GONE as exc:
                 if time.monotonic() - started >= STEADY_AFTER:
                     delay = FIRST_DELAY
                 logger.warning("the database is not answering (%s); trying again in %g s", exc, delay)
