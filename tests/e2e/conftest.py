@@ -3,6 +3,7 @@ real `db_worker` process running the tasks."""
 
 import os
 import shutil
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -48,15 +49,15 @@ def person(transactional_db, catalog):
     return get_user_model().objects.create_user("carol", password=PASSWORD)
 
 
-@pytest.fixture
-def new_page(browser, live_server):
-    """`new_page(width=1280, height=900)`: a page in a fresh browser context (another person, with
-    cookies of their own), closed at teardown, which fails the test if it broke its
-    Content-Security-Policy."""
+@contextmanager
+def csp_checked_pages(browser):
+    """`open_page(**context_options)`: a page in a fresh browser context (another person, with
+    cookies of their own). All are closed at the end, which fails the test if any page broke its
+    Content-Security-Policy (an inline style, an image from an origin it does not allow)."""
     opened = []
 
-    def open_page(width=1280, height=900):
-        context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+    def open_page(**context_options):
+        context = browser.new_context(**context_options)
         page = context.new_page()
         page.set_default_timeout(20_000)
         violations = []
@@ -69,7 +70,16 @@ def new_page(browser, live_server):
     yield open_page
     for context, violations in opened:
         context.close()
-        assert not violations, f"the page broke its Content-Security-Policy: {violations}"
+        assert not violations, f"a page broke its Content-Security-Policy: {violations}"
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """`new_page(width=1280, height=900)`: a page on the live server (`csp_checked_pages`)."""
+    with csp_checked_pages(browser) as open_page:
+        yield lambda width=1280, height=900: open_page(
+            base_url=live_server.url, viewport={"width": width, "height": height}
+        )
 
 
 def sign_in(page, user, password=PASSWORD):

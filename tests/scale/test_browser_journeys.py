@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ..e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from ..e2e.conftest import CHROMIUM, CHROMIUM_ARGS, csp_checked_pages
 from ..e2e.conftest import wait_until as wait_in_page
 from .cluster import PASSWORD, SEED, Cluster, Postgres, wait_until
 
@@ -54,28 +54,12 @@ def browser():
 
 @pytest.fixture
 def new_page(browser):
-    """`new_page(web, width=1280, height=900)`: a page of a fresh browser (cookies of its own) on
-    `web`; the test fails if a page broke its Content-Security-Policy (an image from the bucket
-    the policy does not allow, say)."""
-    opened = []
-
-    def open_page(web, width=1280, height=900):
-        context = browser.new_context(
+    """`new_page(web, width=1280, height=900)`: a page on `web` (`csp_checked_pages`: the test fails
+    if a page broke its Content-Security-Policy, say by an image from a bucket it does not allow)."""
+    with csp_checked_pages(browser) as open_page:
+        yield lambda web, width=1280, height=900: open_page(
             base_url=web.url, viewport={"width": width, "height": height}, accept_downloads=True
         )
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        violations = []
-        page.on(
-            "console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None
-        )
-        opened.append((context, violations))
-        return page
-
-    yield open_page
-    for context, violations in opened:
-        context.close()
-        assert not violations, f"a page broke its Content-Security-Policy: {violations}"
 
 
 def sign_in(page) -> None:
