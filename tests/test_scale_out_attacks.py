@@ -21,26 +21,21 @@ from django.utils import timezone
 from playground.generations.jobs import run_task
 from playground.generations.models import Status, Task
 from playground.generations.reaper import reap_expired_tasks
-from playground.keys.credentials import store_upstream_key
 from playground.storage import storages_setting
 
 from .helpers import ROOT, wait_for
-from .upstream import FakeUpstream, Reply, png_bytes
+from .upstream import Reply, png_bytes
 
 # --- Two attempts of one task --------------------------------------------------------------------
 
 
 @pytest.fixture
-def platform(settings, user):
-    """The fake MindVideo platform, finishing a task with two images."""
-    fake = FakeUpstream()
-    fake.output_urls = lambda task_id: [f"{fake.base_url}/files/{task_id}/{i}.png" for i in range(2)]
-    settings.PLAYGROUND_ENGINE = "mindvideo"
-    settings.MINDVIDEO_BASE_URL = fake.base_url
-    settings.MINDVIDEO_POLL_INTERVAL = 0.02
-    store_upstream_key(user, fake.key)
-    yield fake
-    fake.close()
+def platform(mindvideo):
+    """The fake MindVideo platform (the `mindvideo` fixture), finishing a task with two images."""
+    mindvideo.output_urls = lambda task_id: [
+        f"{mindvideo.base_url}/files/{task_id}/{i}.png" for i in range(2)
+    ]
+    return mindvideo
 
 
 @pytest.mark.django_db(transaction=True)
