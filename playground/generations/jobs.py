@@ -338,21 +338,22 @@ def run_attempt(task_id: str) -> str:
         )
         context.discard_outputs()
         return "interrupted"
-    except BUCKET_ERRORS as exc:
-        # Reading an input file (saving is retried in `save_output`): the bucket did not answer.
-        logger.warning("the file store failed %s: %s", task_id, exc)
-        context.discard_outputs()
-        billed = None if context.task.upstream_id else Decimal(0)
-        message = f"The file store did not answer ({type(exc).__name__}): the task's files could not be read."
-        fail_attempt(task, context, "storage_unavailable", message, billed, engine_title)
-        return Status.FAILED
-    except Exception:
-        logger.exception("engine %s crashed on %s", task.engine, task_id)
-        context.discard_outputs()
+    except Exception as exc:
         # Work an upstream platform had may have been billed: that is found out later (reaper).
         billed = None if context.task.upstream_id else Decimal(0)
-        message = "The engine failed unexpectedly" + ("." if billed is None else "; nothing was charged.")
-        fail_attempt(task, context, "engine_crashed", message, billed, engine_title)
+        if isinstance(exc, BUCKET_ERRORS):
+            # Reading an input file (saving is retried in `save_output`): the bucket did not answer.
+            logger.warning("the file store failed %s: %s", task_id, exc)
+            code = "storage_unavailable"
+            message = (
+                f"The file store did not answer ({type(exc).__name__}): the task's files could not be read."
+            )
+        else:
+            logger.exception("engine %s crashed on %s", task.engine, task_id)
+            code = "engine_crashed"
+            message = "The engine failed unexpectedly" + ("." if billed is None else "; nothing was charged.")
+        context.discard_outputs()
+        fail_attempt(task, context, code, message, billed, engine_title)
         return Status.FAILED
     if task.engine == "mindvideo":
         mark_upstream_used(task.owner_id, task.team_id)
