@@ -23,6 +23,7 @@ from django.core.management import get_commands
 from django.db import connection
 from storages.backends.s3 import S3Storage
 
+from playground.generations.jobs import run_task
 from playground.generations.models import Status, Task
 from playground.generations.sharing import share_task
 from playground.storage import storages_setting
@@ -136,6 +137,21 @@ def test_a_submit_while_the_bucket_does_not_answer_is_a_503_and_creates_nothing(
     assert error["code"] == "file_store_unavailable"
     assert error["message"] == "The file store is not answering. Try again in a few seconds."
     assert not Task.objects.exists()
+
+
+def test_a_task_whose_input_file_cannot_be_read_fails_saying_so_and_charges_nothing(api, queue_only, request):
+    # The reference image is stored at submit; by the time a worker starts the task the file store
+    # (now a bucket, as on another host) does not answer.
+    task_id = api.submit(image_urls=[data_uri(solid_png())]).json()["task_id"]
+    request.getfixturevalue("bucket_down")
+    assert run_task.call(task_id) == Status.FAILED
+    body = api.get(f"/api/v1/tasks/{task_id}").json()
+    assert (body["status"], body["output"], body["cost_actual"]) == ("failed", None, 0)
+    assert body["error"] == {
+        "code": "storage_unavailable",
+        "message": "The file store did not answer (EndpointConnectionError): the task's files could not "
+        "be read.",
+    }
 
 
 # --- The database not answering --------------------------------------------------------------------
